@@ -1,0 +1,61 @@
+# One command each: `make run`, `make test`, `make chat`. Everything is installed by `make install`,
+# which is idempotent: each environment is rebuilt only when its lock file changed.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+RASA_VENV := .venv-rasa
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+NEETBOT := $(VENV)/bin/neetbot
+PYTHON3 ?= python3
+
+.PHONY: help install run test chat lint format train bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed $(RASA_VENV)/.installed ## Install both Python environments (quick when nothing changed)
+
+$(VENV)/bin/uv:
+	@$(PYTHON3) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11 or newer is needed as '$(PYTHON3)' (make PYTHON3=/path/to/python3.11)"; exit 1; }
+	$(PYTHON3) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet uv
+
+$(VENV)/.installed: $(VENV)/bin/uv requirements/app.lock pyproject.toml
+	$(UV) pip install --quiet --python $(PY) -r requirements/app.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	@touch $@
+
+$(RASA_VENV)/.installed: requirements/rasa.lock | $(VENV)/bin/uv
+	@PY310=$$(scripts/find-python310.sh) || exit 1; \
+	[ -x $(RASA_VENV)/bin/python ] || $(UV) venv --quiet --python "$$PY310" $(RASA_VENV); \
+	$(UV) pip install --quiet --python $(RASA_VENV)/bin/python -r requirements/rasa.lock
+	@touch $@
+
+train: install ## Train the Rasa model if config, domain or data changed (cached by their hash)
+	$(NEETBOT) train
+
+run: install ## Start Rasa, the action server and the Telegram connector (Ctrl-C stops all)
+	$(NEETBOT) run
+
+chat: install ## Chat with the assistant in the terminal, through Rasa and the actions
+	$(NEETBOT) chat
+
+lint: $(VENV)/.installed ## ruff (lint and format check) and mypy
+	$(VENV)/bin/ruff check bot actions connectors tests bench
+	$(VENV)/bin/ruff format --check bot actions connectors tests bench
+	$(VENV)/bin/mypy
+
+format: $(VENV)/.installed ## Apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff check --fix bot actions connectors tests bench
+	$(VENV)/bin/ruff format bot actions connectors tests bench
+
+test: install lint ## Lint, then the whole test suite (unit, then integration with a real trained model)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install ## Benchmarks: throughput and latency of the connector against Rasa's REST channel
+	$(PY) bench/throughput.py
+
+clean: ## Remove the environments and local state (var/); the model cache in ~/.cache stays
+	rm -rf $(VENV) $(RASA_VENV) var

@@ -1,0 +1,46 @@
+"""Helpers every action uses: the database session, the language, entities and payloads."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rasa_sdk import Tracker
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db.session import session_factory
+from bot.settings import get_settings
+
+
+def db() -> sessionmaker[Session]:
+    """The session factory of the action server (created on first use, not at import)."""
+    return session_factory(get_settings().database_url)
+
+
+def language_of(tracker: Tracker) -> str:
+    """The language to answer in (the `language` slot once it exists; English until then)."""
+    slots = tracker.slots or {}
+    return str(slots.get("language") or get_settings().default_language)
+
+
+def entity_values(tracker: Tracker, name: str) -> list[str]:
+    """The values of entity `name` in the latest message, in order."""
+    entities = (tracker.latest_message or {}).get("entities") or []
+    return [str(item["value"]) for item in entities if item.get("entity") == name]
+
+
+def latest_text(tracker: Tracker) -> str:
+    """The text of the latest user message ("" when none)."""
+    return str((tracker.latest_message or {}).get("text") or "")
+
+
+def payload(intent: str, **entities: Any) -> str:
+    """A button payload that triggers `intent` with `entities`, e.g. /inform{"topic":"green"}."""
+    if not entities:
+        return f"/{intent}"
+    return f"/{intent}{json.dumps(entities, separators=(',', ':'), ensure_ascii=False)}"
+
+
+def button(title: str, payload_text: str) -> dict[str, str]:
+    """A reply button in Rasa's shape."""
+    return {"title": title, "payload": payload_text}

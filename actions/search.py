@@ -1,0 +1,322 @@
+"""Searching trainings and jobs: a new search, refining it, more pages, and one opportunity's
+details. The search itself is bot.services.catalogue; this module turns it into chat turns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.orm import Session
+
+from actions import render
+from actions.common import button, db, entity_values, language_of, latest_text, payload
+from bot.messages import text
+from bot.services.catalogue import SearchQuery, get_opportunity, search
+from bot.services.query import ANY, Criteria, understand
+from bot.services.vocabulary import vocabulary
+from bot.settings import get_settings
+
+FRESH_SEARCH_INTENTS = {"ask_trainings": "training", "ask_jobs": "job"}
+
+
+class SearchState:
+    """A search as kept in slots between turns."""
+
+    def __init__(
+        self,
+        kind: str,
+        topics: list[str],
+        location: str | None,
+        filters: dict[str, Any] | None = None,
+        page: int = 1,
+    ) -> None:
+        self.kind = kind
+        self.topics = topics
+        self.location = location
+        self.filters = {"terms": [], "free": False, "online": False, **(filters or {})}
+        self.page = page
+
+    @classmethod
+    def from_tracker(cls, tracker: Tracker) -> SearchState | None:
+        """The last search of this conversation, or None."""
+        kind = tracker.get_slot("search_kind")
+        if not kind:
+            return None
+        topics = [key for key in (tracker.get_slot("topic") or "").split(";") if key]
+        filters = tracker.get_slot("search_filters") or {}
+        page = int(tracker.get_slot("search_page") or 1)
+        return cls(kind, topics, tracker.get_slot("location"), filters, page)
+
+    def query(self, language: str, page: int | None = None) -> SearchQuery:
+        """The catalogue query for this state."""
+        return SearchQuery(
+            kind=self.kind,
+            topics=tuple(self.topics),
+            location=self.location,
+            text=" ".join(self.filters["terms"]) or None,
+            free_only=self.filters["free"],
+            online_only=self.filters["online"],
+            language=language,
+            page=page or self.page,
+            page_size=get_settings().page_size,
+        )
+
+    def slots(self) -> list[EventType]:
+        """Events that store this state."""
+        return [
+            SlotSet("search_kind", self.kind),
+            SlotSet("topic", ";".join(self.topics) or None),
+            SlotSet("location", self.location),
+            SlotSet("search_filters", self.filters),
+            SlotSet("search_page", float(self.page)),
+        ]
+
+    def is_empty(self) -> bool:
+        """True when nothing narrows the search yet."""
+        return not (self.topics or self.location or self.filters["terms"])
+
+
+def _describe(state: SearchState, language: str) -> dict[str, str]:
+    vocab = vocabulary()
+    about = ""
+    if state.topics:
+        about = text(
+            "about_topics", language, topics=render.topics_label(state.topics, vocab, language)
+        )
+    elif state.filters["terms"]:
+        about = text("matching_terms", language, terms=" ".join(state.filters["terms"]))
+    where = text("in_place", language, place=state.location) if state.location else ""
+    return {"about": about, "where": where}
+
+
+def _kinds(kind: str, count: int, language: str) -> str:
+    return text(f"kind_{'singular' if count == 1 else 'plural'}.{kind}", language)
+
+
+def _count(session: Session, state: SearchState, language: str) -> int:
+    return search(session, state.query(language, page=1)).total
+
+
+def _broader_buttons(session: Session, state: SearchState, language: str) -> list[dict[str, str]]:
+    """Searches one step wider than `state` that do find something, as buttons with counts."""
+    buttons = []
+    if state.location:
+        wider = SearchState(state.kind, state.topics, None, state.filters)
+        count = _count(session, wider, language)
+        if count and not wider.is_empty():
+            label = _describe(wider, language)["about"].strip() or _kinds(state.kind, 2, language)
+            buttons.append(
+                button(
+                    text("broaden_anywhere", language, topic_label=label, count=count),
+                    payload("inform", location=ANY),
+                )
+            )
+        anything_there = SearchState(state.kind, [], state.location)
+        count = _count(session, anything_there, language)
+        if count and (state.topics or state.filters["terms"]):
+            buttons.append(
+                button(
+                    text("broaden_any_topic", language, place=state.location, count=count),
+                    payload("inform", topic=ANY),
+                )
+            )
+    other_kind = "job" if state.kind == "training" else "training"
+    other = SearchState(other_kind, state.topics, state.location, state.filters)
+    count = _count(session, other, language)
+    if count:
+        entities = {"topic": state.topics[0]} if state.topics else {}
+        if state.location:
+            entities["location"] = state.location
+        intent = "ask_jobs" if other_kind == "job" else "ask_trainings"
+        title = text(
+            "broaden_other_kind", language, kinds=_kinds(other_kind, 2, language), count=count,
+            **_describe(other, language),
+        )  # fmt: skip
+        buttons.append(button(title[0].upper() + title[1:], payload(intent, **entities)))
+    return buttons
+
+
+def show_page(
+    dispatcher: CollectingDispatcher, session: Session, state: SearchState, language: str
+) -> list[EventType]:
+    """Show the page `state.page` of the search; with no results, offer a wider search."""
+    result = search(session, state.query(language))
+    state.page = result.page or 1
+    described = _describe(state, language)
+    if result.total == 0:
+        kinds = _kinds(state.kind, 2, language)
+        dispatcher.utter_message(text=text("no_results", language, kinds=kinds, **described))
+        buttons = _broader_buttons(session, state, language)
+        if buttons:
+            dispatcher.utter_message(text=text("broaden_offer", language), buttons=buttons)
+        return state.slots()
+    start = (result.page - 1) * get_settings().page_size + 1
+    if result.page == 1:
+        kinds = _kinds(state.kind, result.total, language)
+        if result.has_more:
+            header = text(
+                "results_header", language, shown=len(result.items), total=result.total,
+                kinds=kinds, **described,
+            )  # fmt: skip
+        else:
+            header = text(
+                "results_header_all", language, verb="is" if result.total == 1 else "are",
+                total=result.total, kinds=kinds, **described,
+            )  # fmt: skip
+    else:
+        header = text("page_of", language, page=result.page, pages=result.pages)
+    buttons = [
+        button(
+            render.short_title(start + index, item),
+            payload("show_details", opportunity_id=str(item.id)),
+        )
+        for index, item in enumerate(result.items)
+    ]
+    if result.has_more:
+        buttons.append(button(text("show_more_button", language), payload("show_more")))
+    body = render.result_list(result, start, language)
+    dispatcher.utter_message(text=f"{header}\n\n{body}", buttons=buttons)
+    return state.slots()
+
+
+def _topic_picker(dispatcher: CollectingDispatcher, kind: str, language: str) -> None:
+    vocab = vocabulary()
+    buttons = [
+        button(f"{info.emoji} {info.label(language)}".strip(), payload("inform", topic=key))
+        for key, info in vocab.topics.items()
+    ]
+    buttons.append(button(text("everything_button", language), payload("inform", topic=ANY)))
+    dispatcher.utter_message(text=text(f"pick_topic_{kind}", language), buttons=buttons)
+
+
+def _criteria(session: Session, tracker: Tracker) -> Criteria:
+    return understand(
+        session,
+        latest_text(tracker),
+        entity_values(tracker, "topic"),
+        entity_values(tracker, "location"),
+    )
+
+
+def _unknown_place(dispatcher: CollectingDispatcher, criteria: Criteria, language: str) -> None:
+    if criteria.unknown_location and not criteria.location:
+        dispatcher.utter_message(
+            text=text("unknown_place", language, place=criteria.unknown_location)
+        )
+
+
+class _NewSearch(Action):
+    """A new question: start from what this message says, nothing carried over."""
+
+    kind = "training"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        language = language_of(tracker)
+        with db().begin() as session:
+            criteria = _criteria(session, tracker)
+            filters = {
+                "terms": criteria.terms,
+                "free": criteria.free_only,
+                "online": criteria.online_only,
+            }
+            state = SearchState(self.kind, criteria.topics, criteria.location, filters)
+            _unknown_place(dispatcher, criteria, language)
+            if state.is_empty() and not (criteria.any_topic or criteria.unknown_location):
+                _topic_picker(dispatcher, self.kind, language)
+                return state.slots()
+            return show_page(dispatcher, session, state, language)
+
+
+class ActionSearchTrainings(_NewSearch):
+    """Search the catalogue's trainings."""
+
+    kind = "training"
+
+    def name(self) -> str:
+        return "action_search_trainings"
+
+
+class ActionSearchJobs(_NewSearch):
+    """Search the catalogue's jobs."""
+
+    kind = "job"
+
+    def name(self) -> str:
+        return "action_search_jobs"
+
+
+class ActionRefineSearch(Action):
+    """An answer like "in Split" or "tourism": change one thing of the current search."""
+
+    def name(self) -> str:
+        return "action_refine_search"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        language = language_of(tracker)
+        previous = SearchState.from_tracker(tracker) or SearchState("training", [], None)
+        with db().begin() as session:
+            criteria = _criteria(session, tracker)
+            topics = [] if criteria.any_topic else (criteria.topics or previous.topics)
+            location = None if criteria.any_place else (criteria.location or previous.location)
+            filters = dict(previous.filters)
+            if criteria.topics or criteria.terms or criteria.any_topic:
+                filters["terms"] = criteria.terms
+            filters["free"] = previous.filters["free"] or criteria.free_only
+            filters["online"] = previous.filters["online"] or criteria.online_only
+            state = SearchState(previous.kind, topics, location, filters)
+            _unknown_place(dispatcher, criteria, language)
+            return show_page(dispatcher, session, state, language)
+
+
+class ActionShowMore(Action):
+    """The next page of the current search."""
+
+    def name(self) -> str:
+        return "action_show_more"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        language = language_of(tracker)
+        state = SearchState.from_tracker(tracker)
+        if state is None:
+            dispatcher.utter_message(text=text("no_search_yet", language))
+            return []
+        with db().begin() as session:
+            total_pages = search(session, state.query(language)).pages
+            if state.page >= total_pages:
+                dispatcher.utter_message(text=text("no_more_results", language))
+                return []
+            state.page += 1
+            return show_page(dispatcher, session, state, language)
+
+
+class ActionShowDetails(Action):
+    """Everything about one opportunity: provider, dates, cost, place, mode, how to apply."""
+
+    def name(self) -> str:
+        return "action_show_details"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        language = language_of(tracker)
+        values = entity_values(tracker, "opportunity_id") or [
+            tracker.get_slot("opportunity_id") or ""
+        ]
+        state = SearchState.from_tracker(tracker)
+        with db().begin() as session:
+            item = get_opportunity(session, int(values[0])) if values[0].isdigit() else None
+            more = state is not None and state.page < search(session, state.query(language)).pages
+        if item is None:
+            dispatcher.utter_message(text=text("details_missing", language))
+            return []
+        buttons = [button(text("show_more_button", language), payload("show_more"))] if more else []
+        dispatcher.utter_message(text=render.details(item, vocabulary(), language), buttons=buttons)
+        return [SlotSet("opportunity_id", str(item.id))]

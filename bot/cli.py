@@ -1,0 +1,144 @@
+"""`neetbot`: the project's command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.db.session import session_factory
+from bot.logging_setup import configure_logging
+from bot.services.catalogue_csv import export_catalogue, import_catalogue
+from bot.services.setup import prepare_database
+from bot.settings import get_settings
+
+app = typer.Typer(help="The NEET assistant's command line.", no_args_is_help=True)
+catalogue = typer.Typer(help="Import and export the catalogue of trainings and jobs.")
+app.add_typer(catalogue, name="catalogue")
+logger = logging.getLogger("neetbot")
+
+
+@app.callback()
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more.")) -> None:
+    configure_logging("DEBUG" if verbose else get_settings().log_level)
+
+
+@catalogue.command("import")
+def catalogue_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A UTF-8 CSV file.")],
+) -> None:
+    """Import FILE.csv (all or nothing; every bad row is reported)."""
+    settings = get_settings()
+    prepare_database(settings.database_url, sample=None)
+    try:
+        content = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        typer.echo(f"{file}: not UTF-8 text; save the file as UTF-8 CSV.", err=True)
+        raise typer.Exit(1) from None
+    with session_factory(settings.database_url).begin() as session:
+        report = import_catalogue(session, content)
+    if not report.ok:
+        typer.echo(f"Nothing imported: {len(report.errors)} problem(s) in {file}:", err=True)
+        for error in report.errors:
+            typer.echo(f"  {error}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"Imported {file}: {len(report.created)} new, {len(report.updated)} updated.")
+
+
+@catalogue.command("export")
+def catalogue_export(
+    file: Annotated[Path, typer.Argument(dir_okay=False, help='Where to write; "-" for stdout.')],
+) -> None:
+    """Export the whole catalogue to FILE.csv ("-" for standard output)."""
+    settings = get_settings()
+    prepare_database(settings.database_url, sample=None)
+    with session_factory(settings.database_url).begin() as session:
+        content = export_catalogue(session)
+    if str(file) == "-":
+        sys.stdout.write(content)
+        return
+    file.write_text(content, encoding="utf-8")
+    typer.echo(f"Exported {content.count(chr(10)) - 1} opportunities to {file}.")
+
+
+@app.command()
+def setup() -> None:
+    """Create or upgrade the database and load the sample catalogue if it is empty."""
+    prepare_database(get_settings().database_url)
+    typer.echo("Database ready.")
+
+
+@app.command()
+def train(
+    force: bool = typer.Option(False, help="Train even if the cached model is current."),
+) -> None:
+    """Train the Rasa model if config, domain or data changed since the cached one."""
+    from bot.training import ensure_model
+
+    model = ensure_model(get_settings(), force=force)
+    typer.echo(f"Model: {model}")
+
+
+@app.command()
+def chat() -> None:
+    """Chat with the assistant in the terminal (starts Rasa and the action server if needed)."""
+    from connectors.console import run_console
+
+    asyncio.run(run_console(get_settings()))
+
+
+def _interrupt(*_: object) -> None:
+    """SIGTERM stops `neetbot run` like Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+@app.command()
+def run(
+    telegram: bool = typer.Option(True, help="Start the Telegram connector too."),
+) -> None:
+    """Start everything: Rasa, the action server and the Telegram connector. Ctrl-C stops all."""
+    from bot import processes
+    from bot.training import ensure_model
+
+    settings = get_settings()
+    prepare_database(settings.database_url)
+    model = ensure_model(settings)
+    logs = settings.var_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    started = []
+    try:
+        actions = processes.start(processes.action_server(settings), logs / "actions.log")
+        started.append(("actions", actions))
+        rasa = processes.start(processes.rasa_server(settings, model), logs / "rasa.log")
+        started.append(("rasa", rasa))
+        processes.wait_for_http(f"http://127.0.0.1:{settings.actions_port}/health", 60, actions)
+        typer.echo(f"Action server on 127.0.0.1:{settings.actions_port} (log: {logs}/actions.log)")
+        processes.wait_for_http(f"{settings.rasa_url}/", 300, rasa)
+        typer.echo(f"Rasa server on {settings.rasa_url} (log: {logs}/rasa.log)")
+        if telegram:
+            if settings.telegram_bot_token is None:
+                typer.echo(
+                    "TELEGRAM_BOT_TOKEN is not set: no Telegram connector. Chat with `make chat`."
+                )
+            else:
+                connector = processes.start(processes.telegram_connector(settings))
+                started.append(("telegram", connector))
+                typer.echo(f"Telegram connector started in {settings.telegram_mode} mode.")
+        typer.echo("Ready. Ctrl-C stops everything.")
+        signal.signal(signal.SIGTERM, _interrupt)
+        while all(process.poll() is None for _, process in started):
+            time.sleep(1)
+        for name, process in started:
+            if process.poll() is not None:
+                typer.echo(f"{name} stopped (exit code {process.returncode}); stopping the rest.")
+    except KeyboardInterrupt:
+        typer.echo("Stopping.")
+    finally:
+        for _, process in reversed(started):
+            processes.stop(process)

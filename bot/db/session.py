@@ -1,0 +1,30 @@
+"""Engines and sessions, created on demand (never at import time)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets foreign keys and a busy timeout (several processes)."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+@lru_cache
+def session_factory(url: str) -> sessionmaker[Session]:
+    """The session factory of this process for `url` (one engine per database)."""
+    return sessionmaker(make_engine(url), expire_on_commit=False)

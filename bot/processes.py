@@ -1,0 +1,119 @@
+"""The commands that start each process, and a small supervisor used by `neetbot run`.
+
+Tests start the same commands, so what is tested is what runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from bot.settings import ROOT, Settings
+from bot.training import RASA_BIN, RASA_PROJECT, rasa_env
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ProcessSpec:
+    """One process: its name, command line and environment."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path = ROOT
+
+
+def app_env(settings: Settings) -> dict[str, str]:
+    """The environment our processes share: the settings they must agree on."""
+    assert settings.rasa_token is not None and settings.secret_key is not None
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "RASA_PORT": str(settings.rasa_port),
+        "ACTIONS_PORT": str(settings.actions_port),
+        "RASA_TOKEN": settings.rasa_token.get_secret_value(),
+        "SECRET_KEY": settings.secret_key.get_secret_value(),
+        "VAR_DIR": str(settings.var_dir),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def rasa_server(settings: Settings, model: Path) -> ProcessSpec:
+    """The Rasa server: REST channel and HTTP API (token-protected) on 127.0.0.1 only."""
+    assert settings.rasa_token is not None
+    env = {
+        **rasa_env(),
+        "ACTION_ENDPOINT_URL": settings.actions_url,
+        "RASA_TRACKER_DB": str(settings.tracker_db_path),
+    }
+    command = [
+        str(RASA_BIN), "run",
+        "--model", str(model),
+        "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+        "--enable-api", "--auth-token", settings.rasa_token.get_secret_value(),
+        "--interface", settings.rasa_host, "--port", str(settings.rasa_port),
+    ]  # fmt: skip
+    return ProcessSpec("rasa", command, env, RASA_PROJECT)
+
+
+def action_server(settings: Settings) -> ProcessSpec:
+    """The rasa-sdk action server with our `actions` package, on 127.0.0.1 only."""
+    env = {**app_env(settings), "SANIC_HOST": "127.0.0.1", "ACTION_SERVER_SANIC_WORKERS": "1"}
+    command = [sys.executable, "-m", "rasa_sdk", "--actions", "actions"]
+    return ProcessSpec("actions", [*command, "--port", str(settings.actions_port)], env)
+
+
+def telegram_connector(settings: Settings) -> ProcessSpec:
+    """The Telegram connector (polling or webhook, from the settings)."""
+    return ProcessSpec("telegram", [sys.executable, "-m", "connectors.telegram"], app_env(settings))
+
+
+def start(spec: ProcessSpec, log_file: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start a process in its own process group (so stopping it stops its children too)."""
+    output = log_file.open("ab") if log_file else None
+    return subprocess.Popen(
+        spec.command,
+        cwd=spec.cwd,
+        env=spec.env or None,
+        stdout=output,
+        stderr=subprocess.STDOUT if output else None,
+        start_new_session=True,
+    )
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Stop a process group: SIGTERM, then SIGKILL after `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def wait_for_http(url: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until `url` answers 200; fail early if `process` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with code {process.returncode} while starting")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")

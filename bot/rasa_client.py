@@ -1,0 +1,75 @@
+"""A small async client for the Rasa server: the REST channel and the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class RasaUnavailable(Exception):
+    """The Rasa server (or the action server behind it) did not answer properly."""
+
+
+class RasaClient:
+    """Talks to one Rasa server. Share one instance per process: it holds a connection pool."""
+
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 30.0) -> None:
+        self._token = token
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+        )
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def send_message(
+        self, sender: str, text: str, metadata: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Send one user message through the REST channel; return Rasa's replies."""
+        body = {"sender": sender, "message": text, "metadata": metadata or {}}
+        try:
+            response = await self._http.post("/webhooks/rest/webhook", json=body)
+        except httpx.HTTPError as error:
+            raise RasaUnavailable(type(error).__name__) from error
+        if response.status_code != 200:
+            raise RasaUnavailable(f"HTTP {response.status_code}")
+        replies = response.json()
+        if not isinstance(replies, list):
+            raise RasaUnavailable("unexpected reply shape")
+        return replies
+
+    def _params(self) -> dict[str, str]:
+        return {"token": self._token} if self._token else {}
+
+    async def status(self) -> dict[str, Any]:
+        """The server's status (loaded model and its fingerprint)."""
+        response = await self._http.get("/status", params=self._params())
+        response.raise_for_status()
+        return response.json()
+
+    async def is_ready(self) -> bool:
+        """True when the server answers and has a model loaded."""
+        try:
+            response = await self._http.get("/status", params=self._params())
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200 and bool(response.json().get("model_file"))
+
+    async def tracker(self, sender: str) -> dict[str, Any]:
+        """The whole tracker (events and slots) of one conversation."""
+        response = await self._http.get(
+            f"/conversations/{sender}/tracker", params={**self._params(), "include_events": "ALL"}
+        )
+        response.raise_for_status()
+        return response.json()
+
+    async def load_model(self, model_path: str) -> None:
+        """Replace the running model (Rasa keeps serving while it loads)."""
+        response = await self._http.put(
+            "/model", params=self._params(), json={"model_file": model_path}, timeout=300
+        )
+        response.raise_for_status()

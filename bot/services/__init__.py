@@ -1,0 +1,1 @@
+"""Services: plain values and a session in, plain values out."""

@@ -1,0 +1,295 @@
+"""Catalogue CSV import and export, with the contract's columns.
+
+An import is all or nothing: every row is validated first, and a file with any bad row imports
+nothing and reports each bad row with its line number and reason. Rows are matched to existing
+opportunities by a natural key (kind, title, provider, city, start date), so importing the same
+file twice updates instead of duplicating.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.db.models import Opportunity, OpportunityTopic, Topic
+from bot.settings import SUPPORTED_LANGUAGES
+from bot.text import normalise
+
+COLUMNS = (
+    "kind", "title", "description", "provider", "topics", "city", "region", "country", "mode",
+    "languages", "start_date", "end_date", "deadline", "cost_eur", "min_age", "max_age",
+    "women_only", "neet_only", "url", "contact",
+)  # fmt: skip
+MAX_ROWS = 20_000
+
+
+def _empty_to_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _split_list(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(";") if part.strip()]
+    return value
+
+
+def _boolean(value: object) -> object:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "false"):
+            return lowered == "true"
+        raise ValueError("must be true or false")
+    return value
+
+
+Optional = Annotated[str | None, BeforeValidator(_empty_to_none)]
+OptionalDate = Annotated[dt.date | None, BeforeValidator(_empty_to_none)]
+OptionalAge = Annotated[int | None, BeforeValidator(_empty_to_none), Field(ge=0, le=120)]
+Flag = Annotated[bool, BeforeValidator(_boolean)]
+Text = Annotated[str, BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v)]
+
+
+class CatalogueRow(BaseModel):
+    """One row of the catalogue CSV, validated."""
+
+    kind: Literal["training", "job"]
+    title: Text = Field(min_length=1, max_length=200)
+    description: Text = Field(default="", max_length=2000)
+    provider: Text = Field(min_length=1, max_length=200)
+    topics: Annotated[list[str], BeforeValidator(_split_list)] = Field(min_length=1)
+    city: Text = Field(default="", max_length=120)
+    region: Text = Field(default="", max_length=120)
+    country: Annotated[str, BeforeValidator(lambda v: v.strip().upper())] = Field(
+        pattern=r"^[A-Z]{2}$"
+    )
+    mode: Literal["in_person", "online", "hybrid"]
+    languages: Annotated[list[str], BeforeValidator(_split_list)] = Field(default_factory=list)
+    start_date: OptionalDate = None
+    end_date: OptionalDate = None
+    deadline: OptionalDate = None
+    cost_eur: Annotated[Decimal, Field(ge=0, le=1_000_000, decimal_places=2)]
+    min_age: OptionalAge = None
+    max_age: OptionalAge = None
+    women_only: Flag = False
+    neet_only: Flag = False
+    url: Text = Field(default="", max_length=500)
+    contact: Text = Field(default="", max_length=200)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CatalogueRow:
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise ValueError("end_date is before start_date")
+        if self.min_age is not None and self.max_age is not None and self.max_age < self.min_age:
+            raise ValueError("max_age is below min_age")
+        if self.mode != "online" and not (self.city or self.region):
+            raise ValueError("city or region is required unless mode is online")
+        if self.url and not self.url.startswith(("https://", "http://")):
+            raise ValueError("url must start with https:// or http://")
+        bad = [code for code in self.languages if code not in _LANGUAGE_CODES]
+        if bad:
+            raise ValueError(f"unknown language code(s): {', '.join(bad)}")
+        return self
+
+    @property
+    def natural_key(self) -> str:
+        """What identifies this opportunity across imports."""
+        parts = (self.kind, self.title, self.provider, self.city, str(self.start_date or ""))
+        return hashlib.sha256("|".join(normalise(p) for p in parts).encode()).hexdigest()[:40]
+
+
+# ISO 639-1 codes an opportunity may be offered in: ours, plus the partner countries' others.
+_LANGUAGE_CODES = frozenset(SUPPORTED_LANGUAGES) | {"ka", "mt", "lb", "tw", "ak", "ru", "pt"}
+
+
+@dataclass(frozen=True)
+class RowError:
+    """Why one line of the file was refused."""
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+@dataclass
+class ImportReport:
+    """What an import did, or why it did nothing."""
+
+    created: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the file was imported."""
+        return not self.errors
+
+
+def _describe(error: ValidationError) -> str:
+    reasons = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        reasons.append(f"{where}: {message}" if where else message)
+    return "; ".join(reasons)
+
+
+def parse_catalogue(text: str, known_topics: set[str]) -> tuple[list[CatalogueRow], list[RowError]]:
+    """Validate a whole CSV document; return its rows and every error found (line numbers 1-based,
+    the header being line 1)."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        header = [name.strip() for name in next(reader)]
+    except StopIteration:
+        return [], [RowError(1, "the file is empty")]
+    except csv.Error as error:
+        return [], [RowError(1, f"unreadable CSV: {error}")]
+    missing = [name for name in COLUMNS if name not in header]
+    unknown = [name for name in header if name not in COLUMNS]
+    if missing or unknown or len(set(header)) != len(header):
+        problems = []
+        if missing:
+            problems.append(f"missing column(s): {', '.join(missing)}")
+        if unknown:
+            problems.append(f"unknown column(s): {', '.join(unknown)}")
+        if len(set(header)) != len(header):
+            problems.append("a column appears twice")
+        return [], [RowError(1, "; ".join(problems))]
+
+    rows: list[CatalogueRow] = []
+    errors: list[RowError] = []
+    seen: dict[str, int] = {}
+    line = reader.line_num + 1
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            errors.append(RowError(line, f"unreadable CSV: {error}"))
+            break
+        row_line, line = line, reader.line_num + 1
+        if not any(value.strip() for value in values):
+            continue
+        if len(values) != len(header):
+            errors.append(RowError(row_line, f"expected {len(header)} fields, found {len(values)}"))
+            continue
+        try:
+            row = CatalogueRow.model_validate(dict(zip(header, values, strict=True)))
+        except ValidationError as error:
+            errors.append(RowError(row_line, _describe(error)))
+            continue
+        unknown_topics = [key for key in row.topics if key not in known_topics]
+        if unknown_topics:
+            errors.append(
+                RowError(row_line, f"topics: unknown topic(s) {', '.join(unknown_topics)}")
+            )
+            continue
+        if row.natural_key in seen:
+            errors.append(RowError(row_line, f"same opportunity as line {seen[row.natural_key]}"))
+            continue
+        seen[row.natural_key] = row_line
+        rows.append(row)
+        if len(rows) > MAX_ROWS:
+            errors.append(RowError(row_line, f"more than {MAX_ROWS} rows; split the file"))
+            break
+    if not rows and not errors:
+        errors.append(RowError(2, "the file has a header but no rows"))
+    return rows, errors
+
+
+def _apply(item: Opportunity, row: CatalogueRow) -> None:
+    item.natural_key = row.natural_key
+    item.kind = row.kind
+    item.title = row.title
+    item.description = row.description
+    item.provider = row.provider
+    item.city = row.city
+    item.region = row.region
+    item.country = row.country
+    item.mode = row.mode
+    item.languages = ";".join(row.languages)
+    item.start_date = row.start_date
+    item.end_date = row.end_date
+    item.deadline = row.deadline
+    item.cost_eur = row.cost_eur
+    item.min_age = row.min_age
+    item.max_age = row.max_age
+    item.women_only = row.women_only
+    item.neet_only = row.neet_only
+    item.url = row.url
+    item.contact = row.contact
+    item.published = True
+    item.city_norm = normalise(row.city)
+    item.region_norm = normalise(row.region)
+    item.search_text = " ".join(
+        normalise(part)
+        for part in (row.title, row.description, row.provider, row.city, row.region, row.country)
+    )
+    wanted = set(row.topics)
+    item.topic_links = [link for link in item.topic_links if link.topic_key in wanted]
+    have = {link.topic_key for link in item.topic_links}
+    item.topic_links += [OpportunityTopic(topic_key=key) for key in row.topics if key not in have]
+
+
+def import_catalogue(session: Session, text: str) -> ImportReport:
+    """Import a CSV document into the catalogue in the caller's transaction, all or nothing.
+
+    On any error nothing is written and the report lists every bad row.
+    """
+    known_topics = set(session.scalars(select(Topic.key)))
+    rows, errors = parse_catalogue(text, known_topics)
+    if errors:
+        return ImportReport(errors=errors)
+    existing = {
+        item.natural_key: item
+        for item in session.scalars(
+            select(Opportunity).where(Opportunity.natural_key.in_([r.natural_key for r in rows]))
+        )
+    }
+    report = ImportReport()
+    fresh: list[Opportunity] = []
+    for row in rows:
+        item = existing.get(row.natural_key)
+        if item is None:
+            item = Opportunity()
+            session.add(item)
+            fresh.append(item)
+        else:
+            report.updated.append(item.id)
+        _apply(item, row)
+    session.flush()
+    report.created = [item.id for item in fresh]
+    return report
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return str(value)
+
+
+def export_catalogue(session: Session) -> str:
+    """The whole catalogue as a CSV document with the contract's columns, ordered by id."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for item in session.scalars(select(Opportunity).order_by(Opportunity.id)):
+        values = {name: getattr(item, name) for name in COLUMNS}
+        values["topics"] = ";".join(item.topic_keys)
+        writer.writerow(_cell(values[name]) for name in COLUMNS)
+    return buffer.getvalue()

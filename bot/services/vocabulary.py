@@ -1,0 +1,128 @@
+"""Topics and places as people write them: loading `config/topics.yml` and `config/places.yml`,
+and finding topic keys and place names in free text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from bot.settings import ROOT
+from bot.text import normalise
+
+CONFIG_DIR = ROOT / "config"
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    """One topic: its key, emoji, label per language and synonyms per language."""
+
+    key: str
+    emoji: str
+    labels: dict[str, str]
+    synonyms: dict[str, list[str]]
+
+    def label(self, language: str) -> str:
+        """Label in `language`, falling back to English, then to the key."""
+        return self.labels.get(language) or self.labels.get("en") or self.key
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Every topic, plus lookup tables from normalised words to topic keys and place names."""
+
+    topics: dict[str, TopicInfo]
+    topic_words: dict[str, str]
+    country_names: dict[str, str]
+    place_aliases: dict[str, str]
+    stopwords: frozenset[str] = field(default_factory=frozenset)
+    free_words: frozenset[str] = field(default_factory=frozenset)
+    online_words: frozenset[str] = field(default_factory=frozenset)
+    uppercase_only: frozenset[str] = field(default_factory=frozenset)
+    any_place_words: frozenset[str] = field(default_factory=frozenset)
+    any_topic_words: frozenset[str] = field(default_factory=frozenset)
+
+    def topic_for(self, word: str) -> str | None:
+        """The topic key a word or synonym means ("coding" → "digital"), if any."""
+        normalised = normalise(word)
+        if normalised in self.topics:
+            return normalised
+        return self.topic_words.get(normalised) or self.topic_words.get(
+            normalised.replace(" ", "_")
+        )
+
+    def find_topics(self, text: str) -> list[str]:
+        """Topic keys mentioned in `text`, in order of appearance, each once."""
+        words = normalise(text).split()
+        written = set(re.findall(r"\w+", text))
+        found: list[tuple[int, str]] = []
+        consumed: set[int] = set()
+        for size in range(min(4, len(words)), 0, -1):
+            for start in range(len(words) - size + 1):
+                span = set(range(start, start + size))
+                if span & consumed:
+                    continue
+                phrase = " ".join(words[start : start + size])
+                if phrase in self.uppercase_only and phrase.upper() not in written:
+                    continue
+                key = self.topic_words.get(phrase)
+                if key:
+                    consumed |= span
+                    found.append((start, key))
+        return list(dict.fromkeys(key for _, key in sorted(found)))
+
+
+def _read_yaml(path: Path) -> dict:
+    with path.open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
+
+
+def load_vocabulary(config_dir: Path = CONFIG_DIR) -> Vocabulary:
+    """Read topics and places from `config_dir`."""
+    topics_doc = _read_yaml(config_dir / "topics.yml")
+    places_doc = _read_yaml(config_dir / "places.yml")
+    topics: dict[str, TopicInfo] = {}
+    topic_words: dict[str, str] = {}
+    for key, spec in (topics_doc.get("topics") or {}).items():
+        synonyms = {
+            lang: [str(word) for word in words] for lang, words in spec.get("synonyms", {}).items()
+        }
+        labels = {lang: str(label) for lang, label in spec.get("labels", {}).items()}
+        topics[key] = TopicInfo(key, str(spec.get("emoji", "")), labels, synonyms)
+        topic_words[normalise(key)] = key
+        for words in [*synonyms.values(), list(labels.values())]:
+            for word in words:
+                topic_words.setdefault(normalise(word), key)
+    country_names = {
+        normalise(name): code
+        for code, names in (places_doc.get("countries") or {}).items()
+        for name in names
+    }
+    aliases = {normalise(k): normalise(v) for k, v in (places_doc.get("aliases") or {}).items()}
+    search_doc = _read_yaml(config_dir / "search.yml")
+
+    def words_of(section: str) -> frozenset[str]:
+        by_language = search_doc.get(section) or {}
+        return frozenset(normalise(str(word)) for words in by_language.values() for word in words)
+
+    return Vocabulary(
+        topics,
+        topic_words,
+        country_names,
+        aliases,
+        stopwords=words_of("stopwords"),
+        free_words=words_of("free_words"),
+        online_words=words_of("online_words"),
+        any_place_words=words_of("any_place_words"),
+        any_topic_words=words_of("any_topic_words"),
+        uppercase_only=frozenset(normalise(w) for w in search_doc.get("uppercase_only") or []),
+    )
+
+
+@lru_cache
+def vocabulary() -> Vocabulary:
+    """The vocabulary of this process, read once from `config/`."""
+    return load_vocabulary()

@@ -1,0 +1,91 @@
+"""One typed settings object, read from the environment (and a `.env` file) in one place.
+
+Secrets that are not given (`RASA_TOKEN`, `SECRET_KEY`) are generated once into `var/` so that
+every process of one installation shares them and they survive restarts.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+SUPPORTED_LANGUAGES = ("en", "it", "fr", "es", "de", "ro", "hr", "sl", "lt", "ar")
+
+
+def _generated_secret(var_dir: Path, name: str) -> SecretStr:
+    """The secret stored in `var/<name>`, created (readable by its owner only) if missing."""
+    path = var_dir / name
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32))
+    return SecretStr(path.read_text().strip())
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Names are the contract's environment variables."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_mode: Literal["polling", "webhook"] = "polling"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_webhook_listen: str = "127.0.0.1"
+    telegram_webhook_port: int = 8443
+    # Messages per second to Telegram overall (Telegram allows about 30); 0 turns limiting off.
+    telegram_rate_limit: float = 30.0
+
+    database_url: str = ""
+    rasa_port: int = 5005
+    actions_port: int = 5055
+    dashboard_port: int = 8000
+    rasa_host: str = "127.0.0.1"
+    rasa_token: SecretStr | None = None
+    secret_key: SecretStr | None = None
+
+    var_dir: Path = ROOT / "var"
+    model_cache_dir: Path = Path.home() / ".cache" / "neetbot" / "models"
+    rasa_timeout_seconds: float = 30.0
+    default_language: str = "en"
+    page_size: int = Field(default=5, ge=1, le=10)
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        if not self.database_url:
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            self.database_url = f"sqlite:///{self.var_dir / 'neetbot.db'}"
+        if self.rasa_token is None:
+            self.rasa_token = _generated_secret(self.var_dir, "rasa_token")
+        if self.secret_key is None:
+            self.secret_key = _generated_secret(self.var_dir, "secret_key")
+        return self
+
+    @property
+    def rasa_url(self) -> str:
+        """Base URL of the Rasa server's HTTP API (always on this machine)."""
+        return f"http://{self.rasa_host}:{self.rasa_port}"
+
+    @property
+    def actions_url(self) -> str:
+        """URL Rasa calls to run custom actions."""
+        return f"http://127.0.0.1:{self.actions_port}/webhook"
+
+    @property
+    def tracker_db_path(self) -> Path:
+        """Rasa's SQLite tracker store: a file of its own, never shared with our database."""
+        return self.var_dir / "rasa_tracker.db"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return Settings()

@@ -1,0 +1,115 @@
+"""Training the Rasa model, cached by a hash of everything that shapes it.
+
+Models live outside the checkout (`~/.cache/neetbot/models/<hash>.tar.gz`), so fresh clones
+on the same machine (CI) and repeated test sessions reuse them instead of training again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+from bot.services.vocabulary import Vocabulary, vocabulary
+from bot.settings import ROOT, Settings
+
+logger = logging.getLogger(__name__)
+RASA_PROJECT = ROOT / "rasa_project"
+RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+GENERATED_SYNONYMS = RASA_PROJECT / "data" / "nlu" / "topic_synonyms.yml"
+_HASHED = ("config.yml", "domain", "data")
+
+
+def rasa_env() -> dict[str, str]:
+    """Environment for Rasa processes: quiet TensorFlow, no telemetry (no network here)."""
+    return {
+        **os.environ,
+        "RASA_TELEMETRY_ENABLED": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+        "PYTHONWARNINGS": "ignore",
+        "TF_ENABLE_ONEDNN_OPTS": "0",
+    }
+
+
+def synonyms_document(vocab: Vocabulary) -> str:
+    """Rasa NLU synonyms for every topic key, in every language, from `config/topics.yml`."""
+    seen: set[str] = set()
+    entries = []
+    for key, info in vocab.topics.items():
+        words = []
+        for language_words in info.synonyms.values():
+            for word in language_words:
+                lowered = word.lower()
+                if lowered not in seen and lowered != key:
+                    seen.add(lowered)
+                    words.append(lowered)
+        entries.append({"synonym": key, "examples": "".join(f"- {word}\n" for word in words)})
+    header = "# Generated from config/topics.yml by `neetbot train`; edit that file instead.\n"
+    body = yaml.safe_dump(
+        {"version": "3.1", "nlu": entries}, allow_unicode=True, sort_keys=False, width=1000
+    )
+    return header + body
+
+
+def write_generated_data() -> None:
+    """Regenerate the Rasa data derived from `config/` (only rewrites a file that changed)."""
+    document = synonyms_document(vocabulary())
+    if not GENERATED_SYNONYMS.exists() or GENERATED_SYNONYMS.read_text("utf-8") != document:
+        GENERATED_SYNONYMS.write_text(document, encoding="utf-8")
+
+
+def model_hash(project: Path = RASA_PROJECT) -> str:
+    """A hash of the config, domain and training data, and of the Rasa version pinned."""
+    digest = hashlib.sha256()
+    files = [project / "config.yml"]
+    for folder in ("domain", "data"):
+        files += sorted((project / folder).rglob("*.yml"))
+    files.append(ROOT / "requirements" / "rasa.lock")
+    for path in files:
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@contextmanager
+def _cache_lock(cache_dir: Path) -> Iterator[None]:
+    """Only one training per cache at a time (a developer's `make run` and a test run)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with (cache_dir / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_model(settings: Settings, force: bool = False) -> Path:
+    """The trained model for the current data: from the cache, or trained now."""
+    write_generated_data()
+    fingerprint = model_hash()
+    model = settings.model_cache_dir / f"{fingerprint}.tar.gz"
+    with _cache_lock(settings.model_cache_dir):
+        if model.exists() and not force:
+            logger.info("Model %s is up to date", model.name)
+            return model
+        logger.info("Training model %s (config, domain or data changed)", fingerprint)
+        started = time.monotonic()
+        command = [
+            str(RASA_BIN), "train",
+            "--config", "config.yml", "--domain", "domain", "--data", "data",
+            "--out", str(settings.model_cache_dir), "--fixed-model-name", fingerprint,
+        ]  # fmt: skip
+        result = subprocess.run(command, cwd=RASA_PROJECT, env=rasa_env(), check=False)
+        if result.returncode != 0 or not model.exists():
+            raise RuntimeError(f"rasa train failed with exit code {result.returncode}")
+        logger.info("Trained %s in %.0f s", model.name, time.monotonic() - started)
+    return model

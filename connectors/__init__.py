@@ -1,0 +1,1 @@
+"""Channels between young people and the Rasa server: Telegram, and a terminal chat."""

@@ -1,0 +1,82 @@
+"""`make chat`: talk to the assistant in the terminal, through the same Rasa server and actions
+as Telegram. Buttons are numbered: type the number to tap one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import subprocess
+import sys
+from typing import Any
+
+from bot import processes
+from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.services.setup import prepare_database
+from bot.settings import Settings
+from bot.training import ensure_model
+
+
+def format_replies(replies: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    """The replies as terminal text, and the payloads of their buttons in number order."""
+    lines: list[str] = []
+    payloads: list[str] = []
+    for reply in replies:
+        if reply.get("text"):
+            lines.append(f"🤖 {reply['text']}")
+        for button in reply.get("buttons") or []:
+            payloads.append(str(button.get("payload") or button.get("title")))
+            lines.append(f"   [{len(payloads)}] {button.get('title')}")
+    return "\n".join(lines), payloads
+
+
+def _start_servers(settings: Settings) -> list[subprocess.Popen[bytes]]:
+    """Start the action server and Rasa (logs in var/logs) and wait until both answer."""
+    prepare_database(settings.database_url)
+    model = ensure_model(settings)
+    logs = settings.var_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    actions = processes.start(processes.action_server(settings), logs / "actions.log")
+    rasa = processes.start(processes.rasa_server(settings, model), logs / "rasa.log")
+    print("Starting the assistant (about a minute)…", flush=True)
+    processes.wait_for_http(f"http://127.0.0.1:{settings.actions_port}/health", 60, actions)
+    processes.wait_for_http(f"{settings.rasa_url}/", 300, rasa)
+    return [actions, rasa]
+
+
+async def run_console(settings: Settings) -> None:
+    """Read lines, send them to Rasa, print the replies, until end of input or "/quit"."""
+    assert settings.rasa_token is not None
+    rasa = RasaClient(settings.rasa_url, settings.rasa_token.get_secret_value())
+    started: list[subprocess.Popen[bytes]] = []
+    if not await rasa.is_ready():
+        started = await asyncio.to_thread(_start_servers, settings)
+    sender = f"console-{secrets.token_hex(6)}"
+    payloads: list[str] = []
+    print("Chat with the assistant. Type a number to tap a button, /quit to leave.\n")
+    try:
+        while True:
+            try:
+                line = await asyncio.to_thread(input, "🧑 ")
+            except EOFError:
+                break
+            line = line.strip()
+            if line in ("/quit", "/exit"):
+                break
+            if not line:
+                continue
+            if line.isdigit() and 1 <= int(line) <= len(payloads):
+                line = payloads[int(line) - 1]
+            try:
+                replies = await rasa.send_message(sender, line, {"channel": "console"})
+            except RasaUnavailable:
+                print("🤖 (the assistant is not answering; is Rasa running?)")
+                continue
+            shown, payloads = format_replies(replies)
+            print(shown or "🤖 …", flush=True)
+    finally:
+        await rasa.close()
+        for process in started:
+            with contextlib.suppress(Exception):
+                processes.stop(process)
+        sys.stdout.flush()

@@ -1,0 +1,1 @@
+"""The Telegram connector, built on python-telegram-bot."""

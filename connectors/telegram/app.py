@@ -1,0 +1,153 @@
+"""Building the python-telegram-bot Application: handlers, per-chat ordering, rate limits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+from telegram import BotCommand, BotCommandScopeAllPrivateChats, Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    BaseUpdateProcessor,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.db.session import session_factory
+from bot.messages import _messages, text
+from bot.rasa_client import RasaClient
+from bot.settings import SUPPORTED_LANGUAGES, Settings
+from connectors.telegram import handlers
+from connectors.telegram.bridge import Bridge
+from connectors.telegram.callbacks import PayloadStore
+
+logger = logging.getLogger(__name__)
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Updates of different chats run concurrently; updates of one chat run in order."""
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._waiting: dict[int, int] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Run `coroutine` once every earlier update of the same chat has finished."""
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            await coroutine
+            return
+        lock = self._locks.setdefault(chat.id, asyncio.Lock())
+        self._waiting[chat.id] = self._waiting.get(chat.id, 0) + 1
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            self._waiting[chat.id] -= 1
+            if not self._waiting[chat.id]:  # forget idle chats, keep memory flat
+                del self._waiting[chat.id], self._locks[chat.id]
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to tear down."""
+
+
+async def register_commands(application: Application) -> None:
+    """`setMyCommands` in every language that has command descriptions (and a default)."""
+    descriptions = _messages()["commands"]
+    for language in (None, *SUPPORTED_LANGUAGES):
+        if language and not any(language in texts for texts in descriptions.values()):
+            continue
+        commands = [
+            BotCommand(name, text(f"commands.{name}", language or "en"))
+            for name in handlers.COMMAND_PAYLOADS
+        ]
+        await application.bot.set_my_commands(
+            commands, scope=BotCommandScopeAllPrivateChats(), language_code=language
+        )
+
+
+def build_application(settings: Settings, rasa: RasaClient | None = None) -> Application:
+    """The connector: one shared Rasa client, handlers, per-chat ordering, rate limiting."""
+    assert settings.telegram_bot_token is not None and settings.secret_key is not None
+    assert settings.rasa_token is not None
+    rasa = rasa or RasaClient(
+        settings.rasa_url, settings.rasa_token.get_secret_value(), settings.rasa_timeout_seconds
+    )
+    bridge = Bridge(
+        rasa,
+        PayloadStore(session_factory(settings.database_url)),
+        settings.secret_key.get_secret_value(),
+    )
+
+    async def post_init(application: Application) -> None:
+        await register_commands(application)
+
+    async def post_shutdown(application: Application) -> None:
+        await rasa.close()
+
+    builder = (
+        Application.builder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(settings.telegram_api_base_url)
+        .base_file_url(settings.telegram_api_base_url.replace("/bot", "/file/bot"))
+        .concurrent_updates(PerChatUpdateProcessor(256))
+        .connection_pool_size(128)
+        .pool_timeout(30)
+        .get_updates_connection_pool_size(2)
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+    )
+    if settings.telegram_rate_limit > 0:
+        limiter: AIORateLimiter = AIORateLimiter(
+            overall_max_rate=settings.telegram_rate_limit, max_retries=3
+        )
+        builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
+    application = builder.build()
+    application.bot_data["bridge"] = bridge
+
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE  # edits are not re-sent
+    application.add_handler(
+        CommandHandler(list(handlers.COMMAND_PAYLOADS), handlers.on_command, filters=private)
+    )
+    application.add_handler(
+        MessageHandler(private & filters.TEXT & ~filters.COMMAND, handlers.on_text)
+    )
+    application.add_handler(CallbackQueryHandler(handlers.on_button))
+    application.add_handler(
+        MessageHandler(
+            filters.ChatType.GROUPS & filters.UpdateType.MESSAGE, handlers.on_group_message
+        )
+    )
+    application.add_handler(MessageHandler(private & ~filters.TEXT, handlers.on_other_message))
+    application.add_handler(
+        MessageHandler(private & filters.COMMAND, handlers.on_text)
+    )  # an unknown /command goes to Rasa like any text
+    application.add_error_handler(handlers.on_error)
+    return application
+
+
+def run(settings: Settings) -> None:
+    """Run the connector until stopped, by polling or as a webhook server."""
+    application = build_application(settings)
+    if settings.telegram_mode == "webhook":
+        if not settings.telegram_webhook_url or settings.telegram_webhook_secret is None:
+            raise SystemExit("Webhook mode needs TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET.")
+        application.run_webhook(
+            listen=settings.telegram_webhook_listen,
+            port=settings.telegram_webhook_port,
+            url_path="telegram",
+            webhook_url=settings.telegram_webhook_url,
+            secret_token=settings.telegram_webhook_secret.get_secret_value(),
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        application.run_polling(allowed_updates=Update.ALL_TYPES)

@@ -1,0 +1,96 @@
+"""Handlers: small async functions, one per kind of update."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.ext import ContextTypes
+
+from bot.messages import text as message_text
+from connectors.telegram.bridge import Bridge
+
+logger = logging.getLogger(__name__)
+
+# Telegram commands → what Rasa receives (intent payloads, so no NLU guesswork).
+COMMAND_PAYLOADS = {
+    "start": "/greet",
+    "help": "/help",
+    "language": "/change_language",
+    "register": "/register",
+    "profile": "/show_profile",
+    "alerts": "/subscribe_alerts",
+    "coach": "/request_coach",
+    "mydata": "/show_profile",
+    "delete": "/delete_data",
+    "stop": "/goodbye",
+}
+
+
+def _bridge(context: ContextTypes.DEFAULT_TYPE) -> Bridge:
+    return context.bot_data["bridge"]
+
+
+def _language(update: Update) -> str:
+    user = update.effective_user
+    return ((user.language_code if user else None) or "en").split("-")[0]
+
+
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Forward a young person's text message to Rasa and send the replies."""
+    message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+    if message is None or chat is None or user is None or not message.text:
+        return
+    await _bridge(context).forward(context.bot, chat, user, message.text)
+
+
+async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A contract command (/start, /help, ...): forward its intent payload to Rasa."""
+    message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+    if message is None or chat is None or user is None or not message.text:
+        return
+    command = message.text.split()[0].lstrip("/").split("@")[0].lower()
+    meta = {"command": command}
+    if command == "start" and context.args:
+        meta["start_payload"] = context.args[0][:64]
+    await _bridge(context).forward(context.bot, chat, user, COMMAND_PAYLOADS[command], **meta)
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A tap on an inline button: acknowledge it, then forward its payload to Rasa."""
+    query, chat, user = update.callback_query, update.effective_chat, update.effective_user
+    if query is None:
+        return
+    payload = _bridge(context).payloads.decode(query.data or "")
+    if payload is None or chat is None or user is None:
+        await query.answer(message_text("button_expired", _language(update)))
+        return
+    await query.answer()
+    await _bridge(context).forward(context.bot, chat, user, payload, via="button")
+
+
+async def on_other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stickers, photos, voice, documents, locations…: say that only text is read."""
+    chat = update.effective_chat
+    if chat is not None:
+        await context.bot.send_message(chat.id, message_text("non_text", _language(update)))
+
+
+async def on_group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Anything in a group or channel: a polite note that the bot works in private chats."""
+    chat = update.effective_chat
+    if chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
+        await context.bot.send_message(chat.id, message_text("group_chat", _language(update)))
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the error (never the message text) and apologise to the person, if there is one."""
+    logger.error("Error while handling an update", exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        try:
+            await context.bot.send_message(
+                update.effective_chat.id, message_text("rasa_down", _language(update))
+            )
+        except Exception:  # the error may be Telegram itself being unreachable
+            logger.warning("Could not send the apology either", exc_info=True)

@@ -42,6 +42,12 @@ def _split_list(value: object) -> object:
     return value
 
 
+def _required_number(value: object) -> object:
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("is required (0 for free)")
+    return value
+
+
 def _boolean(value: object) -> object:
     if isinstance(value, str):
         lowered = value.strip().lower()
@@ -53,7 +59,9 @@ def _boolean(value: object) -> object:
 
 Optional = Annotated[str | None, BeforeValidator(_empty_to_none)]
 OptionalDate = Annotated[dt.date | None, BeforeValidator(_empty_to_none)]
-OptionalAge = Annotated[int | None, BeforeValidator(_empty_to_none), Field(ge=0, le=120)]
+OptionalAge = Annotated[
+    Annotated[int, Field(ge=0, le=120)] | None, BeforeValidator(_empty_to_none)
+]
 Flag = Annotated[bool, BeforeValidator(_boolean)]
 Text = Annotated[str, BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v)]
 
@@ -76,7 +84,9 @@ class CatalogueRow(BaseModel):
     start_date: OptionalDate = None
     end_date: OptionalDate = None
     deadline: OptionalDate = None
-    cost_eur: Annotated[Decimal, Field(ge=0, le=1_000_000, decimal_places=2)]
+    cost_eur: Annotated[
+        Decimal, BeforeValidator(_required_number), Field(ge=0, le=1_000_000, decimal_places=2)
+    ]
     min_age: OptionalAge = None
     max_age: OptionalAge = None
     women_only: Flag = False

@@ -1,0 +1,83 @@
+"""Fixtures shared by every test: isolated settings and a migrated database per test."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db.migrate import upgrade
+from bot.db.session import session_factory
+from bot.services.catalogue_csv import COLUMNS
+from bot.services.setup import sync_topics
+from bot.services.vocabulary import vocabulary
+from bot.settings import get_settings
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test gets its own var/ and database; nothing touches the developer's."""
+    monkeypatch.setenv("VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def database_url() -> str:
+    """A migrated database with the topics loaded (and an empty catalogue)."""
+    url = get_settings().database_url
+    upgrade(url)
+    with session_factory(url).begin() as session:
+        sync_topics(session, vocabulary())
+    return url
+
+
+@pytest.fixture
+def sessions(database_url: str) -> sessionmaker[Session]:
+    """The session factory of the test database."""
+    return session_factory(database_url)
+
+
+def opportunity_row(**fields: object) -> dict[str, str]:
+    """A valid catalogue row; keyword arguments override columns."""
+    row = {
+        "kind": "training",
+        "title": "Web development bootcamp",
+        "description": "Learn HTML, CSS and JavaScript in twelve weeks.",
+        "provider": "Code Academy Split",
+        "topics": "digital",
+        "city": "Split",
+        "region": "Split-Dalmatia",
+        "country": "HR",
+        "mode": "in_person",
+        "languages": "hr;en",
+        "start_date": "2027-02-01",
+        "end_date": "2027-05-01",
+        "deadline": "2027-01-15",
+        "cost_eur": "0",
+        "min_age": "18",
+        "max_age": "29",
+        "women_only": "false",
+        "neet_only": "true",
+        "url": "https://code-academy.example/bootcamp",
+        "contact": "hello@code-academy.example",
+    }
+    row.update({key: str(value) for key, value in fields.items()})
+    return row
+
+
+def catalogue_csv(*rows: dict[str, str], columns: tuple[str, ...] = COLUMNS) -> str:
+    """A CSV document with the contract's header and `rows`."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: row.get(key, "") for key in columns})
+    return buffer.getvalue()

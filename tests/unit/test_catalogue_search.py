@@ -1,0 +1,122 @@
+"""Catalogue search: by topic, by place (case- and accent-insensitive), by free text; ranked and
+paginated; closed opportunities left out."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.services.catalogue import SearchQuery, get_opportunity, resolve_place, search
+from bot.services.catalogue_csv import import_catalogue
+from tests.conftest import catalogue_csv, opportunity_row
+
+TODAY = dt.date(2026, 11, 22)
+
+
+@pytest.fixture
+def catalogue(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    rows = [
+        opportunity_row(),
+        opportunity_row(title="Barista course", topics="tourism_hospitality", city="Palermo",
+                        region="Sicilia", country="IT", languages="it"),
+        opportunity_row(title="Solar panel installer", kind="job", topics="green;construction",
+                        city="București", region="București", country="RO", languages="ro"),
+        opportunity_row(title="Cloud basics online", topics="digital", mode="online", city="",
+                        region="", country="MT", languages="en", cost_eur="50"),
+        opportunity_row(title="Closed course", deadline="2026-10-01", start_date="2026-11-01"),
+        opportunity_row(title="Python for beginners", city="Zagreb", region="Grad Zagreb",
+                        description="Start coding with Python.", languages="en"),
+    ]  # fmt: skip
+    rows += [
+        opportunity_row(title=f"Hotel job {n}", kind="job", topics="tourism_hospitality",
+                        city="Sliema", region="Malta", country="MT", start_date=f"2027-01-{n:02d}",
+                        deadline="", end_date="")
+        for n in range(1, 13)
+    ]  # fmt: skip
+    with sessions.begin() as session:
+        assert import_catalogue(session, catalogue_csv(*rows)).ok
+    return sessions
+
+
+def titles(sessions, **query) -> list[str]:
+    with sessions.begin() as session:
+        result = search(session, SearchQuery(today=TODAY, page_size=20, **query))
+    return [item.title for item in result.items]
+
+
+def test_by_topic_and_kind(catalogue) -> None:
+    assert set(titles(catalogue, kind="training", topics=("digital",))) == {
+        "Web development bootcamp", "Python for beginners", "Cloud basics online",
+    }  # fmt: skip
+    assert titles(catalogue, kind="job", topics=("green",)) == ["Solar panel installer"]
+
+
+@pytest.mark.parametrize("place", ["split", "SPLIT", "Split-Dalmatia", "croatia", "Hrvatska", "hr"])
+def test_by_place_at_every_level(catalogue, place: str) -> None:
+    assert "Web development bootcamp" in titles(catalogue, location=place)
+
+
+@pytest.mark.parametrize("place", ["Bucuresti", "bucurești", "Bucharest", "Romania", "România"])
+def test_place_names_ignore_accents_and_know_other_names(catalogue, place: str) -> None:
+    assert titles(catalogue, location=place) == ["Solar panel installer"]
+
+
+def test_unknown_place_is_reported_not_ignored(catalogue) -> None:
+    with catalogue.begin() as session:
+        result = search(session, SearchQuery(location="Atlantis", today=TODAY))
+    assert result.total == 0 and result.unknown_location == "Atlantis"
+
+
+def test_free_text_ranks_title_matches_first(catalogue) -> None:
+    found = titles(catalogue, text="python coding courses")
+    assert found[0] == "Python for beginners"
+    assert titles(catalogue, text="barista") == ["Barista course"]
+
+
+def test_closed_opportunities_are_left_out(catalogue) -> None:
+    assert "Closed course" not in titles(catalogue)
+
+
+def test_free_and_online_filters(catalogue) -> None:
+    assert "Cloud basics online" not in titles(catalogue, free_only=True)
+    assert titles(catalogue, online_only=True) == ["Cloud basics online"]
+
+
+def test_language_preference_ranks_first(catalogue) -> None:
+    hr_first = titles(catalogue, kind="training", topics=("digital",), language="hr")
+    assert hr_first[0] == "Web development bootcamp"
+    it_first = titles(catalogue, language="it")
+    assert it_first[0] == "Barista course"
+
+
+def test_pages_cover_everything_once(catalogue) -> None:
+    seen: list[str] = []
+    with catalogue.begin() as session:
+        first = search(session, SearchQuery(location="Malta", kind="job", page_size=5, today=TODAY))
+        assert (first.total, first.pages, first.has_more) == (12, 3, True)
+        for page in (1, 2, 3):
+            result = search(
+                session, SearchQuery(location="malta", kind="job", page=page, page_size=5, today=TODAY)
+            )
+            seen += [item.title for item in result.items]
+        assert not result.has_more
+    assert len(seen) == 12 and len(set(seen)) == 12
+    assert seen[:2] == ["Hotel job 1", "Hotel job 2"]  # soonest start first
+
+
+def test_resolve_place_levels(catalogue) -> None:
+    with catalogue.begin() as session:
+        assert resolve_place(session, "palermo").level == "city"
+        assert resolve_place(session, "Sicily").level == "region"
+        assert resolve_place(session, "Italia").value == "IT"
+        assert resolve_place(session, "nowhere") is None
+
+
+def test_details_of_one(catalogue) -> None:
+    with catalogue.begin() as session:
+        result = search(session, SearchQuery(text="barista", today=TODAY))
+        item = get_opportunity(session, result.items[0].id)
+        assert item is not None and item.provider == "Code Academy Split" and item.is_free
+        assert get_opportunity(session, 999_999) is None

@@ -24,7 +24,7 @@ $(VENV)/bin/uv:
 
 $(VENV)/.installed: $(VENV)/bin/uv requirements/app.lock pyproject.toml
 	$(UV) pip install --quiet --python $(PY) -r requirements/app.lock
-	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	$(UV) pip install --quiet --python $(PY) --no-deps --config-setting editable_mode=compat -e .
 	@touch $@
 
 $(RASA_VENV)/.installed: requirements/rasa.lock | $(VENV)/bin/uv

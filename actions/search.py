@@ -315,7 +315,10 @@ class ActionShowDetails(Action):
             item = get_opportunity(session, int(values[0])) if values[0].isdigit() else None
             more = state is not None and state.page < search(session, state.query(language)).pages
         if item is None:
-            dispatcher.utter_message(text=text("details_missing", language))
+            known = values[0].isdigit()
+            dispatcher.utter_message(
+                text=text("details_missing" if known else "details_which", language)
+            )
             return []
         buttons = [button(text("show_more_button", language), payload("show_more"))] if more else []
         dispatcher.utter_message(text=render.details(item, vocabulary(), language), buttons=buttons)

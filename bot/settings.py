@@ -6,6 +6,7 @@ every process of one installation shares them and they survive restarts.
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -31,7 +32,11 @@ def _generated_secret(var_dir: Path, name: str) -> SecretStr:
 class Settings(BaseSettings):
     """Everything configurable. Names are the contract's environment variables."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=os.environ.get("NEETBOT_ENV_FILE", ".env"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.migrate import upgrade
-from bot.db.session import session_factory
-from bot.services.catalogue_csv import COLUMNS
-from bot.services.setup import sync_topics
-from bot.services.vocabulary import vocabulary
-from bot.settings import get_settings
+# Tests never read a developer's .env (their subprocesses inherit this too).
+os.environ["NEETBOT_ENV_FILE"] = os.devnull
+
+from bot.db.migrate import upgrade  # noqa: E402
+from bot.db.session import session_factory  # noqa: E402
+from bot.services.catalogue_csv import COLUMNS  # noqa: E402
+from bot.services.setup import sync_topics  # noqa: E402
+from bot.services.vocabulary import vocabulary  # noqa: E402
+from bot.settings import get_settings  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +50,9 @@ def sessions(database_url: str) -> sessionmaker[Session]:
     return session_factory(database_url)
 
 
+_TODAY = dt.date.today()
+
+
 def opportunity_row(**fields: object) -> dict[str, str]:
     """A valid catalogue row; keyword arguments override columns."""
     row = {
@@ -58,9 +66,9 @@ def opportunity_row(**fields: object) -> dict[str, str]:
         "country": "HR",
         "mode": "in_person",
         "languages": "hr;en",
-        "start_date": "2027-02-01",
-        "end_date": "2027-05-01",
-        "deadline": "2027-01-15",
+        "start_date": str(_TODAY + dt.timedelta(days=70)),
+        "end_date": str(_TODAY + dt.timedelta(days=160)),
+        "deadline": str(_TODAY + dt.timedelta(days=55)),
         "cost_eur": "0",
         "min_age": "18",
         "max_age": "29",

@@ -59,9 +59,7 @@ def _boolean(value: object) -> object:
 
 Optional = Annotated[str | None, BeforeValidator(_empty_to_none)]
 OptionalDate = Annotated[dt.date | None, BeforeValidator(_empty_to_none)]
-OptionalAge = Annotated[
-    Annotated[int, Field(ge=0, le=120)] | None, BeforeValidator(_empty_to_none)
-]
+OptionalAge = Annotated[Annotated[int, Field(ge=0, le=120)] | None, BeforeValidator(_empty_to_none)]
 Flag = Annotated[bool, BeforeValidator(_boolean)]
 Text = Annotated[str, BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v)]
 
@@ -299,7 +297,7 @@ def export_catalogue(session: Session) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     for item in session.scalars(select(Opportunity).order_by(Opportunity.id)):
-        values = {name: getattr(item, name) for name in COLUMNS}
+        values = {name: getattr(item, name) for name in COLUMNS if name != "topics"}
         values["topics"] = ";".join(item.topic_keys)
         writer.writerow(_cell(values[name]) for name in COLUMNS)
     return buffer.getvalue()

@@ -32,7 +32,7 @@ class Bridge:
 
     def sender_id(self, user: User) -> str:
         """The pseudonym Rasa knows this person by."""
-        return pseudonym(self._secret_key, "telegram", user.id)
+        return pseudonym(self._secret_key, "tg", user.id)
 
     async def forward(self, bot: Bot, chat: Chat, user: User, text: str, **meta: Any) -> None:
         """Send `text` to Rasa as this person and deliver the replies to the chat."""

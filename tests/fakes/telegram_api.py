@@ -99,7 +99,12 @@ class UploadedFile:
 
 @dataclass
 class Call:
-    """One recorded API call; ``time`` is ``time.monotonic()`` at arrival."""
+    """One recorded API call.
+
+    ``params`` are decoded (JSON fields as dicts/lists, numbers as ints; uploaded file parts as
+    :class:`UploadedFile`, also found in ``files``); ``time`` is ``time.monotonic()`` at arrival;
+    ``error_code`` is set when the call was answered with an error.
+    """
 
     method: str
     params: dict[str, Any]
@@ -379,7 +384,10 @@ class FakeTelegramAPI(UpdateBuilder):
 
     @property
     def calls(self) -> list[Call]:
-        """Every answered call (known methods with the right token), in order."""
+        """Every answered call of a known method with the right token, in answer order.
+
+        A long-polling getUpdates shows up once it has been answered.
+        """
         with self._lock:
             return list(self._calls)
 
@@ -439,7 +447,11 @@ class FakeTelegramAPI(UpdateBuilder):
         return TimeoutError(f"condition not met within {timeout}s; last calls: {recent}")
 
     def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0) -> T:
-        """Poll ``predicate`` until it returns something truthy and return it (blocking)."""
+        """Poll ``predicate`` until it returns something truthy and return it.
+
+        This blocks the calling thread: in an async test whose event loop runs the bot, use
+        :meth:`async_wait_for` instead. Raises ``TimeoutError`` listing the latest calls.
+        """
         deadline = time.monotonic() + timeout
         while not (result := predicate()):
             if time.monotonic() > deadline:
@@ -460,17 +472,15 @@ class FakeTelegramAPI(UpdateBuilder):
         self, chat_id: int | None, count: int, timeout: float = 10.0
     ) -> list[dict[str, Any]]:
         """Block until ``count`` messages were sent to ``chat_id``; return all sent there."""
-        return self.wait_for(lambda: self._enough_messages(chat_id, count), timeout)
+        self.wait_for(lambda: len(self.sent_messages(chat_id)) >= count, timeout)
+        return self.sent_messages(chat_id)
 
     async def async_wait_for_messages(
         self, chat_id: int | None, count: int, timeout: float = 10.0
     ) -> list[dict[str, Any]]:
         """Async variant of :meth:`wait_for_messages`."""
-        return await self.async_wait_for(lambda: self._enough_messages(chat_id, count), timeout)
-
-    def _enough_messages(self, chat_id: int | None, count: int) -> list[dict[str, Any]]:
-        messages = self.sent_messages(chat_id)
-        return messages if len(messages) >= count else []
+        await self.async_wait_for(lambda: len(self.sent_messages(chat_id)) >= count, timeout)
+        return self.sent_messages(chat_id)
 
     # -- simulating users -------------------------------------------------------------------------
 
@@ -506,17 +516,31 @@ class FakeTelegramAPI(UpdateBuilder):
         with self._lock:
             self._files[file_id] = content
 
-    def _bot_message(self, chat: dict[str, Any], message_id: int | None) -> dict[str, Any]:
+    def _bot_message(
+        self, chat: dict[str, Any], message_id: int | None, data: str
+    ) -> dict[str, Any]:
         with self._lock:
-            ids = [mid for cid, mid in self._messages if cid == chat["id"]]
-            key = (chat["id"], message_id if message_id is not None else max(ids, default=0))
+            if message_id is None:
+                message_id = self._message_with_button(chat["id"], data)
+            key = (chat["id"], message_id or 0)
             if key not in self._messages:
-                message = {**super()._bot_message(chat, message_id), "from": self._bot_user}
+                message = super()._bot_message(chat, message_id, data)
+                message["from"] = self._bot_user
                 key = (chat["id"], message["message_id"])
                 self._messages[key] = message
                 counter = self._message_counters.get(chat["id"], 0)
                 self._message_counters[chat["id"]] = max(counter, key[1])
             return self._messages[key]
+
+    def _message_with_button(self, chat_id: int, data: str) -> int | None:
+        """The latest bot message in the chat with a button for ``data``, else the latest."""
+        ids = sorted((mid for cid, mid in self._messages if cid == chat_id), reverse=True)
+        for message_id in ids:
+            markup = self._messages[(chat_id, message_id)].get("reply_markup") or {}
+            rows = markup.get("inline_keyboard", [])
+            if any(button.get("callback_data") == data for row in rows for button in row):
+                return message_id
+        return ids[0] if ids else None
 
     # -- error injection --------------------------------------------------------------------------
 

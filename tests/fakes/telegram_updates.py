@@ -48,8 +48,10 @@ class UpdateBuilder:
     def _remember_file(self, file_id: str, content: bytes) -> None:
         """Called with every file a builder creates (no-op here)."""
 
-    def _bot_message(self, chat: dict[str, Any], message_id: int | None) -> dict[str, Any]:
-        """Return the bot message a callback button belongs to (built from scratch here)."""
+    def _bot_message(
+        self, chat: dict[str, Any], message_id: int | None, data: str
+    ) -> dict[str, Any]:
+        """Return the bot message the button with ``data`` belongs to (built from scratch here)."""
         return {
             "message_id": message_id or self._allocate_message_id(chat["id"]),
             "from": {"id": 1, "is_bot": True, "first_name": "Bot", "username": "bot"},
@@ -161,8 +163,9 @@ class UpdateBuilder:
     ) -> dict[str, Any]:
         """Return a ``callback_query`` update for a button press on a bot message.
 
-        ``message_id`` picks the bot message the keyboard was attached to (by default the
-        latest one the bot sent to that chat, or a fresh placeholder message).
+        ``message_id`` picks the bot message the keyboard was attached to; by default the fake
+        server picks the latest bot message in that chat with a button carrying ``data`` (else
+        the latest bot message, else a fresh placeholder message).
         """
         user = self.make_user(user_id, first_name, language_code)
         chat_type = ChatType.PRIVATE.value if chat_id is None else ChatType.GROUP.value
@@ -170,7 +173,7 @@ class UpdateBuilder:
         query = {
             "id": self._unique_id("cbq-"),
             "from": user,
-            "message": self._bot_message(chat, message_id),
+            "message": self._bot_message(chat, message_id, data),
             "chat_instance": f"instance-{chat['id']}",
             "data": data,
         }

@@ -98,7 +98,8 @@ def test_pages_cover_everything_once(catalogue) -> None:
         assert (first.total, first.pages, first.has_more) == (12, 3, True)
         for page in (1, 2, 3):
             result = search(
-                session, SearchQuery(location="malta", kind="job", page=page, page_size=5, today=TODAY)
+                session,
+                SearchQuery(location="malta", kind="job", page=page, page_size=5, today=TODAY),
             )
             seen += [item.title for item in result.items]
         assert not result.has_more

@@ -13,7 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
-from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
 from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, RetryAfter
 from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
 
@@ -226,10 +233,13 @@ async def test_builders_are_accepted_by_ptb(fake: FakeTelegramAPI, bot: Bot) -> 
     assert command.message is not None and command.message.chat.id == USER
     assert command.message.entities[0].type == "bot_command"
     assert command.message.entities[0].length == len("/start")
+    await bot.send_message(USER, "No keyboard here")
     callback = Update.de_json(fake.make_callback_update(USER, "yes"), bot)
     query = callback.callback_query
     assert query is not None and query.data == "yes" and query.from_user.id == USER
+    # The message carrying the tapped button, not merely the latest one.
     assert query.message is not None and query.message.message_id == sent.message_id
+    assert isinstance(query.message, Message) and query.message.reply_markup == _keyboard()
     group = Update.de_json(fake.make_group_text_update(USER, -100123, "hey all"), bot)
     assert group.effective_chat is not None and group.effective_chat.type == "group"
     media = {

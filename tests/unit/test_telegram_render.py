@@ -22,7 +22,9 @@ def test_long_text_is_split_under_the_limit_without_losing_anything() -> None:
     chunks = split_text(text)
     assert len(chunks) > 1
     assert all(len(html.escape(chunk)) <= MAX_MESSAGE for chunk in chunks)
-    assert "".join(chunks).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace("\n", "")
+    assert "".join(chunks).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace(
+        "\n", ""
+    )
 
 
 def test_a_word_longer_than_the_limit_is_cut() -> None:
@@ -43,7 +45,9 @@ def test_buttons_without_text_still_shown() -> None:
     assert message.text and message.keyboard is not None
 
 
-def test_long_payloads_get_short_keys_that_survive_a_restart(sessions: sessionmaker[Session]) -> None:
+def test_long_payloads_get_short_keys_that_survive_a_restart(
+    sessions: sessionmaker[Session],
+) -> None:
     long_payload = '/ask_trainings{"topic":"tourism_hospitality","location":"Cluj-Napoca, Romania"}'
     store = PayloadStore(sessions)
     short = store.encode("/show_more")

@@ -1,0 +1,145 @@
+"""The real stack for integration tests: a model trained on our data (once, cached by hash), the
+action server and the Rasa server as subprocesses, and the Telegram connector talking to the
+fake Bot API. Everything listens on 127.0.0.1 on free ports; state lives in a temporary folder."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from bot import processes
+from bot.services.setup import SAMPLE_CATALOGUE, prepare_database
+from bot.settings import ROOT, Settings
+from bot.training import RASA_BIN, ensure_model
+from tests.fakes.telegram_api import FakeTelegramAPI
+
+SAMPLE_DATE = dt.date(2026, 11, 22)  # the day the sample catalogue's dates are relative to
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def shifted_sample(target: Path) -> Path:
+    """The sample catalogue with its dates moved by the days since it was written, so the
+    integration tests find open opportunities whatever the date they run on."""
+    shift = dt.date.today() - SAMPLE_DATE
+    rows = list(csv.DictReader(io.StringIO(SAMPLE_CATALOGUE.read_text(encoding="utf-8"))))
+    for row in rows:
+        for column in ("start_date", "end_date", "deadline"):
+            if row[column]:
+                row[column] = str(dt.date.fromisoformat(row[column]) + max(shift, dt.timedelta()))
+    with target.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return target
+
+
+@dataclass
+class Stack:
+    """A running Rasa server and action server on one database."""
+
+    settings: Settings
+    model: Path
+    logs: Path
+
+    def env(self) -> dict[str, str]:
+        return processes.app_env(self.settings)
+
+
+@pytest.fixture(scope="session")
+def trained_model() -> Path:
+    """The model for the current training data (trained once, then cached by hash)."""
+    if not RASA_BIN.exists():
+        pytest.fail(f"{RASA_BIN} is missing: run `make install` (make test does it)")
+    return ensure_model(Settings(_env_file=None))
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, trained_model: Path) -> Iterator[Stack]:
+    """Rasa and the action server, started once for the whole test session."""
+    var = tmp_path_factory.mktemp("stack")
+    settings = Settings(
+        _env_file=None,
+        var_dir=var,
+        database_url=f"sqlite:///{var / 'app.db'}",
+        rasa_port=free_port(),
+        actions_port=free_port(),
+        rasa_token=SecretStr("test-rasa-token"),
+        secret_key=SecretStr("test-secret-key"),
+    )
+    prepare_database(settings.database_url, sample=shifted_sample(var / "catalogue.csv"))
+    logs = var / "logs"
+    logs.mkdir()
+    actions = processes.start(processes.action_server(settings), logs / "actions.log")
+    rasa = processes.start(processes.rasa_server(settings, trained_model), logs / "rasa.log")
+    try:
+        processes.wait_for_http(f"http://127.0.0.1:{settings.actions_port}/health", 60, actions)
+        processes.wait_for_http(f"{settings.rasa_url}/", 300, rasa)
+        yield Stack(settings, trained_model, logs)
+    finally:
+        processes.stop(rasa)
+        processes.stop(actions)
+
+
+@pytest.fixture(scope="module")
+def fake_telegram() -> Iterator[FakeTelegramAPI]:
+    """The fake Bot API server, one per test module."""
+    with FakeTelegramAPI() as api:
+        yield api
+
+
+@dataclass
+class Connector:
+    """A running Telegram connector process."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_connector(stack: Stack, api: FakeTelegramAPI, name: str, **env: str) -> Connector:
+    """Start `python -m connectors.telegram` against the fake Bot API."""
+    log = stack.logs / f"{name}.log"
+    environment = {
+        **stack.env(),
+        "TELEGRAM_BOT_TOKEN": api.token,
+        "TELEGRAM_API_BASE_URL": api.base_url,
+        "TELEGRAM_RATE_LIMIT": "0",
+        **env,
+    }
+    spec = processes.ProcessSpec(name, [sys.executable, "-m", "connectors.telegram"], environment)
+    process = processes.start(spec, log)
+    return Connector(process, log)
+
+
+@pytest.fixture(scope="module")
+def connector(stack: Stack, fake_telegram: FakeTelegramAPI) -> Iterator[Connector]:
+    """The connector in polling mode, one per test module."""
+    running = start_connector(stack, fake_telegram, "telegram-polling")
+    fake_telegram.wait_for(lambda: fake_telegram.calls_to("getUpdates"), timeout=30)
+    yield running
+    processes.stop(running.process)
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Integration processes get their settings explicitly, never from a developer's .env."""
+    monkeypatch.chdir(ROOT)
+    os.environ.pop("TELEGRAM_BOT_TOKEN", None)

@@ -1,0 +1,72 @@
+"""The connector's other situations: Rasa down, webhook mode, no token."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from bot import processes
+from tests.integration.conftest import free_port, start_connector
+from tests.integration.person import Person, text_of
+
+pytestmark = pytest.mark.integration
+
+
+def test_when_rasa_is_down_the_person_gets_an_apology(stack, fake_telegram) -> None:
+    down = start_connector(stack, fake_telegram, "telegram-no-rasa", RASA_PORT=str(free_port()))
+    try:
+        person = Person(fake_telegram)
+        assert "technical problem" in text_of(person.say("hello?", timeout=40))
+        assert "technical problem" in text_of(person.say("anyone there?", timeout=40))
+        assert down.process.poll() is None, "the connector keeps running"
+    finally:
+        processes.stop(down.process)
+    assert person.user_id and str(person.user_id) not in down.output()
+
+
+def test_webhook_mode_checks_the_secret(stack, fake_telegram) -> None:
+    port = free_port()
+    hook = start_connector(
+        stack,
+        fake_telegram,
+        "telegram-webhook",
+        TELEGRAM_MODE="webhook",
+        TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram",
+        TELEGRAM_WEBHOOK_SECRET="s3cret-token_value",
+        TELEGRAM_WEBHOOK_PORT=str(port),
+    )
+    try:
+        webhook = fake_telegram.wait_for(lambda: fake_telegram.webhook.get("url"), timeout=30)
+        assert webhook == f"http://127.0.0.1:{port}/telegram"
+        person = Person(fake_telegram)
+        update = fake_telegram.make_text_update(person.user_id, "hi")
+        forged = fake_telegram.deliver_webhook(update, secret_token="wrong")
+        assert forged.status_code == 403
+        missing = fake_telegram.deliver_webhook(update, secret_token="")
+        assert missing.status_code == 403
+        assert fake_telegram.sent_messages(person.user_id) == []
+
+        before = len(person.seen())
+        response = fake_telegram.deliver_webhook(
+            fake_telegram.make_text_update(person.user_id, "hi")
+        )
+        assert response.status_code == 200
+        fake_telegram.wait_for_messages(person.user_id, before + 1, timeout=30)
+        assert "I help young people" in text_of(person.seen()[before:])
+    finally:
+        processes.stop(hook.process)
+
+
+def test_without_a_token_the_connector_explains_and_exits_2(stack) -> None:
+    env = {key: value for key, value in stack.env().items() if key != "TELEGRAM_BOT_TOKEN"}
+    result = subprocess.run(
+        [sys.executable, "-m", "connectors.telegram"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "TELEGRAM_BOT_TOKEN is not set" in result.stderr

@@ -1,0 +1,193 @@
+"""Actions, as Rasa calls them: a Tracker in, messages and events out (rasa-sdk's own types)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.orm import Session, sessionmaker
+
+from actions.fallback import ActionDefaultAskAffirmation
+from actions.search import (
+    ActionRefineSearch,
+    ActionSearchJobs,
+    ActionSearchTrainings,
+    ActionShowDetails,
+    ActionShowMore,
+)
+from bot.services.catalogue_csv import import_catalogue
+from tests.conftest import catalogue_csv, opportunity_row
+
+
+@pytest.fixture
+def catalogue(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    rows = [
+        opportunity_row(title=f"Coding course {n}", start_date=f"2027-03-{n:02d}", deadline="")
+        for n in range(1, 8)
+    ]
+    rows += [
+        opportunity_row(title="Hotel receptionist", kind="job", topics="tourism_hospitality",
+                        city="Sliema", region="Malta", country="MT", cost_eur="0"),
+        opportunity_row(title="Cooking class", topics="tourism_hospitality", city="Palermo",
+                        region="Sicilia", country="IT", cost_eur="150", mode="hybrid"),
+    ]  # fmt: skip
+    with sessions.begin() as session:
+        assert import_catalogue(session, catalogue_csv(*rows)).ok
+    return sessions
+
+
+def tracker(
+    text: str,
+    intent: str,
+    entities: list[dict[str, Any]] | None = None,
+    slots: dict[str, Any] | None = None,
+    **message: Any,
+) -> Tracker:
+    latest = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 0.9},
+        "entities": entities or [],
+    }
+    return Tracker(
+        "tester", slots or {}, {**latest, **message}, [], False, None, {}, "action_listen"
+    )
+
+
+def run(action, tracker_: Tracker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    dispatcher = CollectingDispatcher()
+    events = action.run(dispatcher, tracker_, {})
+    return dispatcher.messages, events
+
+
+def slots_of(events) -> dict[str, Any]:
+    return {event["name"]: event["value"] for event in events if event["event"] == "slot"}
+
+
+def test_training_search_with_topic_and_place(catalogue) -> None:
+    messages, events = run(
+        ActionSearchTrainings(), tracker("any free IT courses in Split?", "ask_trainings")
+    )
+    (message,) = messages
+    assert message["text"].startswith("Here are 5 of 7 trainings about Digital")
+    assert " in Split:" in message["text"]
+    assert "1. Coding course 1 · Code Academy Split, Split (free)" in message["text"]
+    titles = [button["title"] for button in message["buttons"]]
+    assert (
+        titles[:2] == ["1. Coding course 1", "2. Coding course 2"] and titles[-1] == "➡️ Show more"
+    )
+    assert message["buttons"][0]["payload"].startswith('/show_details{"opportunity_id":"')
+    assert slots_of(events) == {
+        "search_kind": "training", "topic": "digital", "location": "Split",
+        "search_filters": {"terms": [], "free": True, "online": False}, "search_page": 1.0,
+    }  # fmt: skip
+
+
+def test_job_search_uses_entities(catalogue) -> None:
+    entities = [{"entity": "location", "value": "malta"}]
+    messages, _ = run(ActionSearchJobs(), tracker("jobs in malta", "ask_jobs", entities))
+    assert messages[0]["text"].startswith("Here is 1 job in malta:")
+    assert "Hotel receptionist" in messages[0]["text"]
+
+
+def test_no_topic_no_place_asks_for_a_topic(catalogue) -> None:
+    messages, events = run(ActionSearchTrainings(), tracker("/ask_trainings", "ask_trainings"))
+    assert messages[0]["text"].startswith("What would you like to learn?")
+    assert len(messages[0]["buttons"]) == 13
+    assert messages[0]["buttons"][0]["payload"] == '/inform{"topic":"digital"}'
+    assert SlotSet("search_kind", "training") in events
+
+
+def test_no_results_offers_a_wider_search_that_finds_something(catalogue) -> None:
+    entities = [{"entity": "topic", "value": "tourism_hospitality"}]
+    messages, _ = run(
+        ActionSearchTrainings(), tracker("cooking courses in split", "ask_trainings", entities)
+    )
+    assert messages[0]["text"].startswith("I found no trainings about Tourism")
+    offers = {button["payload"]: button["title"] for button in messages[1]["buttons"]}
+    assert offers['/inform{"location":"any"}'].endswith("anywhere (1)")
+    assert offers['/inform{"topic":"any"}'] == "📍 Anything in Split (7)"
+
+
+def test_refine_keeps_the_topic_and_changes_the_place(catalogue) -> None:
+    slots = {
+        "search_kind": "training",
+        "topic": "tourism_hospitality",
+        "location": "Split",
+        "search_page": 1,
+    }
+    messages, events = run(ActionRefineSearch(), tracker("in palermo", "inform", slots=slots))
+    assert "Cooking class" in messages[0]["text"]
+    assert slots_of(events)["location"] == "Palermo"
+    assert slots_of(events)["topic"] == "tourism_hospitality"
+
+
+def test_show_more_then_the_end(catalogue) -> None:
+    slots = {"search_kind": "training", "topic": "digital", "location": "Split", "search_page": 1}
+    messages, events = run(ActionShowMore(), tracker("more", "show_more", slots=slots))
+    assert messages[0]["text"].startswith("Page 2 of 2.")
+    assert "6. Coding course 6" in messages[0]["text"]
+    assert slots_of(events)["search_page"] == 2.0
+    messages, _ = run(
+        ActionShowMore(), tracker("more", "show_more", slots={**slots, "search_page": 2})
+    )
+    assert messages[0]["text"].startswith("That's all I have")
+
+
+def test_show_more_without_a_search(catalogue) -> None:
+    messages, events = run(ActionShowMore(), tracker("more", "show_more"))
+    assert "Tell me what you are looking for" in messages[0]["text"] and events == []
+
+
+def test_details_show_what_is_needed_to_apply(catalogue) -> None:
+    messages, _ = run(ActionSearchTrainings(), tracker("cooking course palermo", "ask_trainings"))
+    payload = messages[0]["buttons"][0]["payload"]
+    opportunity_id = payload.split('"')[3]
+    entities = [{"entity": "opportunity_id", "value": opportunity_id}]
+    messages, events = run(ActionShowDetails(), tracker(payload, "show_details", entities))
+    text = messages[0]["text"]
+    for expected in (
+        "Cooking class",
+        "🏢 Code Academy Split",
+        "Palermo, Sicilia, IT",
+        "online and in person",
+        "150 €",
+        "ages 18–29",
+        "https://code-academy.example/bootcamp",
+        "How to apply:",
+    ):
+        assert expected in text, expected
+    assert events == [SlotSet("opportunity_id", opportunity_id)]
+
+
+def test_details_of_something_gone(catalogue) -> None:
+    entities = [{"entity": "opportunity_id", "value": "99999"}]
+    messages, _ = run(ActionShowDetails(), tracker("/show_details", "show_details", entities))
+    assert "can't find that one" in messages[0]["text"]
+
+
+def test_fallback_offers_the_two_likeliest_intents() -> None:
+    ranking = [
+        {"name": "nlu_fallback", "confidence": 0.5},
+        {"name": "ask_jobs", "confidence": 0.3},
+        {"name": "out_of_scope", "confidence": 0.1},
+        {"name": "ask_trainings", "confidence": 0.08},
+        {"name": "greet", "confidence": 0.02},
+    ]
+    entities = [{"entity": "location", "value": "Malta"}]
+    messages, events = run(
+        ActionDefaultAskAffirmation(),
+        tracker("smth in malta", "nlu_fallback", entities, intent_ranking=ranking),
+    )
+    buttons = messages[0]["buttons"]
+    assert [b["payload"] for b in buttons] == [
+        '/ask_jobs{"location":"Malta"}', '/ask_trainings{"location":"Malta"}', "/deny",
+    ]  # fmt: skip
+    assert events == []
+
+
+def test_details_asked_in_words_without_a_result_shown(catalogue) -> None:
+    messages, events = run(ActionShowDetails(), tracker("tell me more about it", "show_details"))
+    assert messages[0]["text"].startswith("Which one? Tap its number") and events == []

@@ -53,7 +53,8 @@ class ActionDefaultAskAffirmation(Action):
             buttons.append(
                 button(text(f"intent_label.{intent}", language), payload(intent, **carried))
             )
-        buttons.append(button(text("something_else", language), payload("deny")))
+        # Rasa's two-stage fallback reads `out_of_scope` as "none of these": it asks to rephrase.
+        buttons.append(button(text("something_else", language), payload("out_of_scope")))
         dispatcher.utter_message(text=text("fallback_question", language), buttons=buttons)
         return []
 

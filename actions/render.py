@@ -24,7 +24,7 @@ def topics_label(keys: list[str], vocab: Vocabulary, language: str) -> str:
 def headline(item: OpportunityView, language: str) -> str:
     """One line for a result list: title, provider, place, and the flags that matter most."""
     flags = []
-    if item.is_free:
+    if item.is_free and item.kind == "training":
         flags.append(text("item_free", language))
     if item.mode != "in_person":
         flags.append(text(f"mode.{item.mode}", language))

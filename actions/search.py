@@ -106,7 +106,11 @@ def _broader_buttons(session: Session, state: SearchState, language: str) -> lis
         wider = SearchState(state.kind, state.topics, None, state.filters)
         count = _count(session, wider, language)
         if count and not wider.is_empty():
-            label = _describe(wider, language)["about"].strip() or _kinds(state.kind, 2, language)
+            label = (
+                render.topics_label(wider.topics, vocabulary(), language)
+                or " ".join(wider.filters["terms"])
+                or _kinds(state.kind, 2, language).capitalize()
+            )
             buttons.append(
                 button(
                     text("broaden_anywhere", language, topic_label=label, count=count),
@@ -207,8 +211,11 @@ def _unknown_place(dispatcher: CollectingDispatcher, criteria: Criteria, languag
         )
 
 
-class _NewSearch(Action):
-    """A new question: start from what this message says, nothing carried over."""
+class _NewSearch:
+    """A new question: start from what this message says, nothing carried over.
+
+    Not an `Action` itself: rasa-sdk registers every Action subclass, and this one has no name.
+    """
 
     kind = "training"
 
@@ -231,7 +238,7 @@ class _NewSearch(Action):
             return show_page(dispatcher, session, state, language)
 
 
-class ActionSearchTrainings(_NewSearch):
+class ActionSearchTrainings(_NewSearch, Action):
     """Search the catalogue's trainings."""
 
     kind = "training"
@@ -240,7 +247,7 @@ class ActionSearchTrainings(_NewSearch):
         return "action_search_trainings"
 
 
-class ActionSearchJobs(_NewSearch):
+class ActionSearchJobs(_NewSearch, Action):
     """Search the catalogue's jobs."""
 
     kind = "job"

@@ -109,7 +109,9 @@ def wait_for_http(url: str, timeout: float, process: subprocess.Popen[bytes] | N
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with code {process.returncode} while starting")
+            raise RuntimeError(
+                f"process exited with code {process.returncode} while starting (see its log)"
+            )
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return

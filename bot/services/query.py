@@ -57,8 +57,8 @@ def understand(
     for value in entity_locations:
         if normalise(value) == ANY:
             criteria.any_place = True
-        elif resolve_place(session, value, vocab):
-            criteria.location = value
+        elif place := resolve_place(session, value, vocab):
+            criteria.location = place.name
             break
         else:
             criteria.unknown_location = value

@@ -52,6 +52,12 @@ class Bridge:
             return
         finally:
             typing.cancel()
+        if not replies:
+            # Rasa answers 200 with nothing when an action failed (e.g. the action server is
+            # down): never leave the person in silence.
+            logger.warning("Rasa sent no reply for sender %s", sender)
+            await self.say(bot, chat.id, message_text("rasa_down", language))
+            return
         await self.deliver(bot, chat.id, replies)
 
     async def deliver(self, bot: Bot, chat_id: int, replies: list[dict[str, Any]]) -> None:

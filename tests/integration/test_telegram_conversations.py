@@ -83,13 +83,21 @@ def test_a_programme_question_is_answered_from_the_seeds(connector, fake_telegra
 
 
 def test_gibberish_gets_the_two_stage_fallback(connector, fake_telegram) -> None:
-    replies = Person(fake_telegram).say("qwxz vbnm plokij")
-    labels = buttons(replies)
-    assert "not sure I got that" in text_of(replies) or "didn't get that" in text_of(replies), (
-        labels
-    )
-    if "not sure I got that" in text_of(replies):
-        assert len(labels) == 3 and labels[-1] == "🤷 Something else"
+    person = Person(fake_telegram)
+    first = person.say("qwxz vbnm plokij")
+    assert "I'm not sure I got that" in text_of(first)
+    labels = buttons(first)
+    assert len(labels) == 3 and labels[-1] == "🤷 Something else", labels
+    second = person.tap(first, "🤷 Something else")
+    assert "Could you say it in other words?" in text_of(second)
+
+
+def test_a_guess_button_carries_on_the_conversation(connector, fake_telegram) -> None:
+    person = Person(fake_telegram)
+    first = person.say("qwxz vbnm plokij")
+    guess = buttons(first)[0]
+    reply = text_of(person.tap(first, guess))
+    assert "not sure I got that" not in reply and reply.strip()
 
 
 def test_non_text_messages_get_a_friendly_note(connector, fake_telegram) -> None:

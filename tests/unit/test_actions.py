@@ -88,7 +88,7 @@ def test_training_search_with_topic_and_place(catalogue) -> None:
 def test_job_search_uses_entities(catalogue) -> None:
     entities = [{"entity": "location", "value": "malta"}]
     messages, _ = run(ActionSearchJobs(), tracker("jobs in malta", "ask_jobs", entities))
-    assert messages[0]["text"].startswith("Here is 1 job in malta:")
+    assert messages[0]["text"].startswith("Here is 1 job in Malta:")
     assert "Hotel receptionist" in messages[0]["text"]
 
 
@@ -107,7 +107,7 @@ def test_no_results_offers_a_wider_search_that_finds_something(catalogue) -> Non
     )
     assert messages[0]["text"].startswith("I found no trainings about Tourism")
     offers = {button["payload"]: button["title"] for button in messages[1]["buttons"]}
-    assert offers['/inform{"location":"any"}'].endswith("anywhere (1)")
+    assert offers['/inform{"location":"any"}'] == "🌍 Tourism & hospitality anywhere (1)"
     assert offers['/inform{"topic":"any"}'] == "📍 Anything in Split (7)"
 
 
@@ -183,7 +183,7 @@ def test_fallback_offers_the_two_likeliest_intents() -> None:
     )
     buttons = messages[0]["buttons"]
     assert [b["payload"] for b in buttons] == [
-        '/ask_jobs{"location":"Malta"}', '/ask_trainings{"location":"Malta"}', "/deny",
+        '/ask_jobs{"location":"Malta"}', '/ask_trainings{"location":"Malta"}', "/out_of_scope",
     ]  # fmt: skip
     assert events == []
 

@@ -38,7 +38,7 @@ def test_topic_words_and_place_from_the_text(places) -> None:
 
 def test_entities_win_and_are_normalised(places) -> None:
     criteria = read(places, "courses", topics=["coding"], locations=["PALERMO"])
-    assert criteria.topics == ["digital"] and criteria.location == "PALERMO"
+    assert criteria.topics == ["digital"] and criteria.location == "Palermo"
 
 
 def test_it_in_lower_case_is_not_a_topic(places) -> None:

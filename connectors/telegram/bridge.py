@@ -18,7 +18,7 @@ from connectors.telegram.render import render_replies
 
 logger = logging.getLogger(__name__)
 MAX_INPUT = 1000  # characters of one message passed to the NLU
-TYPING_AFTER = 0.3  # seconds: show "typing…" only when Rasa is not answering at once
+TYPING_AFTER = 1.0  # seconds: show "typing…" only when Rasa is not answering at once
 TYPING_EVERY = 4.5  # Telegram shows the indicator for about 5 seconds
 
 

@@ -144,7 +144,7 @@ async def test_typing_shows_only_when_rasa_is_slow(app, api) -> None:
     application, rasa = app
     await process(application, api.make_text_update(4249, "fast"))
     assert not [c for c in api.calls_to("sendChatAction") if c.params["chat_id"] == 4249]
-    rasa.delay = 0.8
+    rasa.delay = 1.3
     await process(application, api.make_text_update(4249, "slow"))
     assert [c for c in api.calls_to("sendChatAction") if c.params["chat_id"] == 4249]
 

@@ -26,7 +26,13 @@ logger = logging.getLogger("neetbot")
 
 @app.callback()
 def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more.")) -> None:
-    configure_logging("DEBUG" if verbose else get_settings().log_level)
+    settings = get_settings()
+    secrets = [
+        secret.get_secret_value()
+        for secret in (settings.telegram_bot_token, settings.rasa_token, settings.secret_key)
+        if secret is not None
+    ]
+    configure_logging("DEBUG" if verbose else settings.log_level, secrets)
 
 
 @catalogue.command("import")

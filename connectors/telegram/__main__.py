@@ -11,7 +11,10 @@ from bot.settings import get_settings
 def main() -> int:
     """Start the connector; exit 2 when no bot token is configured."""
     settings = get_settings()
-    configure_logging(settings.log_level)
+    secrets = [
+        s.get_secret_value() for s in (settings.telegram_bot_token, settings.rasa_token) if s
+    ]
+    configure_logging(settings.log_level, secrets)
     if settings.telegram_bot_token is None:
         print(
             "TELEGRAM_BOT_TOKEN is not set, so the Telegram connector cannot start.\n"

@@ -6,6 +6,7 @@ import logging
 
 from telegram import Update
 from telegram.constants import ChatType
+from telegram.error import NetworkError
 from telegram.ext import ContextTypes
 
 from bot.messages import text as message_text
@@ -86,6 +87,10 @@ async def on_group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the error (never the message text) and apologise to the person, if there is one."""
+    if isinstance(context.error, NetworkError) and not isinstance(update, Update):
+        # Telegram unreachable while polling: PTB retries; one line is enough.
+        logger.warning("Telegram is unreachable (%s); retrying", context.error)
+        return
     logger.error("Error while handling an update", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:
         try:

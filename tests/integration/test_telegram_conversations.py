@@ -134,3 +134,13 @@ def test_rasa_sees_a_pseudonym_never_the_telegram_id(connector, fake_telegram, s
         senders = {row[0] for row in tracker_db.execute("SELECT DISTINCT sender_id FROM events")}
     assert senders and all(sender.startswith("tg-") for sender in senders)
     assert not any(str(person.user_id) in sender for sender in senders)
+
+
+def test_logs_hold_no_token_no_telegram_id_no_message(connector, fake_telegram, stack) -> None:
+    person = Person(fake_telegram, first_name="Zuzanna")
+    person.say("jobs in Kaunas for Zuzanna")
+    logs = connector.output() + "".join(
+        path.read_text(errors="replace") for path in stack.logs.glob("*.log")
+    )
+    for secret in (fake_telegram.token, str(person.user_id), "Zuzanna"):
+        assert secret not in logs, secret

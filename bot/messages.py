@@ -27,6 +27,14 @@ def text(key: str, language: str = FALLBACK_LANGUAGE, /, **fields: object) -> st
     return template.format(**fields) if fields else template
 
 
+def translations(key: str) -> dict[str, str]:
+    """Every language's text of message `key` (a leaf), by language code."""
+    node: Any = _messages()
+    for part in key.split("."):
+        node = node[part]
+    return dict(node)
+
+
 def has(key: str) -> bool:
     """Whether a message `key` exists."""
     node: Any = _messages()

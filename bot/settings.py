@@ -32,9 +32,11 @@ def _generated_secret(var_dir: Path, name: str) -> SecretStr:
 class Settings(BaseSettings):
     """Everything configurable. Names are the contract's environment variables."""
 
+    # An empty value (`RASA_TOKEN=` in a copied .env.example) means "not set", not "".
     model_config = SettingsConfigDict(
         env_file=os.environ.get("NEETBOT_ENV_FILE", ".env"),
         env_file_encoding="utf-8",
+        env_ignore_empty=True,
         extra="ignore",
     )
 
@@ -65,6 +67,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
+        # Absolute, because Rasa runs in rasa_project/ and must find the same files.
+        self.var_dir = self.var_dir.resolve()
+        self.model_cache_dir = self.model_cache_dir.expanduser().resolve()
         if not self.database_url:
             self.var_dir.mkdir(parents=True, exist_ok=True)
             self.database_url = f"sqlite:///{self.var_dir / 'neetbot.db'}"

@@ -19,7 +19,7 @@ from telegram.ext import (
 )
 
 from bot.db.session import session_factory
-from bot.messages import _messages, text
+from bot.messages import text, translations
 from bot.rasa_client import RasaClient
 from bot.settings import SUPPORTED_LANGUAGES, Settings
 from connectors.telegram import handlers
@@ -62,9 +62,13 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
 async def register_commands(application: Application) -> None:
     """`setMyCommands` in every language that has command descriptions (and a default)."""
-    descriptions = _messages()["commands"]
+    described = {
+        language
+        for name in handlers.COMMAND_PAYLOADS
+        for language in translations(f"commands.{name}")
+    }
     for language in (None, *SUPPORTED_LANGUAGES):
-        if language and not any(language in texts for texts in descriptions.values()):
+        if language and language not in described:
             continue
         commands = [
             BotCommand(name, text(f"commands.{name}", language or "en"))

@@ -23,6 +23,7 @@ class StandInRasa:
     def __init__(self) -> None:
         self.received: list[tuple[str, str, dict[str, Any]]] = []
         self.down = False
+        self.silent = False
         self.delay = 0.0
 
     async def send_message(self, sender: str, text: str, metadata: dict[str, Any] | None = None):
@@ -30,6 +31,8 @@ class StandInRasa:
             raise RasaUnavailable("ConnectError")
         await asyncio.sleep(self.delay)
         self.received.append((sender, text, metadata or {}))
+        if self.silent:  # what Rasa answers when the action server failed
+            return []
         buttons = [
             {
                 "title": "More",
@@ -138,6 +141,13 @@ async def test_rasa_down_gets_an_apology(app, api) -> None:
     rasa.down = True
     await process(application, api.make_text_update(4248, "hello"))
     assert "technical problem" in api.sent_messages(4248)[0]["text"]
+
+
+async def test_no_reply_from_rasa_still_gets_an_answer(app, api) -> None:
+    application, rasa = app
+    rasa.silent = True
+    await process(application, api.make_text_update(4250, "jobs in Malta"))
+    assert rasa.received and "technical problem" in api.sent_messages(4250)[0]["text"]
 
 
 async def test_typing_shows_only_when_rasa_is_slow(app, api) -> None:

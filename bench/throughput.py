@@ -147,14 +147,8 @@ def main() -> None:
     model = ensure_model(settings)
     prepare_database(settings.database_url, sample=shifted_sample(var / "catalogue.csv"))
     logs = var / "logs"
-    logs.mkdir()
-    started = []
+    started = processes.start_backend(settings, model, logs)
     try:
-        actions = processes.start(processes.action_server(settings), logs / "actions.log")
-        rasa = processes.start(processes.rasa_server(settings, model), logs / "rasa.log")
-        started += [actions, rasa]
-        processes.wait_for_http(f"http://127.0.0.1:{settings.actions_port}/health", 60, actions)
-        processes.wait_for_http(f"{settings.rasa_url}/", 300, rasa)
         with FakeTelegramAPI() as api:
             env = {
                 **processes.app_env(settings),

@@ -116,16 +116,11 @@ def run(
     prepare_database(settings.database_url)
     model = ensure_model(settings)
     logs = settings.var_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
     started = []
     try:
-        actions = processes.start(processes.action_server(settings), logs / "actions.log")
-        started.append(("actions", actions))
-        rasa = processes.start(processes.rasa_server(settings, model), logs / "rasa.log")
-        started.append(("rasa", rasa))
-        processes.wait_for_http(f"http://127.0.0.1:{settings.actions_port}/health", 60, actions)
+        actions, rasa = processes.start_backend(settings, model, logs)
+        started += [("actions", actions), ("rasa", rasa)]
         typer.echo(f"Action server on 127.0.0.1:{settings.actions_port} (log: {logs}/actions.log)")
-        processes.wait_for_http(f"{settings.rasa_url}/", 300, rasa)
         typer.echo(f"Rasa server on {settings.rasa_url} (log: {logs}/rasa.log)")
         if telegram:
             if settings.telegram_bot_token is None:

@@ -20,10 +20,8 @@ def _messages() -> dict[str, Any]:
 
 def text(key: str, language: str = FALLBACK_LANGUAGE, /, **fields: object) -> str:
     """The message `key` (dotted for nested keys, e.g. "mode.online") in `language`, filled in."""
-    node: Any = _messages()
-    for part in key.split("."):
-        node = node[part]
-    template = node.get(language) or node[FALLBACK_LANGUAGE]
+    texts = translations(key)
+    template = texts.get(language) or texts[FALLBACK_LANGUAGE]
     return template.format(**fields) if fields else template
 
 

@@ -104,6 +104,22 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
         pass
 
 
+def start_backend(settings: Settings, model: Path, logs: Path) -> list[subprocess.Popen[bytes]]:
+    """Start the action server and the Rasa server (logs in `logs/`) and wait until both
+    answer; returns [actions, rasa]. If either fails to start, both are stopped."""
+    logs.mkdir(parents=True, exist_ok=True)
+    actions = start(action_server(settings), logs / "actions.log")
+    rasa = start(rasa_server(settings, model), logs / "rasa.log")
+    try:
+        wait_for_http(f"http://127.0.0.1:{settings.actions_port}/health", 60, actions)
+        wait_for_http(f"{settings.rasa_url}/", 300, rasa)
+    except BaseException:
+        stop(rasa)
+        stop(actions)
+        raise
+    return [actions, rasa]
+
+
 def wait_for_http(url: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
     """Wait until `url` answers 200; fail early if `process` exits."""
     deadline = time.monotonic() + timeout

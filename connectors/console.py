@@ -34,14 +34,8 @@ def _start_servers(settings: Settings) -> list[subprocess.Popen[bytes]]:
     """Start the action server and Rasa (logs in var/logs) and wait until both answer."""
     prepare_database(settings.database_url)
     model = ensure_model(settings)
-    logs = settings.var_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    actions = processes.start(processes.action_server(settings), logs / "actions.log")
-    rasa = processes.start(processes.rasa_server(settings, model), logs / "rasa.log")
     print("Starting the assistant (about a minute)…", flush=True)
-    processes.wait_for_http(f"http://127.0.0.1:{settings.actions_port}/health", 60, actions)
-    processes.wait_for_http(f"{settings.rasa_url}/", 300, rasa)
-    return [actions, rasa]
+    return processes.start_backend(settings, model, settings.var_dir / "logs")
 
 
 async def run_console(settings: Settings) -> None:

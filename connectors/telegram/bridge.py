@@ -22,6 +22,11 @@ TYPING_AFTER = 1.0  # seconds: show "typing…" only when Rasa is not answering 
 TYPING_EVERY = 4.5  # Telegram shows the indicator for about 5 seconds
 
 
+def telegram_language(user: User | None) -> str:
+    """The base language of a Telegram user's app ("pt-br" → "pt"), English if unknown."""
+    return ((user.language_code if user else None) or "en").split("-")[0]
+
+
 class Bridge:
     """Forwards a person's messages to Rasa and sends Rasa's replies back."""
 
@@ -36,7 +41,7 @@ class Bridge:
 
     async def forward(self, bot: Bot, chat: Chat, user: User, text: str, **meta: Any) -> None:
         """Send `text` to Rasa as this person and deliver the replies to the chat."""
-        language = (user.language_code or "en").split("-")[0]
+        language = telegram_language(user)
         if len(text) > MAX_INPUT:
             await self.say(bot, chat.id, message_text("too_long", language, limit=MAX_INPUT))
             text = text[:MAX_INPUT]

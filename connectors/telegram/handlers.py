@@ -10,7 +10,7 @@ from telegram.error import NetworkError
 from telegram.ext import ContextTypes
 
 from bot.messages import text as message_text
-from connectors.telegram.bridge import Bridge
+from connectors.telegram.bridge import Bridge, telegram_language
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +34,7 @@ def _bridge(context: ContextTypes.DEFAULT_TYPE) -> Bridge:
 
 
 def _language(update: Update) -> str:
-    user = update.effective_user
-    return ((user.language_code if user else None) or "en").split("-")[0]
+    return telegram_language(update.effective_user)
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

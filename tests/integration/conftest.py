@@ -84,16 +84,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, trained_model: Path) -> Iter
     )
     prepare_database(settings.database_url, sample=shifted_sample(var / "catalogue.csv"))
     logs = var / "logs"
-    logs.mkdir()
-    actions = processes.start(processes.action_server(settings), logs / "actions.log")
-    rasa = processes.start(processes.rasa_server(settings, trained_model), logs / "rasa.log")
+    backend = processes.start_backend(settings, trained_model, logs)
     try:
-        processes.wait_for_http(f"http://127.0.0.1:{settings.actions_port}/health", 60, actions)
-        processes.wait_for_http(f"{settings.rasa_url}/", 300, rasa)
         yield Stack(settings, trained_model, logs)
     finally:
-        processes.stop(rasa)
-        processes.stop(actions)
+        for process in reversed(backend):
+            processes.stop(process)
 
 
 @pytest.fixture(scope="module")

@@ -44,3 +44,27 @@ def payload(intent: str, **entities: Any) -> str:
 def button(title: str, payload_text: str) -> dict[str, str]:
     """A reply button in Rasa's shape."""
     return {"title": title, "payload": payload_text}
+
+
+def intent_of(tracker: Tracker) -> str:
+    """The intent of the latest user message ("" when none)."""
+    return str(((tracker.latest_message or {}).get("intent") or {}).get("name") or "")
+
+
+def entity(tracker: Tracker, name: str) -> str | None:
+    """The first value of entity `name` in the latest message, if any."""
+    values = entity_values(tracker, name)
+    return values[0] if values else None
+
+
+def last_bot_text(tracker: Tracker) -> str:
+    """The text of the assistant's last message in this conversation ("" when none)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "bot":
+            return str(event.get("text") or "")
+    return ""
+
+
+def channel_of(tracker: Tracker) -> str:
+    """Where the person writes from: "console" for `make chat`, else "telegram"."""
+    return "console" if tracker.sender_id.startswith("console-") else "telegram"

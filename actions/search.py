@@ -10,10 +10,12 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
-from actions import render
 from actions.common import button, db, entity_values, language_of, latest_text, payload
+from bot import render
+from bot.db.models import Person
 from bot.messages import text
-from bot.services.catalogue import SearchQuery, get_opportunity, search
+from bot.services.catalogue import SearchQuery, get_opportunity, resolve_place, search
+from bot.services.people import get_person
 from bot.services.query import ANY, Criteria, understand
 from bot.services.vocabulary import vocabulary
 from bot.settings import get_settings
@@ -49,8 +51,8 @@ class SearchState:
         page = int(tracker.get_slot("search_page") or 1)
         return cls(kind, topics, tracker.get_slot("location"), filters, page)
 
-    def query(self, language: str, page: int | None = None) -> SearchQuery:
-        """The catalogue query for this state."""
+    def query(self, language: str, page: int | None = None, age: int | None = None) -> SearchQuery:
+        """The catalogue query for this state (leaving out what `age` may not join)."""
         return SearchQuery(
             kind=self.kind,
             topics=tuple(self.topics),
@@ -59,6 +61,7 @@ class SearchState:
             free_only=self.filters["free"],
             online_only=self.filters["online"],
             language=language,
+            age=age,
             page=page or self.page,
             page_size=get_settings().page_size,
         )
@@ -142,11 +145,21 @@ def _broader_buttons(session: Session, state: SearchState, language: str) -> lis
     return buttons
 
 
+def person_age(session: Session, tracker: Tracker) -> int | None:
+    """The registered age of the person, to leave out what they may not join."""
+    person = get_person(session, tracker.sender_id)
+    return person.age if person is not None else None
+
+
 def show_page(
-    dispatcher: CollectingDispatcher, session: Session, state: SearchState, language: str
+    dispatcher: CollectingDispatcher,
+    session: Session,
+    state: SearchState,
+    language: str,
+    age: int | None = None,
 ) -> list[EventType]:
     """Show the page `state.page` of the search; with no results, offer a wider search."""
-    result = search(session, state.query(language))
+    result = search(session, state.query(language, age=age))
     state.page = result.page or 1
     described = _describe(state, language)
     if result.total == 0:
@@ -180,6 +193,13 @@ def show_page(
     ]
     if result.has_more:
         buttons.append(button(text("show_more_button", language), payload("show_more")))
+    if result.page == 1:
+        buttons.append(
+            button(text("alerts_for_search_button", language),
+                   payload("subscribe_alerts", alert="search"))
+        )  # fmt: skip
+    if age is not None and result.page == 1:
+        header = f"{header}\n{text('results_for_age', language, age=age)}"
     body = render.result_list(result, start, language)
     dispatcher.utter_message(text=f"{header}\n\n{body}", buttons=buttons)
     return state.slots()
@@ -211,6 +231,15 @@ def _unknown_place(dispatcher: CollectingDispatcher, criteria: Criteria, languag
         )
 
 
+def _profile_place(session: Session, person: Person) -> str | None:
+    """The place of a profile as a search location (the town, else the country)."""
+    for name in (person.place, person.country):
+        place = resolve_place(session, name) if name else None
+        if place is not None:
+            return place.name
+    return None
+
+
 class _NewSearch:
     """A new question: start from what this message says, nothing carried over.
 
@@ -232,10 +261,18 @@ class _NewSearch:
             }
             state = SearchState(self.kind, criteria.topics, criteria.location, filters)
             _unknown_place(dispatcher, criteria, language)
+            person = get_person(session, tracker.sender_id)
+            age = person.age if person is not None else None
             if state.is_empty() and not (criteria.any_topic or criteria.unknown_location):
-                _topic_picker(dispatcher, self.kind, language)
-                return state.slots()
-            return show_page(dispatcher, session, state, language)
+                if person is None or not (person.interest_keys or person.place):
+                    _topic_picker(dispatcher, self.kind, language)
+                    return state.slots()
+                # A registered person who says nothing more: search by their profile.
+                state = SearchState(
+                    self.kind, person.interest_keys, _profile_place(session, person), filters
+                )
+                dispatcher.utter_message(text=text("search_from_profile", language))
+            return show_page(dispatcher, session, state, language, age)
 
 
 class ActionSearchTrainings(_NewSearch, Action):
@@ -278,7 +315,7 @@ class ActionRefineSearch(Action):
             filters["online"] = previous.filters["online"] or criteria.online_only
             state = SearchState(previous.kind, topics, location, filters)
             _unknown_place(dispatcher, criteria, language)
-            return show_page(dispatcher, session, state, language)
+            return show_page(dispatcher, session, state, language, person_age(session, tracker))
 
 
 class ActionShowMore(Action):
@@ -296,12 +333,13 @@ class ActionShowMore(Action):
             dispatcher.utter_message(text=text("no_search_yet", language))
             return []
         with db().begin() as session:
-            total_pages = search(session, state.query(language)).pages
+            age = person_age(session, tracker)
+            total_pages = search(session, state.query(language, age=age)).pages
             if state.page >= total_pages:
                 dispatcher.utter_message(text=text("no_more_results", language))
                 return []
             state.page += 1
-            return show_page(dispatcher, session, state, language)
+            return show_page(dispatcher, session, state, language, person_age(session, tracker))
 
 
 class ActionShowDetails(Action):
@@ -320,7 +358,11 @@ class ActionShowDetails(Action):
         state = SearchState.from_tracker(tracker)
         with db().begin() as session:
             item = get_opportunity(session, int(values[0])) if values[0].isdigit() else None
-            more = state is not None and state.page < search(session, state.query(language)).pages
+            more = (
+                state is not None
+                and state.page
+                < search(session, state.query(language, age=person_age(session, tracker))).pages
+            )
         if item is None:
             known = values[0].isdigit()
             dispatcher.utter_message(

@@ -14,13 +14,17 @@ import typer
 
 from bot.db.session import session_factory
 from bot.logging_setup import configure_logging
+from bot.services.alerts import queue_alerts
 from bot.services.catalogue_csv import export_catalogue, import_catalogue
+from bot.services.privacy import purge_inactive
 from bot.services.setup import prepare_database
 from bot.settings import get_settings
 
 app = typer.Typer(help="The NEET assistant's command line.", no_args_is_help=True)
 catalogue = typer.Typer(help="Import and export the catalogue of trainings and jobs.")
 app.add_typer(catalogue, name="catalogue")
+privacy_app = typer.Typer(help="Data protection: erase the data of inactive people.")
+app.add_typer(privacy_app, name="privacy")
 logger = logging.getLogger("neetbot")
 
 
@@ -49,12 +53,16 @@ def catalogue_import(
         raise typer.Exit(1) from None
     with session_factory(settings.database_url).begin() as session:
         report = import_catalogue(session, content)
+        queued = queue_alerts(session, report.created) if report.ok else 0
     if not report.ok:
         typer.echo(f"Nothing imported: {len(report.errors)} problem(s) in {file}:", err=True)
         for error in report.errors:
             typer.echo(f"  {error}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"Imported {file}: {len(report.created)} new, {len(report.updated)} updated.")
+    typer.echo(
+        f"Imported {file}: {len(report.created)} new, {len(report.updated)} updated; "
+        f"{queued} alert(s) queued for subscribers."
+    )
 
 
 @catalogue.command("export")
@@ -71,6 +79,28 @@ def catalogue_export(
         return
     file.write_text(content, encoding="utf-8")
     typer.echo(f"Exported {content.count(chr(10)) - 1} opportunities to {file}.")
+
+
+def purge(days: int) -> dict[str, int]:
+    """Erase people and conversations inactive for `days` days; returns the counts."""
+    settings = get_settings()
+    prepare_database(settings.database_url, sample=None)
+    with session_factory(settings.database_url).begin() as session:
+        return purge_inactive(session, settings.tracker_store_url, days)
+
+
+@privacy_app.command("purge")
+def privacy_purge(
+    inactive_days: Annotated[
+        int, typer.Option("--inactive-days", min=1, help="Erase after this many days of silence.")
+    ],
+) -> None:
+    """Erase profiles, consent, alerts and conversations of people inactive for N days."""
+    counts = purge(inactive_days)
+    typer.echo(
+        f"Erased {counts['people']} inactive people and {counts['events']} conversation events "
+        f"(inactive for {inactive_days} days or more)."
+    )
 
 
 @app.command()
@@ -97,6 +127,9 @@ def chat() -> None:
     from connectors.console import run_console
 
     asyncio.run(run_console(get_settings()))
+
+
+PURGE_EVERY = 24 * 3600  # seconds between two purges in `neetbot run`
 
 
 def _interrupt(*_: object) -> None:
@@ -133,7 +166,14 @@ def run(
                 typer.echo(f"Telegram connector started in {settings.telegram_mode} mode.")
         typer.echo("Ready. Ctrl-C stops everything.")
         signal.signal(signal.SIGTERM, _interrupt)
+        next_purge = time.monotonic() + 60  # once Rasa has settled, then daily
         while all(process.poll() is None for _, process in started):
+            if time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + PURGE_EVERY
+                try:
+                    purge(settings.privacy_inactive_days)
+                except Exception:
+                    logger.exception("The daily privacy purge failed; trying again tomorrow")
             time.sleep(1)
         for name, process in started:
             if process.poll() is not None:

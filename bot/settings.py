@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     default_language: str = "en"
     page_size: int = Field(default=5, ge=1, le=10)
     log_level: str = "INFO"
+    # Alerts: how often the connector looks for queued alerts, and the quiet hours (local time
+    # of each person) during which none are sent.
+    alert_poll_seconds: float = Field(default=10.0, gt=0)
+    alert_quiet_start: int = Field(default=21, ge=0, le=23)
+    alert_quiet_end: int = Field(default=8, ge=0, le=23)
+    # `make run` erases the data of people inactive for this many days, once a day.
+    privacy_inactive_days: int = Field(default=365, ge=1)
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
@@ -93,6 +100,11 @@ class Settings(BaseSettings):
     def tracker_db_path(self) -> Path:
         """Rasa's SQLite tracker store: a file of its own, never shared with our database."""
         return self.var_dir / "rasa_tracker.db"
+
+    @property
+    def tracker_store_url(self) -> str:
+        """SQLAlchemy URL of Rasa's tracker store, for reading transcripts and erasing them."""
+        return f"sqlite:///{self.tracker_db_path}"
 
 
 @lru_cache

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
 import subprocess
 import sys
 from typing import Any
 
 from bot import processes
+from bot.db.session import session_factory
 from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.services import privacy
 from bot.services.setup import prepare_database
 from bot.settings import Settings
 from bot.training import ensure_model
+from connectors.telegram.bridge import privacy_requests
 
 
 def format_replies(replies: list[dict[str, Any]]) -> tuple[str, list[str]]:
@@ -36,6 +40,18 @@ def _start_servers(settings: Settings) -> list[subprocess.Popen[bytes]]:
     model = ensure_model(settings)
     print("Starting the assistant (about a minute)…", flush=True)
     return processes.start_backend(settings, model, settings.var_dir / "logs")
+
+
+def after_turn(settings: Settings, sender: str, replies: list[dict[str, Any]]) -> None:
+    """What the actions asked of the channel: print the data export, erase the conversation."""
+    requests = privacy_requests(replies)
+    if requests.get("erase_conversation"):
+        privacy.erase_conversation(settings.tracker_store_url, sender)
+        return
+    if requests.get("send_my_data"):
+        with session_factory(settings.database_url).begin() as session:
+            document = privacy.export_person(session, settings.tracker_store_url, sender)
+        print(json.dumps(document, ensure_ascii=False, indent=2), flush=True)
 
 
 async def run_console(settings: Settings) -> None:
@@ -68,6 +84,7 @@ async def run_console(settings: Settings) -> None:
                 continue
             shown, payloads = format_replies(replies)
             print(shown or "🤖 …", flush=True)
+            after_turn(settings, sender, replies)
     finally:
         await rasa.close()
         for process in started:

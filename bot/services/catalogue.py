@@ -41,6 +41,7 @@ class SearchQuery:
     free_only: bool = False
     online_only: bool = False
     language: str | None = None
+    age: int | None = None  # leave out what a person of this age may not join
     page: int = 1
     page_size: int = 5
     today: dt.date | None = None
@@ -201,6 +202,9 @@ def _base_query(query: SearchQuery, place: Place | None, terms: list[str]) -> Se
             "country": Opportunity.country,
         }[place.level]
         conditions.append(column == place.value)
+    if query.age is not None:
+        conditions.append(or_(Opportunity.min_age.is_(None), Opportunity.min_age <= query.age))
+        conditions.append(or_(Opportunity.max_age.is_(None), Opportunity.max_age >= query.age))
     if query.free_only:
         conditions.append(Opportunity.cost_eur == 0)
     if query.online_only:

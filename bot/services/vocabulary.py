@@ -126,3 +126,8 @@ def load_vocabulary(config_dir: Path = CONFIG_DIR) -> Vocabulary:
 def vocabulary() -> Vocabulary:
     """The vocabulary of this process, read once from `config/`."""
     return load_vocabulary()
+
+
+def normalise_choice(text: str) -> str:
+    """A typed answer reduced for comparing with names ("High-school!" → "high school")."""
+    return " ".join(re.sub(r"[^\w]+", " ", normalise(text)).split())

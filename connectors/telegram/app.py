@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable
 from typing import Any
@@ -23,6 +24,7 @@ from bot.messages import text, translations
 from bot.rasa_client import RasaClient
 from bot.settings import SUPPORTED_LANGUAGES, Settings
 from connectors.telegram import handlers
+from connectors.telegram.alerts import AlertSender
 from connectors.telegram.bridge import Bridge
 from connectors.telegram.callbacks import PayloadStore
 
@@ -86,14 +88,28 @@ def build_application(settings: Settings, rasa: RasaClient | None = None) -> App
     rasa = rasa or RasaClient(
         settings.rasa_url, settings.rasa_token.get_secret_value(), settings.rasa_timeout_seconds
     )
+    sessions = session_factory(settings.database_url)
     bridge = Bridge(
         rasa,
-        PayloadStore(session_factory(settings.database_url)),
+        PayloadStore(sessions),
         settings.secret_key.get_secret_value(),
+        sessions,
+        settings.tracker_store_url,
     )
+    alerts = AlertSender(sessions, bridge.payloads, settings)
 
     async def post_init(application: Application) -> None:
         await register_commands(application)
+        application.bot_data["alerts_task"] = asyncio.create_task(
+            alerts.run_forever(application.bot)
+        )
+
+    async def post_stop(application: Application) -> None:
+        task = application.bot_data.pop("alerts_task", None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def post_shutdown(application: Application) -> None:
         await rasa.close()
@@ -108,6 +124,7 @@ def build_application(settings: Settings, rasa: RasaClient | None = None) -> App
         .pool_timeout(30)
         .get_updates_connection_pool_size(2)
         .post_init(post_init)
+        .post_stop(post_stop)
         .post_shutdown(post_shutdown)
     )
     if settings.telegram_rate_limit > 0:

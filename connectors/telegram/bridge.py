@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from typing import Any
 
-from telegram import Bot, Chat, User
+from sqlalchemy.orm import Session, sessionmaker
+from telegram import Bot, Chat, InputFile, User
 from telegram.constants import ChatAction, ParseMode
 
 from bot.messages import text as message_text
 from bot.pseudonym import pseudonym
 from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.services import people, privacy
 from connectors.telegram.callbacks import PayloadStore
 from connectors.telegram.render import render_replies
 
@@ -30,10 +33,19 @@ def telegram_language(user: User | None) -> str:
 class Bridge:
     """Forwards a person's messages to Rasa and sends Rasa's replies back."""
 
-    def __init__(self, rasa: RasaClient, payloads: PayloadStore, secret_key: str) -> None:
+    def __init__(
+        self,
+        rasa: RasaClient,
+        payloads: PayloadStore,
+        secret_key: str,
+        sessions: sessionmaker[Session] | None = None,
+        tracker_url: str | None = None,
+    ) -> None:
         self.rasa = rasa
         self.payloads = payloads
         self._secret_key = secret_key
+        self.sessions = sessions
+        self.tracker_url = tracker_url
 
     def sender_id(self, user: User) -> str:
         """The pseudonym Rasa knows this person by."""
@@ -64,6 +76,46 @@ class Bridge:
             await self.say(bot, chat.id, message_text("rasa_down", language))
             return
         await self.deliver(bot, chat.id, replies)
+        await self.after_turn(bot, chat.id, sender, language, replies)
+
+    async def after_turn(
+        self, bot: Bot, chat_id: int, sender: str, language: str, replies: list[dict[str, Any]]
+    ) -> None:
+        """Work that must wait until Rasa has saved the turn: activity, export, erasure."""
+        if self.sessions is None or self.tracker_url is None:
+            return
+        requests = privacy_requests(replies)
+        if requests.get("erase_conversation"):
+            erased = await asyncio.to_thread(privacy.erase_conversation, self.tracker_url, sender)
+            logger.info("Erased the conversation of sender %s (%d events)", sender, erased)
+            return
+        await asyncio.to_thread(self._touch, sender, chat_id)
+        if requests.get("send_my_data"):
+            await self.send_export(bot, chat_id, sender, language)
+
+    def _touch(self, sender: str, chat_id: int) -> None:
+        assert self.sessions is not None
+        with self.sessions.begin() as session:
+            people.touch(session, sender, chat_id)
+
+    def _export(self, sender: str) -> bytes:
+        assert self.sessions is not None and self.tracker_url is not None
+        with self.sessions.begin() as session:
+            document = privacy.export_person(session, self.tracker_url, sender)
+        return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+
+    async def send_export(self, bot: Bot, chat_id: int, sender: str, language: str) -> None:
+        """Send everything stored about the person as a JSON document (`sendDocument`)."""
+        try:
+            data = await asyncio.to_thread(self._export, sender)
+            await bot.send_document(
+                chat_id,
+                InputFile(data, filename="my-data.json"),
+                caption=message_text("mydata_caption", language),
+            )
+        except Exception:
+            logger.exception("Could not send the data export of sender %s", sender)
+            await self.say(bot, chat_id, message_text("mydata_failed", language))
 
     async def deliver(self, bot: Bot, chat_id: int, replies: list[dict[str, Any]]) -> None:
         """Send Rasa's replies to a chat, in order."""
@@ -87,3 +139,13 @@ class Bridge:
             with contextlib.suppress(Exception):
                 await bot.send_chat_action(chat_id, ChatAction.TYPING)
             await asyncio.wait({request}, timeout=TYPING_EVERY)
+
+
+def privacy_requests(replies: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the actions asked the channel to do (`{"custom": {"neetbot": {...}}}` replies)."""
+    requests: dict[str, Any] = {}
+    for reply in replies:
+        custom = reply.get("custom")
+        if isinstance(custom, dict) and isinstance(custom.get("neetbot"), dict):
+            requests.update(custom["neetbot"])
+    return requests

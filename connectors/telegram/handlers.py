@@ -23,9 +23,9 @@ COMMAND_PAYLOADS = {
     "profile": "/show_profile",
     "alerts": "/subscribe_alerts",
     "coach": "/request_coach",
-    "mydata": "/show_profile",
+    "mydata": "/export_data",
     "delete": "/delete_data",
-    "stop": "/goodbye",
+    "stop": "/withdraw_consent",
 }
 
 

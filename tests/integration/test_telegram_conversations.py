@@ -42,9 +42,11 @@ def test_commands_are_registered(connector, fake_telegram) -> None:
 
 def test_greeting_by_command_and_by_text(connector, fake_telegram) -> None:
     person = Person(fake_telegram)
-    replies = person.say("/start")
+    replies = person.say("/start", replies=2)
     assert "I help young people find free trainings and jobs" in text_of(replies)
-    assert buttons(replies) == ["🎓 A training", "💼 A job", "❓ How this works"]
+    assert buttons(replies) == [
+        "🎓 A training", "💼 A job", "❓ How this works", "✅ I agree", "🙅 No thanks",
+    ]  # fmt: skip
     assert "I help young people" in text_of(person.say("hiii"))
 
 

@@ -121,3 +121,12 @@ def test_details_of_one(catalogue) -> None:
         item = get_opportunity(session, result.items[0].id)
         assert item is not None and item.provider == "Code Academy Split" and item.is_free
         assert get_opportunity(session, 999_999) is None
+
+
+def test_an_age_leaves_out_what_that_person_may_not_join(catalogue) -> None:
+    # Every sample row is for ages 18–29.
+    with catalogue.begin() as session:
+        everyone = search(session, SearchQuery(kind="training", today=TODAY)).total
+        assert search(session, SearchQuery(kind="training", age=20, today=TODAY)).total == everyone
+        assert search(session, SearchQuery(kind="training", age=17, today=TODAY)).total == 0
+        assert search(session, SearchQuery(kind="training", age=30, today=TODAY)).total == 0

@@ -226,13 +226,13 @@ def test_alerts_subscribe_receive_and_cancel(connector, fake_telegram, stack, tm
             opportunity_row(title="Baking course", topics="tourism_hospitality"),
         )
     )
+    before = len(chat.seen())
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "catalogue", "import", str(new)],
+        [str(Path(sys.executable).parent / "neetbot"), "catalogue", "import", str(new)],
         env=stack.env(), capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "alert(s) queued" in result.stdout
-    before = len(chat.seen())
+    assert re.search(r"[1-9]\d* alert\(s\) queued", result.stdout), result.stdout
     fake_telegram.wait_for_messages(chat.user_id, before + 1, timeout=20)
     time.sleep(1.5)
     alerts_seen = chat.seen()[before:]

@@ -19,6 +19,7 @@ from bot.services.setup import prepare_database
 from bot.settings import Settings
 from bot.training import ensure_model
 from connectors.telegram.bridge import privacy_requests
+from connectors.telegram.handlers import COMMAND_PAYLOADS
 
 
 def format_replies(replies: list[dict[str, Any]]) -> tuple[str, list[str]]:
@@ -63,7 +64,10 @@ async def run_console(settings: Settings) -> None:
         started = await asyncio.to_thread(_start_servers, settings)
     sender = f"console-{secrets.token_hex(6)}"
     payloads: list[str] = []
-    print("Chat with the assistant. Type a number to tap a button, /quit to leave.\n")
+    print(
+        "Chat with the assistant. Type a number to tap a button; the Telegram commands"
+        " (/start, /register, /profile, /alerts, /mydata, /delete, /stop) work; /quit leaves.\n"
+    )
     try:
         while True:
             try:
@@ -77,6 +81,10 @@ async def run_console(settings: Settings) -> None:
                 continue
             if line.isdigit() and 1 <= int(line) <= len(payloads):
                 line = payloads[int(line) - 1]
+            elif line.startswith("/"):
+                # The Telegram commands work here too (/start, /register, /mydata, ...).
+                command = line.split()[0].lstrip("/").lower()
+                line = COMMAND_PAYLOADS.get(command, line)
             try:
                 replies = await rasa.send_message(sender, line, {"channel": "console"})
             except RasaUnavailable:

@@ -28,6 +28,8 @@ def headline(item: OpportunityView, language: str) -> str:
         flags.append(text("item_free", language))
     if item.mode != "in_person":
         flags.append(text(f"mode.{item.mode}", language))
+    if item.women_only:  # eligibility a person should see before opening it
+        flags.append(text("details_women_only", language))
     where = item.city or item.country
     extra = f" ({', '.join(flags)})" if flags else ""
     return f"{item.title} · {item.provider}, {where}{extra}"

@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.render import headline
 from bot.services.catalogue import SearchQuery, get_opportunity, resolve_place, search
 from bot.services.catalogue_csv import import_catalogue
 from tests.conftest import catalogue_csv, opportunity_row
@@ -130,3 +131,14 @@ def test_an_age_leaves_out_what_that_person_may_not_join(catalogue) -> None:
         assert search(session, SearchQuery(kind="training", age=20, today=TODAY)).total == everyone
         assert search(session, SearchQuery(kind="training", age=17, today=TODAY)).total == 0
         assert search(session, SearchQuery(kind="training", age=30, today=TODAY)).total == 0
+
+
+def test_a_result_line_says_when_an_offer_is_for_women_only(sessions) -> None:
+    with sessions.begin() as session:
+        assert import_catalogue(
+            session, catalogue_csv(opportunity_row(title="Coding for women", women_only="true"))
+        ).ok
+        (item,) = search(session, SearchQuery(today=TODAY)).items
+    assert headline(item, "en") == (
+        "Coding for women · Code Academy Split, Split (free, for women only)"
+    )

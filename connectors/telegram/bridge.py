@@ -89,7 +89,10 @@ class Bridge:
             erased = await asyncio.to_thread(privacy.erase_conversation, self.tracker_url, sender)
             logger.info("Erased the conversation of sender %s (%d events)", sender, erased)
             return
-        await asyncio.to_thread(self._touch, sender, chat_id)
+        try:
+            await asyncio.to_thread(self._touch, sender, chat_id)
+        except Exception:  # bookkeeping only: the person already has their answer
+            logger.warning("Could not record the activity of sender %s", sender, exc_info=True)
         if requests.get("send_my_data"):
             await self.send_export(bot, chat_id, sender, language)
 

@@ -14,7 +14,7 @@ from typing import Any
 from bot import processes
 from bot.db.session import session_factory
 from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.services import privacy
+from bot.services import people, privacy
 from bot.services.setup import prepare_database
 from bot.settings import Settings
 from bot.training import ensure_model
@@ -44,11 +44,13 @@ def _start_servers(settings: Settings) -> list[subprocess.Popen[bytes]]:
 
 
 def after_turn(settings: Settings, sender: str, replies: list[dict[str, Any]]) -> None:
-    """What the actions asked of the channel: print the data export, erase the conversation."""
+    """After a turn: note activity; print the data export or erase the conversation if asked."""
     requests = privacy_requests(replies)
     if requests.get("erase_conversation"):
         privacy.erase_conversation(settings.tracker_store_url, sender)
         return
+    with session_factory(settings.database_url).begin() as session:
+        people.touch(session, sender)  # activity, for the inactivity purge
     if requests.get("send_my_data"):
         with session_factory(settings.database_url).begin() as session:
             document = privacy.export_person(session, settings.tracker_store_url, sender)

@@ -20,6 +20,9 @@ from actions.registration import (
 )
 from bot.services import people
 from bot.services.catalogue_csv import import_catalogue
+from bot.services.privacy import EVENTS, tracker_engine
+from bot.settings import get_settings
+from connectors.console import after_turn
 from tests.conftest import catalogue_csv, opportunity_row
 
 FORM_SLOTS = [
@@ -202,3 +205,23 @@ def test_saving_the_profile_and_deleting_it(sessions) -> None:
     assert dispatcher.messages[-1]["custom"] == ERASE_CONVERSATION
     with sessions.begin() as session:
         assert people.get_person(session, "tg-test") is None
+
+
+def test_the_console_notes_activity_and_erases_on_request(sessions, tmp_path) -> None:
+    settings = get_settings()
+    EVENTS.metadata.create_all(tracker_engine(settings.tracker_store_url))
+    with tracker_engine(settings.tracker_store_url).begin() as connection:
+        connection.execute(EVENTS.insert(), [{"sender_id": "console-1", "type_name": "user",
+                                              "timestamp": 1.0, "data": "{}"}])  # fmt: skip
+    with sessions.begin() as session:
+        person = people.give_consent(session, "console-1", channel="console")
+        before = person.last_active_at
+    after_turn(settings, "console-1", [{"text": "hi"}])
+    with sessions.begin() as session:
+        person = people.get_person(session, "console-1")
+        # (SQLite gives the stored UTC time back without its zone)
+        assert person is not None
+        assert person.last_active_at.replace(tzinfo=None) > before.replace(tzinfo=None)
+    after_turn(settings, "console-1", [{"custom": ERASE_CONVERSATION}])
+    with tracker_engine(settings.tracker_store_url).connect() as connection:
+        assert connection.execute(EVENTS.select()).fetchall() == []

@@ -76,9 +76,9 @@ def _choice(tracker: Tracker, options: tuple[str, ...], key: str) -> str | None:
         return None
     language = language_of(tracker)
     for option in options:
+        # Labels' emoji and punctuation fall away: "💼 Looking for work" → "looking for work".
         label = normalise_choice(text(f"{key}.{option}", language))
-        label_words = normalise_choice(re.sub(r"^\W+", "", text(f"{key}.{option}", language)))
-        if typed in (option.replace("_", " "), label, label_words):
+        if typed in (option.replace("_", " "), label):
             return option
     return None
 

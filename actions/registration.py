@@ -75,12 +75,14 @@ def _choice(tracker: Tracker, options: tuple[str, ...], key: str) -> str | None:
     if not typed:
         return None
     language = language_of(tracker)
-    for option in options:
-        # Labels' emoji and punctuation fall away: "💼 Looking for work" → "looking for work".
-        label = normalise_choice(text(f"{key}.{option}", language))
+    # Labels' emoji and punctuation fall away: "💼 Looking for work" → "looking for work".
+    labels = {option: normalise_choice(text(f"{key}.{option}", language)) for option in options}
+    for option, label in labels.items():
         if typed in (option.replace("_", " "), label):
             return option
-    return None
+    # Part of one label only ("high school"), never an ambiguous part ("secondary").
+    partial = [option for option, label in labels.items() if f" {typed} " in f" {label} "]
+    return partial[0] if len(partial) == 1 else None
 
 
 def language_names() -> dict[str, str]:

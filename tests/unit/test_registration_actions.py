@@ -115,6 +115,8 @@ def test_buttons_and_typed_labels_are_both_understood() -> None:
     assert validate("reg_situation", "looking for work")[0]["reg_situation"] == "work"
     assert validate("reg_language", "italiano")[0]["reg_language"] == "it"
     assert validate("reg_language", "Arabic")[0]["reg_language"] == "ar"
+    assert validate("reg_education", "high school")[0]["reg_education"] == "upper_secondary"
+    assert validate("reg_education", "secondary")[0]["reg_education"] is None  # which one?
     assert validate("reg_education", "dunno")[0]["reg_education"] is None
 
 

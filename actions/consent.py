@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import button, channel_of, db, intent_of, language_of, last_bot_text, payload
 from bot.messages import text
-from bot.services.people import get_person, give_consent, withdraw_consent
+from bot.services.people import erase_person, get_person, give_consent
 from bot.settings import get_settings
 
 # What a person wanted to do when the notice interrupted them, and what resumes it.
@@ -102,7 +102,7 @@ class ActionRecordConsent(Action):
             )
             return events
         with db().begin() as session:
-            withdrawn = withdraw_consent(session, tracker.sender_id)
+            withdrawn = erase_person(session, tracker.sender_id)
         key = "consent_withdrawn" if withdrawn else "consent_declined"
         dispatcher.utter_message(
             text=text(key, language),
@@ -125,7 +125,7 @@ class ActionWithdrawConsent(Action):
     ) -> list[EventType]:
         language = language_of(tracker)
         with db().begin() as session:
-            withdrawn = withdraw_consent(session, tracker.sender_id)
+            withdrawn = erase_person(session, tracker.sender_id)
         dispatcher.utter_message(
             text=text("consent_withdrawn" if withdrawn else "stop_nothing_stored", language)
         )

@@ -15,7 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import button, db, entity, intent_of, language_of, last_bot_text, payload
 from bot.messages import text
-from bot.services.privacy import erase_person
+from bot.services.people import erase_person
 
 SEND_EXPORT = {"neetbot": {"send_my_data": True}}
 ERASE_CONVERSATION = {"neetbot": {"erase_conversation": True}}

@@ -104,7 +104,7 @@ def place_value(session: Any, typed: str) -> dict[str, Any] | None:
     """
     place = resolve_place(session, typed)
     if place is not None:
-        return {**place_columns(session, place), "search": place.name}
+        return place_columns(session, place)
     if "," in typed:
         town, _, rest = typed.rpartition(",")
         country = resolve_place(session, rest.strip())
@@ -115,7 +115,6 @@ def place_value(session: Any, typed: str) -> dict[str, Any] | None:
                 "city": None,
                 "region": None,
                 "country": country.value,
-                "search": country.name,
             }
     return None
 
@@ -260,6 +259,14 @@ def _skip_stop_buttons(language: str) -> list[dict[str, str]]:
     ]
 
 
+def _choice_buttons(key: str, options: tuple[str, ...], language: str) -> list[dict[str, str]]:
+    """One button per option, labelled from messages.yml (`key.option`)."""
+    return [
+        button(text(f"{key}.{option}", language), payload("inform", choice=option))
+        for option in options
+    ]
+
+
 class _AskAction:
     """Asks one question of the form; after two failed answers, explains and offers skip/stop.
 
@@ -332,10 +339,7 @@ class ActionAskRegEducation(_AskAction, Action):
     slot = "reg_education"
 
     def buttons(self, tracker: Tracker, language: str) -> list[dict[str, str]]:
-        return [
-            button(text(f"education.{key}", language), payload("inform", choice=key))
-            for key in policy().education_levels
-        ]
+        return _choice_buttons("education", policy().education_levels, language)
 
 
 class ActionAskRegSituation(_AskAction, Action):
@@ -344,10 +348,7 @@ class ActionAskRegSituation(_AskAction, Action):
     slot = "reg_situation"
 
     def buttons(self, tracker: Tracker, language: str) -> list[dict[str, str]]:
-        return [
-            button(text(f"situation.{key}", language), payload("inform", choice=key))
-            for key in policy().situations
-        ]
+        return _choice_buttons("situation", policy().situations, language)
 
 
 class ActionAskRegInterests(_AskAction, Action):
@@ -411,7 +412,6 @@ def _load_profile(person: Person) -> list[EventType]:
             "city": person.city,
             "region": person.region,
             "country": person.country,
-            "search": person.place,
         }
         if person.place
         else SKIP

@@ -179,6 +179,7 @@ def due_alerts(
     session: Session, moment: dt.datetime, quiet: tuple[int, int], limit: int = 500
 ) -> list[DueAlert]:
     """Queued alerts of reachable people for whom it is not night now, oldest first."""
+    # Streamed, so many people in their night at the head of the queue cannot hide the rest.
     rows = session.execute(
         select(AlertDelivery, Person)
         .join(Person, AlertDelivery.person_id == Person.id)
@@ -188,8 +189,8 @@ def due_alerts(
             Person.telegram_chat_id.is_not(None),
         )
         .order_by(AlertDelivery.id)
-        .limit(limit * 4)
-    ).all()
+        .execution_options(yield_per=500)
+    )
     rules = policy()
     due: list[DueAlert] = []
     for delivery, person in rows:

@@ -102,8 +102,11 @@ def give_consent(
     return person
 
 
-def withdraw_consent(session: Session, sender_id: str) -> bool:
-    """Withdraw consent: the person's record, profile, alerts and deliveries go. True if any."""
+def erase_person(session: Session, sender_id: str) -> bool:
+    """Erase a person's record: consent, profile, alerts and deliveries. True if there was one.
+
+    What `/delete` does in our database, and what withdrawing consent (`/stop`) does.
+    """
     person = get_person(session, sender_id)
     if person is None:
         return False

@@ -165,16 +165,6 @@ def export_person(session: Session, tracker_url: str, sender_id: str) -> dict[st
     return document
 
 
-def erase_person(session: Session, sender_id: str) -> bool:
-    """Erase consent, profile, subscriptions and deliveries of `sender_id` (the database part)."""
-    person = get_person(session, sender_id)
-    if person is None:
-        return False
-    session.delete(person)
-    session.flush()
-    return True
-
-
 def purge_inactive(session: Session, tracker_url: str, days: int) -> dict[str, int]:
     """Erase people, and conversations, with no activity for `days` days."""
     cutoff = now() - dt.timedelta(days=days)

@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiolimiter import AsyncLimiter
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,6 +28,7 @@ from bot import render
 from bot.messages import text
 from bot.services import alerts
 from bot.services.catalogue import get_opportunity
+from bot.services.people import now
 from bot.settings import Settings
 from connectors.telegram.callbacks import PayloadStore
 from connectors.telegram.render import keyboard
@@ -44,13 +45,6 @@ class SendReport:
     sent: int = 0
     blocked: int = 0
     failed: int = 0
-    started: float = 0.0
-    finished: float = 0.0
-    per_chat: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class AlertSender:
@@ -61,7 +55,7 @@ class AlertSender:
         sessions: sessionmaker[Session],
         payloads: PayloadStore,
         settings: Settings,
-        clock: Callable[[], dt.datetime] = _utc_now,
+        clock: Callable[[], dt.datetime] = now,
         rate: float = ALERT_RATE,
         per_chat_interval: float = PER_CHAT_INTERVAL,
     ) -> None:
@@ -98,13 +92,11 @@ class AlertSender:
 
     async def send_due(self, bot: Bot) -> SendReport:
         """Send every alert due now: chats in parallel, each chat's alerts one a second."""
-        loop = asyncio.get_running_loop()
-        report = SendReport(started=loop.time())
+        report = SendReport()
         by_chat: dict[int, list[alerts.DueAlert]] = defaultdict(list)
         for item in await asyncio.to_thread(self._due):
             by_chat[item.chat_id].append(item)
         await asyncio.gather(*(self._send_chat(bot, items, report) for items in by_chat.values()))
-        report.finished = loop.time()
         return report
 
     async def _send_chat(self, bot: Bot, items: list[alerts.DueAlert], report: SendReport) -> None:
@@ -124,7 +116,6 @@ class AlertSender:
                 return  # everything else queued for them is paused too
             if outcome == "sent":
                 report.sent += 1
-                report.per_chat[item.chat_id] += 1
             else:
                 report.failed += 1
 

@@ -82,9 +82,9 @@ def test_consent_is_recorded_with_time_and_version(sessions: sessionmaker[Sessio
         assert person.consent_at is not None and person.language == "it"
         assert person.registered_at is None
     with sessions.begin() as session:
-        assert people.withdraw_consent(session, "tg-a")
+        assert people.erase_person(session, "tg-a")
         assert people.get_person(session, "tg-a") is None
-        assert not people.withdraw_consent(session, "tg-a")
+        assert not people.erase_person(session, "tg-a")
 
 
 def test_a_profile_needs_consent_and_registering_again_updates_it(
@@ -271,7 +271,7 @@ def test_erasure_leaves_no_trace(sessions: sessionmaker[Session], tracker_url: s
         alerts.subscribe(session, person, "both", [], None)
         alerts.queue_alerts(session, import_rows(session, opportunity_row()))
     with sessions.begin() as session:
-        assert privacy.erase_person(session, "tg-j")
+        assert people.erase_person(session, "tg-j")
     assert privacy.erase_conversation(tracker_url, "tg-j") == 3
     with sessions.begin() as session:
         for model in (Person, Subscription, AlertDelivery):

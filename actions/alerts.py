@@ -28,6 +28,7 @@ from bot.services.catalogue import Place, resolve_place
 from bot.services.people import get_person
 from bot.services.query import understand
 from bot.services.vocabulary import vocabulary
+from bot.text import normalise
 
 
 def describe(subscription: Subscription, language: str) -> str:
@@ -38,14 +39,23 @@ def describe(subscription: Subscription, language: str) -> str:
              topics=render.topics_label(subscription.topic_keys, vocabulary(), language))
         if subscription.topic_keys else ""
     )  # fmt: skip
-    where = text("in_place", language, place=subscription.place) if subscription.place else ""
+    where = (
+        text(
+            "in_place",
+            language,
+            place=render.place_label(subscription.place, vocabulary(), language),
+        )
+        if subscription.place
+        else ""
+    )
     return f"{kinds}{about}{where}"
 
 
 def _kind_from(tracker: Tracker) -> str:
-    typed = latest_text(tracker).lower()
-    wants_training = any(word in typed for word in ("training", "course", "learn"))
-    wants_job = any(word in typed for word in ("job", "work", "vacanc"))
+    words = normalise(latest_text(tracker)).split()
+    vocab = vocabulary()
+    wants_training = any(word.startswith(tuple(vocab.training_words)) for word in words)
+    wants_job = any(word.startswith(tuple(vocab.job_words)) for word in words)
     if wants_training and not wants_job:
         return "training"
     if wants_job and not wants_training:

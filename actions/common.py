@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.session import session_factory
@@ -21,6 +22,11 @@ def language_of(tracker: Tracker) -> str:
     """The language to answer in (the `language` slot once it exists; English until then)."""
     slots = tracker.slots or {}
     return str(slots.get("language") or get_settings().default_language)
+
+
+def announce_language(dispatcher: CollectingDispatcher, code: str) -> None:
+    """Tell the channel that the conversation's language is now `code` (it keeps track)."""
+    dispatcher.utter_message(json_message={"neetbot": {"language": code}})
 
 
 def entity_values(tracker: Tracker, name: str) -> list[str]:

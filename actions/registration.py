@@ -16,8 +16,18 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import button, db, entity, intent_of, language_of, latest_text, payload
+from actions.common import (
+    announce_language,
+    button,
+    db,
+    entity,
+    intent_of,
+    language_of,
+    latest_text,
+    payload,
+)
 from actions.consent import ask_consent_first, has_consent
+from bot import languages
 from bot.db.models import Person
 from bot.messages import text
 from bot.services.alerts import place_columns
@@ -83,17 +93,6 @@ def _choice(tracker: Tracker, options: tuple[str, ...], key: str) -> str | None:
     # Part of one label only ("high school"), never an ambiguous part ("secondary").
     partial = [option for option, label in labels.items() if f" {typed} " in f" {label} "]
     return partial[0] if len(partial) == 1 else None
-
-
-def language_names() -> dict[str, str]:
-    """Typed names of languages ("italian", "italiano", "it") → language code."""
-    names: dict[str, str] = {}
-    for code in SUPPORTED_LANGUAGES:
-        names[code] = code
-        names[normalise_choice(text("language_self_name", code))] = code
-        for name in text("language_names", code).split(","):
-            names[normalise_choice(name)] = code
-    return names
 
 
 def place_value(session: Any, typed: str) -> dict[str, Any] | None:
@@ -246,7 +245,7 @@ class ValidateRegistrationForm(FormValidationAction):
             return _ok("reg_language", SKIP)
         chosen = entity(tracker, "choice")
         code = chosen if chosen in SUPPORTED_LANGUAGES else None
-        code = code or language_names().get(normalise_choice(latest_text(tracker)))
+        code = code or languages.typed_language(latest_text(tracker))
         if code is None:
             return _fail(dispatcher, tracker, "reg_language", "reg_bad_choice")
         return _ok("reg_language", code)
@@ -390,7 +389,7 @@ class ActionAskRegLanguage(_AskAction, Action):
 
     def buttons(self, tracker: Tracker, language: str) -> list[dict[str, str]]:
         return [
-            button(text("language_self_name", code), payload("inform", choice=code))
+            button(languages.self_name(code), payload("inform", choice=code))
             for code in SUPPORTED_LANGUAGES
         ]
 
@@ -484,7 +483,7 @@ def profile_lines(person: Person, language: str) -> str:
             text(f"situation.{person.situation}", language) if person.situation else missing,
         ),
         ("interests", interests or missing),
-        ("language", text("language_self_name", person.language) if person.language else missing),
+        ("language", languages.self_name(person.language) if person.language else missing),
     ]
     return "\n".join(f"• {text(f'profile_field.{key}', language)}: {value}" for key, value in rows)
 
@@ -545,6 +544,7 @@ class ActionSaveProfile(Action):
         events = _clear_form_slots()
         if profile.language:
             events.append(SlotSet("language", profile.language))
+            announce_language(dispatcher, profile.language)
         return events
 
 

@@ -3,6 +3,7 @@ details. The search itself is bot.services.catalogue; this module turns it into 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -51,8 +52,9 @@ class SearchState:
         page = int(tracker.get_slot("search_page") or 1)
         return cls(kind, topics, tracker.get_slot("location"), filters, page)
 
-    def query(self, language: str, page: int | None = None, age: int | None = None) -> SearchQuery:
-        """The catalogue query for this state (leaving out what `age` may not join)."""
+    def query(self, seeker: Seeker, page: int | None = None) -> SearchQuery:
+        """The catalogue query for this state, for this person (what their age lets them join
+        only; offers in their language and country first)."""
         return SearchQuery(
             kind=self.kind,
             topics=tuple(self.topics),
@@ -60,8 +62,9 @@ class SearchState:
             text=" ".join(self.filters["terms"]) or None,
             free_only=self.filters["free"],
             online_only=self.filters["online"],
-            language=language,
-            age=age,
+            language=seeker.language,
+            country=seeker.country,
+            age=seeker.age,
             page=page or self.page,
             page_size=get_settings().page_size,
         )
@@ -90,7 +93,11 @@ def _describe(state: SearchState, language: str) -> dict[str, str]:
         )
     elif state.filters["terms"]:
         about = text("matching_terms", language, terms=" ".join(state.filters["terms"]))
-    where = text("in_place", language, place=state.location) if state.location else ""
+    where = (
+        text("in_place", language, place=render.place_label(state.location, vocabulary(), language))
+        if state.location
+        else ""
+    )
     return {"about": about, "where": where}
 
 
@@ -99,7 +106,7 @@ def _kinds(kind: str, count: int, language: str) -> str:
 
 
 def _count(session: Session, state: SearchState, language: str) -> int:
-    return search(session, state.query(language, page=1)).total
+    return search(session, state.query(Seeker(language), page=1)).total
 
 
 def _broader_buttons(session: Session, state: SearchState, language: str) -> list[dict[str, str]]:
@@ -145,21 +152,32 @@ def _broader_buttons(session: Session, state: SearchState, language: str) -> lis
     return buttons
 
 
-def person_age(session: Session, tracker: Tracker) -> int | None:
-    """The registered age of the person, to leave out what they may not join."""
+@dataclass(frozen=True)
+class Seeker:
+    """Who is searching: the conversation's language, and the age and country of a profile."""
+
+    language: str
+    age: int | None = None
+    country: str | None = None
+
+
+def seeker_of(session: Session, tracker: Tracker) -> Seeker:
+    """The person searching, as far as their profile (if any) tells."""
     person = get_person(session, tracker.sender_id)
-    return person.age if person is not None else None
+    if person is None:
+        return Seeker(language_of(tracker))
+    return Seeker(language_of(tracker), person.age, person.country)
 
 
 def show_page(
     dispatcher: CollectingDispatcher,
     session: Session,
     state: SearchState,
-    language: str,
-    age: int | None = None,
+    seeker: Seeker,
 ) -> list[EventType]:
     """Show the page `state.page` of the search; with no results, offer a wider search."""
-    result = search(session, state.query(language, age=age))
+    language, age = seeker.language, seeker.age
+    result = search(session, state.query(seeker))
     state.page = result.page or 1
     described = _describe(state, language)
     if result.total == 0:
@@ -178,10 +196,8 @@ def show_page(
                 kinds=kinds, **described,
             )  # fmt: skip
         else:
-            header = text(
-                "results_header_all", language, verb="is" if result.total == 1 else "are",
-                total=result.total, kinds=kinds, **described,
-            )  # fmt: skip
+            key = "results_header_one" if result.total == 1 else "results_header_all"
+            header = text(key, language, total=result.total, kinds=kinds, **described)
     else:
         header = text("page_of", language, page=result.page, pages=result.pages)
     buttons = [
@@ -262,7 +278,7 @@ class _NewSearch:
             state = SearchState(self.kind, criteria.topics, criteria.location, filters)
             _unknown_place(dispatcher, criteria, language)
             person = get_person(session, tracker.sender_id)
-            age = person.age if person is not None else None
+            seeker = seeker_of(session, tracker)
             if state.is_empty() and not (criteria.any_topic or criteria.unknown_location):
                 if person is None or not (person.interest_keys or person.place):
                     _topic_picker(dispatcher, self.kind, language)
@@ -272,7 +288,7 @@ class _NewSearch:
                     self.kind, person.interest_keys, _profile_place(session, person), filters
                 )
                 dispatcher.utter_message(text=text("search_from_profile", language))
-            return show_page(dispatcher, session, state, language, age)
+            return show_page(dispatcher, session, state, seeker)
 
 
 class ActionSearchTrainings(_NewSearch, Action):
@@ -315,7 +331,7 @@ class ActionRefineSearch(Action):
             filters["online"] = previous.filters["online"] or criteria.online_only
             state = SearchState(previous.kind, topics, location, filters)
             _unknown_place(dispatcher, criteria, language)
-            return show_page(dispatcher, session, state, language, person_age(session, tracker))
+            return show_page(dispatcher, session, state, seeker_of(session, tracker))
 
 
 class ActionShowMore(Action):
@@ -333,13 +349,13 @@ class ActionShowMore(Action):
             dispatcher.utter_message(text=text("no_search_yet", language))
             return []
         with db().begin() as session:
-            age = person_age(session, tracker)
-            total_pages = search(session, state.query(language, age=age)).pages
+            seeker = seeker_of(session, tracker)
+            total_pages = search(session, state.query(seeker)).pages
             if state.page >= total_pages:
                 dispatcher.utter_message(text=text("no_more_results", language))
                 return []
             state.page += 1
-            return show_page(dispatcher, session, state, language, person_age(session, tracker))
+            return show_page(dispatcher, session, state, seeker)
 
 
 class ActionShowDetails(Action):
@@ -360,8 +376,7 @@ class ActionShowDetails(Action):
             item = get_opportunity(session, int(values[0])) if values[0].isdigit() else None
             more = (
                 state is not None
-                and state.page
-                < search(session, state.query(language, age=person_age(session, tracker))).pages
+                and state.page < search(session, state.query(seeker_of(session, tracker))).pages
             )
         if item is None:
             known = values[0].isdigit()

@@ -1,4 +1,5 @@
-"""Texts shown to people, per language, from `config/messages.yml` (English is the fallback)."""
+"""Texts shown to people, per language, from `config/messages/<code>.yml` (English is the
+fallback: a key missing in one language shows its English text, and a test lists such gaps)."""
 
 from __future__ import annotations
 
@@ -10,34 +11,44 @@ import yaml
 from bot.services.vocabulary import CONFIG_DIR
 
 FALLBACK_LANGUAGE = "en"
+MESSAGES_DIR = CONFIG_DIR / "messages"
 
 
 @lru_cache
-def _messages() -> dict[str, Any]:
-    with (CONFIG_DIR / "messages.yml").open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+def catalogues() -> dict[str, dict[str, Any]]:
+    """Every language's messages, by language code (the file name)."""
+    loaded: dict[str, dict[str, Any]] = {}
+    for path in sorted(MESSAGES_DIR.glob("*.yml")):
+        with path.open(encoding="utf-8") as handle:
+            loaded[path.stem] = yaml.safe_load(handle) or {}
+    return loaded
+
+
+def _lookup(messages: dict[str, Any], key: str) -> Any:
+    node: Any = messages
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
 
 
 def text(key: str, language: str = FALLBACK_LANGUAGE, /, **fields: object) -> str:
     """The message `key` (dotted for nested keys, e.g. "mode.online") in `language`, filled in."""
-    texts = translations(key)
-    template = texts.get(language) or texts[FALLBACK_LANGUAGE]
+    template = _lookup(catalogues().get(language, {}), key)
+    if not isinstance(template, str):
+        template = _lookup(catalogues()[FALLBACK_LANGUAGE], key)
+    if not isinstance(template, str):
+        raise KeyError(key)
     return template.format(**fields) if fields else template
 
 
 def translations(key: str) -> dict[str, str]:
     """Every language's text of message `key` (a leaf), by language code."""
-    node: Any = _messages()
-    for part in key.split("."):
-        node = node[part]
-    return dict(node)
+    found = {code: _lookup(messages, key) for code, messages in catalogues().items()}
+    return {code: value for code, value in found.items() if isinstance(value, str)}
 
 
 def has(key: str) -> bool:
     """Whether a message `key` exists."""
-    node: Any = _messages()
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
+    return _lookup(catalogues()[FALLBACK_LANGUAGE], key) is not None

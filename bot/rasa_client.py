@@ -73,3 +73,28 @@ class RasaClient:
             "/model", params=self._params(), json={"model_file": model_path}, timeout=300
         )
         response.raise_for_status()
+
+    async def slot(self, sender: str, name: str) -> Any:
+        """One slot's value in a conversation (None if unset or the conversation is new)."""
+        try:
+            response = await self._http.get(
+                f"/conversations/{sender}/tracker",
+                params={**self._params(), "include_events": "NONE"},
+            )
+        except httpx.HTTPError as error:
+            raise RasaUnavailable(type(error).__name__) from error
+        if response.status_code != 200:
+            raise RasaUnavailable(f"HTTP {response.status_code}")
+        return (response.json().get("slots") or {}).get(name)
+
+    async def set_slot(self, sender: str, name: str, value: Any) -> None:
+        """Set a slot in a conversation (an event appended through the HTTP API)."""
+        event = {"event": "slot", "name": name, "value": value}
+        try:
+            response = await self._http.post(
+                f"/conversations/{sender}/tracker/events", params=self._params(), json=[event]
+            )
+        except httpx.HTTPError as error:
+            raise RasaUnavailable(type(error).__name__) from error
+        if response.status_code != 200:
+            raise RasaUnavailable(f"HTTP {response.status_code}")

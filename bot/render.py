@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import datetime as dt
 
+from babel import Locale
+from babel.dates import format_date
+
 from bot.messages import text
 from bot.services.catalogue import OpportunityView, SearchResult
 from bot.services.vocabulary import Vocabulary
+from bot.text import normalise
 
 KIND_EMOJI = {"training": "🎓", "job": "💼"}
 MAX_BUTTON_TITLE = 40
 
 
-def _date(value: dt.date) -> str:
-    return value.strftime("%-d %b %Y")
+def _date(value: dt.date, language: str) -> str:
+    """A date as people of that language write it ("18 gen 2027", "18. Jan. 2027")."""
+    return format_date(value, format="medium", locale=language)
+
+
+def place_label(place: str, vocab: Vocabulary, language: str) -> str:
+    """A place as shown in `language`: a country by its name there ("Croazia"), else as is."""
+    code = vocab.country_names.get(normalise(place))
+    if code is None:
+        return place
+    try:
+        return str(Locale.parse(language).territories.get(code) or place)
+    except (ValueError, LookupError):  # a language Babel does not know
+        return place
 
 
 def topics_label(keys: list[str], vocab: Vocabulary, language: str) -> str:
@@ -22,7 +38,8 @@ def topics_label(keys: list[str], vocab: Vocabulary, language: str) -> str:
 
 
 def headline(item: OpportunityView, language: str) -> str:
-    """One line for a result list: title, provider, place, and the flags that matter most."""
+    """One line for a result list: title, provider, place, languages, and the flags that matter
+    most."""
     flags = []
     if item.is_free and item.kind == "training":
         flags.append(text("item_free", language))
@@ -31,8 +48,14 @@ def headline(item: OpportunityView, language: str) -> str:
     if item.women_only:  # eligibility a person should see before opening it
         flags.append(text("details_women_only", language))
     where = item.city or item.country
+    spoken = f" · 🗣️ {languages_label(item.languages)}" if item.languages else ""
     extra = f" ({', '.join(flags)})" if flags else ""
-    return f"{item.title} · {item.provider}, {where}{extra}"
+    return f"{item.title} · {item.provider}, {where}{spoken}{extra}"
+
+
+def languages_label(codes: list[str]) -> str:
+    """The languages an opportunity is offered in, as codes everyone reads: "IT, EN"."""
+    return ", ".join(code.upper() for code in codes)
 
 
 def result_list(result: SearchResult, start: int, language: str) -> str:
@@ -56,11 +79,11 @@ def details(item: OpportunityView, vocab: Vocabulary, language: str) -> str:
     lines.append(f"📍 {place} · {text(f'mode.{item.mode}', language)}")
     dates = []
     if item.start_date:
-        dates.append(text("details_starts", language, date=_date(item.start_date)))
+        dates.append(text("details_starts", language, date=_date(item.start_date, language)))
     if item.end_date:
-        dates.append(text("details_ends", language, date=_date(item.end_date)))
+        dates.append(text("details_ends", language, date=_date(item.end_date, language)))
     if item.deadline:
-        dates.append(text("details_deadline", language, date=_date(item.deadline)))
+        dates.append(text("details_deadline", language, date=_date(item.deadline, language)))
     if dates:
         lines.append("🗓️ " + ", ".join(dates))
     cost = (
@@ -85,8 +108,8 @@ def details(item: OpportunityView, vocab: Vocabulary, language: str) -> str:
     if item.topics:
         lines.append("🏷️ " + topics_label(item.topics, vocab, language))
     if item.languages:
-        codes = ", ".join(code.upper() for code in item.languages)
-        lines.append("🗣️ " + text("details_languages", language, languages=codes))
+        label = languages_label(item.languages)
+        lines.append("🗣️ " + text("details_languages", language, languages=label))
     if item.description:
         lines += ["", item.description]
     apply_lines = [value for value in (item.url, item.contact) if value]

@@ -15,8 +15,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot import languages
+
 ROOT = Path(__file__).resolve().parent.parent
-SUPPORTED_LANGUAGES = ("en", "it", "fr", "es", "de", "ro", "hr", "sl", "lt", "ar")
+SUPPORTED_LANGUAGES = languages.supported()  # from config/languages.yml
 
 
 def _generated_secret(var_dir: Path, name: str) -> SecretStr:

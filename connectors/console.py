@@ -18,7 +18,8 @@ from bot.services import people, privacy
 from bot.services.setup import prepare_database
 from bot.settings import Settings
 from bot.training import ensure_model
-from connectors.telegram.bridge import privacy_requests
+from connectors.language import LanguageKeeper
+from connectors.telegram.bridge import channel_requests
 from connectors.telegram.handlers import COMMAND_PAYLOADS
 
 
@@ -43,9 +44,23 @@ def _start_servers(settings: Settings) -> list[subprocess.Popen[bytes]]:
     return processes.start_backend(settings, model, settings.var_dir / "logs")
 
 
-def after_turn(settings: Settings, sender: str, replies: list[dict[str, Any]]) -> None:
-    """After a turn: note activity; print the data export or erase the conversation if asked."""
-    requests = privacy_requests(replies)
+def stored_language(settings: Settings, sender: str) -> str | None:
+    """The language a console person chose in their profile, if any."""
+    with session_factory(settings.database_url).begin() as session:
+        return people.preferred_language(session, sender)
+
+
+def after_turn(
+    settings: Settings,
+    sender: str,
+    replies: list[dict[str, Any]],
+    keeper: LanguageKeeper | None = None,
+) -> None:
+    """After a turn: note the language and activity; print the data export or erase the
+    conversation if asked."""
+    requests = channel_requests(replies)
+    if keeper is not None:
+        keeper.after_turn(sender, requests)
     if requests.get("erase_conversation"):
         privacy.erase_conversation(settings.tracker_store_url, sender)
         return
@@ -65,10 +80,14 @@ async def run_console(settings: Settings) -> None:
     if not await rasa.is_ready():
         started = await asyncio.to_thread(_start_servers, settings)
     sender = f"console-{secrets.token_hex(6)}"
+    keeper = LanguageKeeper(
+        rasa, settings.default_language, lambda who: stored_language(settings, who)
+    )
     payloads: list[str] = []
     print(
         "Chat with the assistant. Type a number to tap a button; the Telegram commands"
-        " (/start, /register, /profile, /alerts, /mydata, /delete, /stop) work; /quit leaves.\n"
+        " (/start, /language, /register, /profile, /alerts, /mydata, /delete, /stop) work;"
+        " write in any of the ten languages; /quit leaves.\n"
     )
     try:
         while True:
@@ -88,13 +107,14 @@ async def run_console(settings: Settings) -> None:
                 command = line.split()[0].lstrip("/").lower()
                 line = COMMAND_PAYLOADS.get(command, line)
             try:
+                await keeper.before_turn(sender, line)
                 replies = await rasa.send_message(sender, line, {"channel": "console"})
             except RasaUnavailable:
                 print("🤖 (the assistant is not answering; is Rasa running?)")
                 continue
             shown, payloads = format_replies(replies)
             print(shown or "🤖 …", flush=True)
-            after_turn(settings, sender, replies)
+            after_turn(settings, sender, replies, keeper)
     finally:
         await rasa.close()
         for process in started:

@@ -40,7 +40,8 @@ class SearchQuery:
     text: str | None = None
     free_only: bool = False
     online_only: bool = False
-    language: str | None = None
+    language: str | None = None  # offered in this language first
+    country: str | None = None  # then in this country (ISO code)
     age: int | None = None  # leave out what a person of this age may not join
     page: int = 1
     page_size: int = 5
@@ -226,7 +227,7 @@ def search(session: Session, query: SearchQuery, vocab: Vocabulary | None = None
     """Search the published, still-open opportunities; best matches first, one page at a time.
 
     Ranking: free-text matches in the title count most, then elsewhere; then opportunities in
-    the person's language; then the soonest deadline or start.
+    the person's language, then in their country; then the soonest deadline or start.
     """
     vocab = vocab or vocabulary()
     place = resolve_place(session, query.location, vocab) if query.location else None
@@ -243,6 +244,8 @@ def search(session: Session, query: SearchQuery, vocab: Vocabulary | None = None
         order.append(functools.reduce(operator.add, weights).desc())
     if query.language:
         order.append(case((Opportunity.languages.contains(query.language), 0), else_=1))
+    if query.country:
+        order.append(case((Opportunity.country == query.country.upper(), 0), else_=1))
     soonest = func.coalesce(Opportunity.deadline, Opportunity.start_date)
     order += [case((soonest.is_(None), 1), else_=0), soonest, Opportunity.id]
 

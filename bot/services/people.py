@@ -85,6 +85,21 @@ def get_person(session: Session, sender_id: str) -> Person | None:
     return session.scalar(select(Person).where(Person.sender_id == sender_id))
 
 
+def preferred_language(session: Session, sender_id: str) -> str | None:
+    """The language a person chose (profile or consent), if they are known."""
+    return session.scalar(select(Person.language).where(Person.sender_id == sender_id))
+
+
+def set_language(session: Session, sender_id: str, language: str) -> bool:
+    """Store a person's chosen language; False if they have no record (no consent)."""
+    person = get_person(session, sender_id)
+    if person is None:
+        return False
+    person.language = language
+    session.flush()
+    return True
+
+
 def give_consent(
     session: Session, sender_id: str, channel: str = "telegram", language: str | None = None
 ) -> Person:

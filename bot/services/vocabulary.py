@@ -44,6 +44,8 @@ class Vocabulary:
     uppercase_only: frozenset[str] = field(default_factory=frozenset)
     any_place_words: frozenset[str] = field(default_factory=frozenset)
     any_topic_words: frozenset[str] = field(default_factory=frozenset)
+    training_words: frozenset[str] = field(default_factory=frozenset)  # word starts
+    job_words: frozenset[str] = field(default_factory=frozenset)  # word starts
 
     def topic_for(self, word: str) -> str | None:
         """The topic key a word or synonym means ("coding" → "digital"), if any."""
@@ -118,6 +120,8 @@ def load_vocabulary(config_dir: Path = CONFIG_DIR) -> Vocabulary:
         online_words=words_of("online_words"),
         any_place_words=words_of("any_place_words"),
         any_topic_words=words_of("any_topic_words"),
+        training_words=words_of("training_words"),
+        job_words=words_of("job_words"),
         uppercase_only=frozenset(normalise(w) for w in search_doc.get("uppercase_only") or []),
     )
 

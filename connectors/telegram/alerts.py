@@ -25,6 +25,7 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot import render
+from bot.languages import mark_rtl
 from bot.messages import text
 from bot.services import alerts
 from bot.services.catalogue import get_opportunity
@@ -145,7 +146,7 @@ class AlertSender:
                     "payload": f'/unsubscribe_alerts{{"subscription":"{subscription_id}"}}',
                 }
             )
-        return message, buttons
+        return mark_rtl(message), buttons
 
     async def _send_one(self, bot: Bot, item: alerts.DueAlert) -> str:
         content = await asyncio.to_thread(self._message, item)

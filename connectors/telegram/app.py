@@ -95,6 +95,7 @@ def build_application(settings: Settings, rasa: RasaClient | None = None) -> App
         settings.secret_key.get_secret_value(),
         sessions,
         settings.tracker_store_url,
+        settings.default_language,
     )
     alerts = AlertSender(sessions, bridge.payloads, settings)
 

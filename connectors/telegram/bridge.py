@@ -12,10 +12,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from telegram import Bot, Chat, InputFile, User
 from telegram.constants import ChatAction, ParseMode
 
+from bot.languages import mark_rtl
 from bot.messages import text as message_text
 from bot.pseudonym import pseudonym
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.services import people, privacy
+from connectors.language import LanguageKeeper
 from connectors.telegram.callbacks import PayloadStore
 from connectors.telegram.render import render_replies
 
@@ -23,11 +25,6 @@ logger = logging.getLogger(__name__)
 MAX_INPUT = 1000  # characters of one message passed to the NLU
 TYPING_AFTER = 1.0  # seconds: show "typing…" only when Rasa is not answering at once
 TYPING_EVERY = 4.5  # Telegram shows the indicator for about 5 seconds
-
-
-def telegram_language(user: User | None) -> str:
-    """The base language of a Telegram user's app ("pt-br" → "pt"), English if unknown."""
-    return ((user.language_code if user else None) or "en").split("-")[0]
 
 
 class Bridge:
@@ -40,25 +37,36 @@ class Bridge:
         secret_key: str,
         sessions: sessionmaker[Session] | None = None,
         tracker_url: str | None = None,
+        default_language: str = "en",
     ) -> None:
         self.rasa = rasa
         self.payloads = payloads
         self._secret_key = secret_key
         self.sessions = sessions
         self.tracker_url = tracker_url
+        self.languages = LanguageKeeper(
+            rasa, default_language, self._stored_language if sessions else None
+        )
 
     def sender_id(self, user: User) -> str:
         """The pseudonym Rasa knows this person by."""
         return pseudonym(self._secret_key, "tg", user.id)
 
+    def language_of(self, user: User | None) -> str:
+        """The language to write our own messages to this person in."""
+        if user is None:
+            return self.languages.fallback
+        return self.languages.known(self.sender_id(user), user.language_code)
+
     async def forward(self, bot: Bot, chat: Chat, user: User, text: str, **meta: Any) -> None:
         """Send `text` to Rasa as this person and deliver the replies to the chat."""
-        language = telegram_language(user)
-        if len(text) > MAX_INPUT:
-            await self.say(bot, chat.id, message_text("too_long", language, limit=MAX_INPUT))
-            text = text[:MAX_INPUT]
-        metadata = {"language_code": user.language_code, "chat_type": chat.type, **meta}
         sender = self.sender_id(user)
+        too_long = len(text) > MAX_INPUT
+        text = text[:MAX_INPUT]
+        language = await self.languages.before_turn(sender, text, user.language_code)
+        if too_long:
+            await self.say(bot, chat.id, message_text("too_long", language, limit=MAX_INPUT))
+        metadata = {"language_code": user.language_code, "chat_type": chat.type, **meta}
         request = asyncio.ensure_future(self.rasa.send_message(sender, text, metadata))
         typing = asyncio.ensure_future(self._typing(bot, chat.id, request))
         try:
@@ -81,10 +89,13 @@ class Bridge:
     async def after_turn(
         self, bot: Bot, chat_id: int, sender: str, language: str, replies: list[dict[str, Any]]
     ) -> None:
-        """Work that must wait until Rasa has saved the turn: activity, export, erasure."""
+        """Work that must wait until Rasa has saved the turn: language, activity, export,
+        erasure."""
+        requests = channel_requests(replies)
+        self.languages.after_turn(sender, requests)
+        language = requests.get("language") or language
         if self.sessions is None or self.tracker_url is None:
             return
-        requests = privacy_requests(replies)
         if requests.get("erase_conversation"):
             erased = await asyncio.to_thread(privacy.erase_conversation, self.tracker_url, sender)
             logger.info("Erased the conversation of sender %s (%d events)", sender, erased)
@@ -95,6 +106,11 @@ class Bridge:
             logger.warning("Could not record the activity of sender %s", sender, exc_info=True)
         if requests.get("send_my_data"):
             await self.send_export(bot, chat_id, sender, language)
+
+    def _stored_language(self, sender: str) -> str | None:
+        assert self.sessions is not None
+        with self.sessions.begin() as session:
+            return people.preferred_language(session, sender)
 
     def _touch(self, sender: str, chat_id: int) -> None:
         assert self.sessions is not None
@@ -114,7 +130,7 @@ class Bridge:
             await bot.send_document(
                 chat_id,
                 InputFile(data, filename="my-data.json"),
-                caption=message_text("mydata_caption", language),
+                caption=mark_rtl(message_text("mydata_caption", language)),
             )
         except Exception:
             logger.exception("Could not send the data export of sender %s", sender)
@@ -133,7 +149,7 @@ class Bridge:
 
     async def say(self, bot: Bot, chat_id: int, text: str) -> None:
         """Send one plain message of ours (not from Rasa)."""
-        await bot.send_message(chat_id, text)
+        await bot.send_message(chat_id, mark_rtl(text))
 
     async def _typing(self, bot: Bot, chat_id: int, request: asyncio.Future[Any]) -> None:
         """Show "typing…" while Rasa works, unless it answers within TYPING_AFTER seconds."""
@@ -144,7 +160,7 @@ class Bridge:
             await asyncio.wait({request}, timeout=TYPING_EVERY)
 
 
-def privacy_requests(replies: list[dict[str, Any]]) -> dict[str, Any]:
+def channel_requests(replies: list[dict[str, Any]]) -> dict[str, Any]:
     """What the actions asked the channel to do (`{"custom": {"neetbot": {...}}}` replies)."""
     requests: dict[str, Any] = {}
     for reply in replies:

@@ -10,6 +10,8 @@ from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.languages import mark_rtl
+
 MAX_MESSAGE = 4096
 MAX_CALLBACK_DATA = 64
 MAX_BUTTON_TEXT = 64
@@ -76,7 +78,7 @@ def render_replies(
     """Rasa REST replies → Telegram messages. A reply's buttons go under its last chunk."""
     messages: list[OutgoingMessage] = []
     for reply in replies:
-        text = str(reply.get("text") or "")
+        text = mark_rtl(str(reply.get("text") or ""))  # Arabic lines start right to left
         markup = keyboard(reply.get("buttons") or [], callback_data)
         if not text.strip():
             if markup is None:

@@ -73,7 +73,7 @@ def test_training_search_with_topic_and_place(catalogue) -> None:
     (message,) = messages
     assert message["text"].startswith("Here are 5 of 7 trainings about Digital")
     assert " in Split:" in message["text"]
-    assert "1. Coding course 1 · Code Academy Split, Split (free)" in message["text"]
+    assert "1. Coding course 1 · Code Academy Split, Split · 🗣️ HR, EN (free)" in message["text"]
     titles = [button["title"] for button in message["buttons"]]
     assert titles[:2] == ["1. Coding course 1", "2. Coding course 2"]
     assert titles[-2:] == ["➡️ Show more", "🔔 Alert me about new ones"]
@@ -88,7 +88,7 @@ def test_training_search_with_topic_and_place(catalogue) -> None:
 def test_job_search_uses_entities(catalogue) -> None:
     entities = [{"entity": "location", "value": "malta"}]
     messages, _ = run(ActionSearchJobs(), tracker("jobs in malta", "ask_jobs", entities))
-    assert messages[0]["text"].startswith("Here is 1 job in Malta:")
+    assert messages[0]["text"].startswith("Here is the only job in Malta:")
     assert "Hotel receptionist" in messages[0]["text"]
 
 

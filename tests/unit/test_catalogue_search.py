@@ -140,5 +140,5 @@ def test_a_result_line_says_when_an_offer_is_for_women_only(sessions) -> None:
         ).ok
         (item,) = search(session, SearchQuery(today=TODAY)).items
     assert headline(item, "en") == (
-        "Coding for women · Code Academy Split, Split (free, for women only)"
+        "Coding for women · Code Academy Split, Split · 🗣️ HR, EN (free, for women only)"
     )

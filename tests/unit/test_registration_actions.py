@@ -18,6 +18,7 @@ from actions.registration import (
     ActionSaveProfile,
     ValidateRegistrationForm,
 )
+from bot.messages import text
 from bot.services import people
 from bot.services.catalogue_csv import import_catalogue
 from bot.services.privacy import EVENTS, tracker_engine
@@ -190,7 +191,10 @@ def test_saving_the_profile_and_deleting_it(sessions) -> None:
     }  # fmt: skip
     dispatcher = CollectingDispatcher()
     events = ActionSaveProfile().run(dispatcher, tracker(slots=slots), {})
-    assert "your profile is saved" in dispatcher.messages[0]["text"]
+    # The chosen language takes over at once, and the channel is told.
+    assert {"neetbot": {"language": "hr"}} in [message["custom"] for message in dispatcher.messages]
+    assert dispatcher.messages[0]["text"].startswith(text("profile_saved", "hr"))
+    assert text("profile_saved", "hr") != text("profile_saved", "en")
     assert {"event": "slot", "name": "language", "value": "hr", "timestamp": None} in events
     with sessions.begin() as session:
         person = people.get_person(session, "tg-test")

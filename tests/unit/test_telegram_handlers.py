@@ -25,6 +25,17 @@ class StandInRasa:
         self.down = False
         self.silent = False
         self.delay = 0.0
+        self.slots: dict[str, dict[str, Any]] = {}  # sender → slots set through the HTTP API
+
+    async def slot(self, sender: str, name: str) -> Any:
+        if self.down:
+            raise RasaUnavailable("ConnectError")
+        return self.slots.get(sender, {}).get(name)
+
+    async def set_slot(self, sender: str, name: str, value: Any) -> None:
+        if self.down:
+            raise RasaUnavailable("ConnectError")
+        self.slots.setdefault(sender, {})[name] = value
 
     async def send_message(self, sender: str, text: str, metadata: dict[str, Any] | None = None):
         if self.down:

@@ -10,7 +10,7 @@ UV := $(VENV)/bin/uv
 NEETBOT := $(VENV)/bin/neetbot
 PYTHON3 ?= python3
 
-.PHONY: help install run test chat lint format train bench clean
+.PHONY: help install run test chat lint format train bench eval clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -43,19 +43,23 @@ chat: install ## Chat with the assistant in the terminal, through Rasa and the a
 	$(NEETBOT) chat
 
 lint: $(VENV)/.installed ## ruff (lint and format check) and mypy
-	$(VENV)/bin/ruff check bot actions connectors tests bench
-	$(VENV)/bin/ruff format --check bot actions connectors tests bench
+	$(VENV)/bin/ruff check bot actions connectors tests bench eval
+	$(VENV)/bin/ruff format --check bot actions connectors tests bench eval
 	$(VENV)/bin/mypy
 
 format: $(VENV)/.installed ## Apply ruff's formatting and safe fixes
-	$(VENV)/bin/ruff check --fix bot actions connectors tests bench
-	$(VENV)/bin/ruff format bot actions connectors tests bench
+	$(VENV)/bin/ruff check --fix bot actions connectors tests bench eval
+	$(VENV)/bin/ruff format bot actions connectors tests bench eval
 
 test: install lint ## Lint, then the whole test suite (unit, then integration with a real trained model)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: install ## Benchmarks: throughput and latency of the connector against Rasa's REST channel
+bench: install ## Benchmarks: connector throughput and latency next to Rasa's REST channel; training time
 	$(PY) bench/throughput.py
+	$(PY) bench/training.py
+
+eval: install ## Intent accuracy and F1 per language (rasa test nlu) and language detection: eval/report.md
+	$(PY) eval/report.py
 
 clean: ## Remove the environments and local state (var/); the model cache in ~/.cache stays
 	rm -rf $(VENV) $(RASA_VENV) var

@@ -87,7 +87,7 @@ def _new_subscription(
         return source, [], None
     criteria = understand(
         session, latest_text(tracker), entity_values(tracker, "topic"),
-        entity_values(tracker, "location"),
+        entity_values(tracker, "location"), language=language_of(tracker),
     )  # fmt: skip
     if not (criteria.topics or criteria.location):
         return None

@@ -99,11 +99,12 @@ def place_value(session: Any, typed: str) -> dict[str, Any] | None:
     """A typed place as the profile stores it, or None when unknown.
 
     A place the catalogue knows (city, region, country) is taken as is; "Zadar, Croatia"
-    keeps the town as written and takes the country.
+    keeps the town as written and takes the country ("قليبية، تونس" too).
     """
     place = resolve_place(session, typed)
     if place is not None:
         return place_columns(session, place)
+    typed = typed.replace("،", ",")  # the Arabic comma
     if "," in typed:
         town, _, rest = typed.rpartition(",")
         country = resolve_place(session, rest.strip())

@@ -237,6 +237,7 @@ def _criteria(session: Session, tracker: Tracker) -> Criteria:
         latest_text(tracker),
         entity_values(tracker, "topic"),
         entity_values(tracker, "location"),
+        language=language_of(tracker),
     )
 
 

@@ -39,11 +39,13 @@ def understand(
     entity_topics: list[str],
     entity_locations: list[str],
     vocab: Vocabulary | None = None,
+    language: str | None = None,
 ) -> Criteria:
     """Combine the NLU's entities with what the text itself says.
 
     Entities win; the text fills what they missed (a place the NLU did not tag, a topic
-    synonym it did not map). A button payload ("/intent{...}") has no text to read.
+    synonym it did not map), read as `language` (the conversation's) where words differ. A
+    button payload ("/intent{...}") has no text to read.
     """
     vocab = vocab or vocabulary()
     criteria = Criteria()
@@ -66,7 +68,7 @@ def understand(
         return criteria
 
     if not criteria.topics:
-        criteria.topics = vocab.find_topics(text)
+        criteria.topics = vocab.find_topics(text, language)
     if criteria.location is None:
         place = find_place_in_text(session, text, vocab)
         if place is not None:

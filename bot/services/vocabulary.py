@@ -46,6 +46,9 @@ class Vocabulary:
     any_topic_words: frozenset[str] = field(default_factory=frozenset)
     training_words: frozenset[str] = field(default_factory=frozenset)  # word starts
     job_words: frozenset[str] = field(default_factory=frozenset)  # word starts
+    # Each language's own stopwords: a topic word of one language that is a function word of
+    # another ("care", Romanian "which") is no topic in a conversation in that other language.
+    stopwords_by_language: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def topic_for(self, word: str) -> str | None:
         """The topic key a word or synonym means ("coding" → "digital"), if any."""
@@ -56,9 +59,11 @@ class Vocabulary:
             normalised.replace(" ", "_")
         )
 
-    def find_topics(self, text: str) -> list[str]:
-        """Topic keys mentioned in `text`, in order of appearance, each once."""
+    def find_topics(self, text: str, language: str | None = None) -> list[str]:
+        """Topic keys mentioned in `text` (written in `language`, if known), in order of
+        appearance, each once."""
         words = normalise(text).split()
+        function_words = self.stopwords_by_language.get(language or "", frozenset())
         written = set(re.findall(r"\w+", text))
         found: list[tuple[int, str]] = []
         consumed: set[int] = set()
@@ -68,7 +73,10 @@ class Vocabulary:
                 if span & consumed:
                     continue
                 phrase = " ".join(words[start : start + size])
-                if phrase in self.uppercase_only and phrase.upper() not in written:
+                if phrase in self.uppercase_only:
+                    if phrase.upper() not in written:  # "IT" is a topic, "it" is not
+                        continue
+                elif phrase in function_words:
                     continue
                 key = self.topic_words.get(phrase)
                 if key:
@@ -122,6 +130,10 @@ def load_vocabulary(config_dir: Path = CONFIG_DIR) -> Vocabulary:
         any_topic_words=words_of("any_topic_words"),
         training_words=words_of("training_words"),
         job_words=words_of("job_words"),
+        stopwords_by_language={
+            language: frozenset(normalise(str(word)) for word in words)
+            for language, words in (search_doc.get("stopwords") or {}).items()
+        },
         uppercase_only=frozenset(normalise(w) for w in search_doc.get("uppercase_only") or []),
     )
 

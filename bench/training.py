@@ -1,0 +1,79 @@
+"""Training time of the full model (ten languages' NLU, rules and stories), from scratch.
+
+Trains into a temporary directory with an empty Rasa cache (the model cache is not touched),
+then prints the total and the time of each component, from Rasa's own log lines. The aim is
+under 5 minutes on a 2-core machine. Not part of `make test`.
+
+    .venv/bin/python bench/training.py
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.training import RASA_BIN, RASA_PROJECT, rasa_env, write_generated_data  # noqa: E402
+
+AIM_SECONDS = 300
+LINE = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) INFO\s+rasa\.engine\.training\.hooks\s+-\s+"
+    r"(Starting to train|Finished training) component '(\w+)'"
+)
+
+
+def component_times(log: str) -> list[tuple[str, float]]:
+    """(component, seconds) in training order, from Rasa's "Starting/Finished" log lines."""
+    started: dict[str, dt.datetime] = {}
+    times: list[tuple[str, float]] = []
+    for line in log.splitlines():
+        match = LINE.search(line)
+        if not match:
+            continue
+        moment, what, name = dt.datetime.fromisoformat(match[1]), match[2], match[3]
+        if what.startswith("Starting"):
+            started.setdefault(name, moment)
+        elif name in started:
+            times.append((name, (moment - started.pop(name)).total_seconds()))
+    return times
+
+
+def main() -> None:
+    write_generated_data()
+    examples = sum(
+        1
+        for path in (RASA_PROJECT / "data" / "nlu").rglob("*.yml")
+        if path.parent.name != "nlu"
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip().startswith("- ")
+    )
+    with tempfile.TemporaryDirectory() as out, tempfile.TemporaryDirectory() as cache:
+        env = {**rasa_env(), "RASA_CACHE_DIRECTORY": cache}
+        command = [str(RASA_BIN), "train", "--config", "config.yml", "--domain", "domain",
+                   "--data", "data", "--out", out, "--fixed-model-name", "bench"]  # fmt: skip
+        started = time.monotonic()
+        result = subprocess.run(
+            command, cwd=RASA_PROJECT, env=env, capture_output=True, text=True, check=False
+        )
+        seconds = time.monotonic() - started
+    if result.returncode != 0:
+        sys.exit(f"rasa train failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    print(f"Training examples (NLU, all languages): {examples}")
+    print(f"CPUs: {os.cpu_count()}")
+    print(f"\n{'component':<40}{'seconds':>10}")
+    for name, took in component_times(result.stdout + result.stderr):
+        if took >= 0.5:
+            print(f"{name:<40}{took:>10.1f}")
+    verdict = "within" if seconds <= AIM_SECONDS else "OVER"
+    print(f"\nFull training: {seconds:.0f} s ({verdict} the {AIM_SECONDS} s aim)")
+
+
+if __name__ == "__main__":
+    main()

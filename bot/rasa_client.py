@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -74,8 +75,9 @@ class RasaClient:
         )
         response.raise_for_status()
 
-    async def slot(self, sender: str, name: str) -> Any:
-        """One slot's value in a conversation (None if unset or the conversation is new)."""
+    async def slot(self, sender: str, name: str) -> tuple[Any, bool]:
+        """One slot's value in a conversation, and whether the conversation is new (nobody said
+        anything yet)."""
         try:
             response = await self._http.get(
                 f"/conversations/{sender}/tracker",
@@ -85,14 +87,30 @@ class RasaClient:
             raise RasaUnavailable(type(error).__name__) from error
         if response.status_code != 200:
             raise RasaUnavailable(f"HTTP {response.status_code}")
-        return (response.json().get("slots") or {}).get(name)
+        state = response.json()
+        said_anything = bool((state.get("latest_message") or {}).get("text"))
+        return (state.get("slots") or {}).get(name), not said_anything
 
-    async def set_slot(self, sender: str, name: str, value: Any) -> None:
-        """Set a slot in a conversation (an event appended through the HTTP API)."""
-        event = {"event": "slot", "name": name, "value": value}
+    async def set_slot(self, sender: str, name: str, value: Any, new: bool = False) -> None:
+        """Set a slot in a conversation (events appended through the HTTP API).
+
+        For a new conversation the session is started in the same request: Rasa would start it
+        itself, but with later timestamps than the slot, and the tracker store orders events by
+        time, so the new session would drop the slot.
+        """
+        now = time.time()
+        event = {"event": "slot", "name": name, "value": value, "timestamp": now}
+        events = [event]
+        if new:
+            events = [
+                {"event": "action", "name": "action_session_start", "timestamp": now},
+                {"event": "session_started", "timestamp": now + 0.000_001},
+                {**event, "timestamp": now + 0.000_002},
+                {"event": "action", "name": "action_listen", "timestamp": now + 0.000_003},
+            ]
         try:
             response = await self._http.post(
-                f"/conversations/{sender}/tracker/events", params=self._params(), json=[event]
+                f"/conversations/{sender}/tracker/events", params=self._params(), json=events
             )
         except httpx.HTTPError as error:
             raise RasaUnavailable(type(error).__name__) from error

@@ -46,9 +46,10 @@ class LanguageKeeper:
         current = self._known.get(sender)
         in_rasa: str | None = current
         stored = None
+        new = False
         if current is None:
             try:
-                in_rasa = await self.rasa.slot(sender, "language")
+                in_rasa, new = await self.rasa.slot(sender, "language")
             except RasaUnavailable:
                 in_rasa = None  # sending the message will fail too, and say so
             if in_rasa is None and self._stored is not None:
@@ -58,7 +59,7 @@ class LanguageKeeper:
         )
         if language != in_rasa:
             try:
-                await self.rasa.set_slot(sender, "language", language)
+                await self.rasa.set_slot(sender, "language", language, new=new)
             except RasaUnavailable:
                 logger.warning("Could not set the language of sender %s", sender)
                 return language

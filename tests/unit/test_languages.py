@@ -112,9 +112,9 @@ class FakeRasa:
         if self.down:
             raise RasaUnavailable("ConnectError")
         self.reads += 1
-        return self.slots.get((sender, name))
+        return self.slots.get((sender, name)), (sender, name) not in self.slots
 
-    async def set_slot(self, sender: str, name: str, value: Any) -> None:
+    async def set_slot(self, sender: str, name: str, value: Any, new: bool = False) -> None:
         if self.down:
             raise RasaUnavailable("ConnectError")
         self.writes.append((sender, value))

@@ -70,3 +70,24 @@ def test_every_topic_key_is_found_by_its_own_label() -> None:
     vocab = vocabulary()
     for key, info in vocab.topics.items():
         assert vocab.find_topics(info.label("en")) == [key], key
+
+
+@pytest.mark.parametrize(
+    ("language", "message", "topic", "place"),
+    [
+        ("it", "corsi di informatica a Spalato gratis", "digital", "Split"),
+        ("hr", "tečaj programiranja u Splitu", "digital", "Split"),
+        ("de", "Kochkurs in Palermo, kostenlos", "tourism_hospitality", "Palermo"),
+        ("ro", "caut un curs de programare la Cluj", "digital", "Cluj"),  # the region
+        ("fr", "formation en cuisine à Palerme", "tourism_hospitality", "Palermo"),
+        ("ar", "دورة برمجة في سبليت مجانا", "digital", "Split"),
+    ],
+)
+def test_topics_places_and_free_in_every_language(places, language, message, topic, place) -> None:
+    with places.begin() as session:
+        criteria = understand(session, message, [], [], language=language)
+    assert criteria.topics == [topic]
+    assert criteria.location == place
+    assert criteria.terms == []
+    if language in ("it", "de", "ar"):
+        assert criteria.free_only

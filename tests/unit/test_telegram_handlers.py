@@ -30,9 +30,9 @@ class StandInRasa:
     async def slot(self, sender: str, name: str) -> Any:
         if self.down:
             raise RasaUnavailable("ConnectError")
-        return self.slots.get(sender, {}).get(name)
+        return self.slots.get(sender, {}).get(name), sender not in self.slots
 
-    async def set_slot(self, sender: str, name: str, value: Any) -> None:
+    async def set_slot(self, sender: str, name: str, value: Any, new: bool = False) -> None:
         if self.down:
             raise RasaUnavailable("ConnectError")
         self.slots.setdefault(sender, {})[name] = value

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from bot import processes
 from bot.db.models import AlertDelivery, Person, Subscription
 from bot.db.session import session_factory
+from bot.messages import text as message_text
 from bot.pseudonym import pseudonym
 from tests.conftest import catalogue_csv, opportunity_row
 from tests.integration.conftest import Connector, Stack, start_connector
@@ -139,8 +140,9 @@ def test_registration_with_bad_answers_and_a_question_in_between(
     replies = chat.tap(replies, "✔️ Done")
     assert "Which language" in text_of(replies)
     replies = chat.tap(replies, "Italiano", replies=2)
-    text = text_of(replies)
-    assert "your profile is saved" in text and NAME in text and "17" in text and "Split" in text
+    text = text_of(replies)  # the chosen language takes over at once
+    assert message_text("profile_saved", "it") in text
+    assert NAME in text and "17" in text and "Split" in text
 
     person = stored_person(stack, chat)
     assert person is not None

@@ -142,3 +142,26 @@ def test_a_result_line_says_when_an_offer_is_for_women_only(sessions) -> None:
     assert headline(item, "en") == (
         "Coding for women · Code Academy Split, Split · 🗣️ HR, EN (free, for women only)"
     )
+
+
+def test_the_persons_language_then_country_rank_first(sessions) -> None:
+    rows = [
+        opportunity_row(title="English in Malta", city="Valletta", region="Malta",
+                        country="MT", languages="en", deadline=str(TODAY + dt.timedelta(days=5))),
+        opportunity_row(title="Italian in Malta", city="Valletta", region="Malta",
+                        country="MT", languages="it", deadline=str(TODAY + dt.timedelta(days=9))),
+        opportunity_row(title="Italian in Italy", city="Palermo", region="Sicilia",
+                        country="IT", languages="it", deadline=str(TODAY + dt.timedelta(days=20))),
+    ]  # fmt: skip
+    with sessions.begin() as session:
+        assert import_catalogue(session, catalogue_csv(*rows)).ok
+
+        def order(**wanted: str) -> list[str]:
+            result = search(session, SearchQuery(today=TODAY, **wanted))
+            return [item.title for item in result.items]
+
+        assert order() == ["English in Malta", "Italian in Malta", "Italian in Italy"]
+        assert order(language="it") == ["Italian in Malta", "Italian in Italy", "English in Malta"]
+        assert order(language="it", country="it") == [
+            "Italian in Italy", "Italian in Malta", "English in Malta",
+        ]  # fmt: skip

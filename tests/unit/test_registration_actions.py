@@ -105,6 +105,8 @@ def test_places_are_normalised_or_explained(catalogue) -> None:
     assert place["place"] == "Split" and place["city"] == "split" and place["country"] == "HR"
     town = validate("reg_place", "Zadar, Croatia")[0]["reg_place"]
     assert town["place"] == "Zadar, Croatia" and town["country"] == "HR" and town["city"] is None
+    arabic = validate("reg_place", "زادار، كرواتيا")[0]["reg_place"]  # the Arabic comma
+    assert arabic["place"] == "زادار, Croatia" and arabic["country"] == "HR"
     result, said = validate("reg_place", "Atlantis")
     assert result["reg_place"] is None and 'I don\'t know "Atlantis"' in said[0]
 

@@ -20,7 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.training import RASA_BIN, RASA_PROJECT, rasa_env, write_generated_data  # noqa: E402
+from bot.training import (  # noqa: E402
+    RASA_PROJECT,
+    rasa_env,
+    train_command,
+    write_generated_data,
+)
 
 AIM_SECONDS = 300
 LINE = re.compile(
@@ -56,8 +61,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as out, tempfile.TemporaryDirectory() as cache:
         env = {**rasa_env(), "RASA_CACHE_DIRECTORY": cache}
-        command = [str(RASA_BIN), "train", "--config", "config.yml", "--domain", "domain",
-                   "--data", "data", "--out", out, "--fixed-model-name", "bench"]  # fmt: skip
+        command = train_command(Path(out), "bench")  # exactly what `neetbot train` runs
         started = time.monotonic()
         result = subprocess.run(
             command, cwd=RASA_PROJECT, env=env, capture_output=True, text=True, check=False

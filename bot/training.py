@@ -117,6 +117,18 @@ def _cache_lock(cache_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def train_command(out: Path, name: str) -> list[str]:
+    """`rasa train` of the whole project into `out/<name>.tar.gz` (run in RASA_PROJECT)."""
+    return [
+        str(RASA_BIN), "train",
+        "--config", "config.yml", "--domain", "domain", "--data", "data",
+        "--out", str(out), "--fixed-model-name", name,
+        # The data is validated by `rasa data validate` in the tests; here it would load
+        # everything twice (about 30 s of a training).
+        "--skip-validation",
+    ]  # fmt: skip
+
+
 def ensure_model(settings: Settings, force: bool = False) -> Path:
     """The trained model for the current data: from the cache, or trained now."""
     write_generated_data()
@@ -128,14 +140,7 @@ def ensure_model(settings: Settings, force: bool = False) -> Path:
             return model
         logger.info("Training model %s (config, domain or data changed)", fingerprint)
         started = time.monotonic()
-        command = [
-            str(RASA_BIN), "train",
-            "--config", "config.yml", "--domain", "domain", "--data", "data",
-            "--out", str(settings.model_cache_dir), "--fixed-model-name", fingerprint,
-            # The data is validated by `rasa data validate` in the tests; here it would load
-            # everything twice (about 30 s of a training).
-            "--skip-validation",
-        ]  # fmt: skip
+        command = train_command(settings.model_cache_dir, fingerprint)
         result = subprocess.run(command, cwd=RASA_PROJECT, env=rasa_env(), check=False)
         if result.returncode != 0 or not model.exists():
             raise RuntimeError(f"rasa train failed with exit code {result.returncode}")

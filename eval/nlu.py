@@ -13,6 +13,7 @@ import random
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -98,7 +99,10 @@ def main(out: Path) -> None:
             "examples": len(pairs),
             "accuracy": round(float(accuracy_score(gold, guess)), 4),
             "macro_f1": round(float(f1_score(gold, guess, average="macro", zero_division=0)), 4),
-            "errors": sorted({f"{g} → {p}" for g, p in pairs if g != p})[:12],
+            "errors": [
+                f"{gold} → {guess} ({count})"
+                for (gold, guess), count in Counter(p for p in pairs if p[0] != p[1]).most_common(8)
+            ],
         }
     (out / "nlu.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), "utf-8")
 

@@ -89,7 +89,7 @@ def markdown(nlu: dict | None, detection: dict[str, dict[str, dict[str, float]]]
                 f"| {language} | {row['examples']} | {row['accuracy']:.3f} | "
                 f"{row['macro_f1']:.3f} | {met} |"
             )
-        lines += ["", "Confusions (gold → predicted), per language:", ""]
+        lines += ["", "Most frequent confusions (gold → predicted, count), per language:", ""]
         for language, row in nlu["languages"].items():
             if row["errors"]:
                 lines.append(f"- **{language}**: " + "; ".join(row["errors"]))

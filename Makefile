@@ -51,7 +51,7 @@ format: $(VENV)/.installed ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix bot actions connectors tests bench eval
 	$(VENV)/bin/ruff format bot actions connectors tests bench eval
 
-test: install lint ## Lint, then the whole test suite (unit, then integration with a real trained model)
+test: install lint train ## Lint, train the model if the data changed, then the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install ## Benchmarks: connector throughput and latency next to Rasa's REST channel; training time

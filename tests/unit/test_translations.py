@@ -150,3 +150,14 @@ def test_every_language_has_labelled_detection_samples(language: str) -> None:
         assert len(samples[bucket]) >= 10, f"{language} {bucket}"
         for message in samples[bucket]:
             assert shortest <= len(message) <= longest, f"{language} {bucket}: {message!r}"
+
+
+def test_annotated_topic_words_agree_with_the_topic_vocabulary() -> None:
+    """An example that tags a known topic word with another topic would make Rasa's synonyms
+    contradict config/topics.yml."""
+    vocab = vocabulary()
+    tagged = re.compile(r'\[([^\]]+)\]\{"entity": "topic", "value": "(\w+)"\}')
+    for path in sorted(NLU_DIR.glob("*/*.yml")):
+        for word, key in tagged.findall(path.read_text(encoding="utf-8")):
+            known = vocab.topic_for(word)
+            assert known in (None, key), f"{path.parent.name}: {word!r} is {known}, tagged {key}"

@@ -103,7 +103,7 @@ def named_in(message: str) -> str | None:
     names = _typed_names()
     words = normalise(message).split()
     found = {names[word] for word in words if word in names and len(word) > 2}
-    # Two-word names such as "العربية" are one word; codes alone ("it") are ambiguous in text.
+    # Codes alone ("it", "de") are ordinary words in running text, so they do not count here.
     return found.pop() if len(found) == 1 else None
 
 

@@ -18,6 +18,7 @@ from bot.services.alerts import queue_alerts
 from bot.services.catalogue_csv import export_catalogue, import_catalogue
 from bot.services.privacy import purge_inactive
 from bot.services.setup import prepare_database
+from bot.services.users import MIN_PASSWORD, UserError, create_user
 from bot.settings import get_settings
 
 app = typer.Typer(help="The NEET assistant's command line.", no_args_is_help=True)
@@ -25,6 +26,8 @@ catalogue = typer.Typer(help="Import and export the catalogue of trainings and j
 app.add_typer(catalogue, name="catalogue")
 privacy_app = typer.Typer(help="Data protection: erase the data of inactive people.")
 app.add_typer(privacy_app, name="privacy")
+users_app = typer.Typer(help="Coach and admin accounts of the dashboard.")
+app.add_typer(users_app, name="users")
 logger = logging.getLogger("neetbot")
 
 
@@ -101,6 +104,34 @@ def privacy_purge(
         f"Erased {counts['people']} inactive people and {counts['events']} conversation events "
         f"(inactive for {inactive_days} days or more)."
     )
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option("--username", help="3–40 letters, digits, . _ -")],
+    role: Annotated[str, typer.Option("--role", help="coach or admin")],
+    password: Annotated[
+        str,
+        typer.Option(
+            "--password",
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            help=f"At least {MIN_PASSWORD} characters (asked for if not given).",
+        ),
+    ],
+) -> None:
+    """Create a coach or admin account (the password is stored as an argon2 hash)."""
+    settings = get_settings()
+    prepare_database(settings.database_url, sample=None)
+    try:
+        with session_factory(settings.database_url).begin() as session:
+            user = create_user(session, username, role, password)
+            name, granted = user.username, user.role
+    except UserError as error:
+        typer.echo(f"No user created: {error}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Created {granted} {name!r}.")
 
 
 @app.command()

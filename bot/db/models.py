@@ -245,3 +245,22 @@ class AlertDelivery(Base):
 
     person: Mapped[Person] = relationship(back_populates="deliveries")
     opportunity: Mapped[Opportunity] = relationship(lazy="joined")
+
+
+class User(Base):
+    """A coach or admin of the web dashboard. The password is stored as an argon2 hash only.
+
+    `failed_logins` and `locked_until` slow down guessing: after a few wrong passwords in a row
+    the account waits a little longer before each new try.
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)  # lower case
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))  # coach or admin
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -577,6 +577,14 @@ class ActionStopRegistration(Action):
         return _clear_form_slots()
 
 
+def offer_registration(dispatcher: CollectingDispatcher, language: str) -> None:
+    """Say there is no profile yet, with a button to make one."""
+    dispatcher.utter_message(
+        text=text("no_profile", language),
+        buttons=[button(text("register_button", language), payload("register"))],
+    )
+
+
 class ActionShowProfile(Action):
     """/profile: the stored profile with a button to change each answer."""
 
@@ -590,10 +598,7 @@ class ActionShowProfile(Action):
         with db().begin() as session:
             person = get_person(session, tracker.sender_id)
             if person is None or person.registered_at is None:
-                dispatcher.utter_message(
-                    text=text("no_profile", language),
-                    buttons=[button(text("register_button", language), payload("register"))],
-                )
+                offer_registration(dispatcher, language)
                 return []
             summary = profile_lines(person, language)
         dispatcher.utter_message(
@@ -619,10 +624,7 @@ class ActionUpdateProfile(Action):
             registered = person is not None and person.registered_at is not None
             loaded = _load_profile(person) if person is not None and registered else []
         if not registered:
-            dispatcher.utter_message(
-                text=text("no_profile", language),
-                buttons=[button(text("register_button", language), payload("register"))],
-            )
+            offer_registration(dispatcher, language)
             return []
         if field not in FIELD_SLOTS or field == "guardian":
             dispatcher.utter_message(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import sys
 import time
@@ -64,8 +65,6 @@ def split(train_dir: Path, test_dir: Path) -> dict[str, str]:
 
 def _plain(example: str) -> str:
     """An example as `rasa test` reports it: entity annotations removed."""
-    import re
-
     return re.sub(r"\[([^\]]+)\](\{[^}]*\}|\([^)]*\))", r"\1", example).strip()
 
 

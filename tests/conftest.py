@@ -7,9 +7,12 @@ import datetime as dt
 import io
 import os
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy.orm import Session, sessionmaker
 
 # Tests never read a developer's .env (their subprocesses inherit this too).
@@ -20,7 +23,7 @@ from bot.db.session import session_factory  # noqa: E402
 from bot.services.catalogue_csv import COLUMNS  # noqa: E402
 from bot.services.setup import sync_topics  # noqa: E402
 from bot.services.vocabulary import vocabulary  # noqa: E402
-from bot.settings import get_settings  # noqa: E402
+from bot.settings import ROOT, get_settings  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -89,3 +92,21 @@ def catalogue_csv(*rows: dict[str, str], columns: tuple[str, ...] = COLUMNS) -> 
     for row in rows:
         writer.writerow({key: row.get(key, "") for key in columns})
     return buffer.getvalue()
+
+
+@cache
+def domain_responses() -> dict[str, list[dict[str, Any]]]:
+    """Every response of the Rasa domain with its variations, as the domain files hold them."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted((ROOT / "rasa_project" / "domain").glob("*.yml")):
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        found.update(document.get("responses") or {})
+    return found
+
+
+def variation_language(variation: dict[str, Any]) -> str | None:
+    """The language a response variation is for (None: the default, English, variation)."""
+    for condition in variation.get("condition") or []:
+        if condition.get("name") == "language":
+            return str(condition.get("value"))
+    return None

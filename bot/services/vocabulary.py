@@ -118,22 +118,23 @@ def load_vocabulary(config_dir: Path = CONFIG_DIR) -> Vocabulary:
         by_language = search_doc.get(section) or {}
         return frozenset(normalise(str(word)) for words in by_language.values() for word in words)
 
+    stopwords_by_language = {
+        language: frozenset(normalise(str(word)) for word in words)
+        for language, words in (search_doc.get("stopwords") or {}).items()
+    }
     return Vocabulary(
         topics,
         topic_words,
         country_names,
         aliases,
-        stopwords=words_of("stopwords"),
+        stopwords=frozenset().union(*stopwords_by_language.values()),
         free_words=words_of("free_words"),
         online_words=words_of("online_words"),
         any_place_words=words_of("any_place_words"),
         any_topic_words=words_of("any_topic_words"),
         training_words=words_of("training_words"),
         job_words=words_of("job_words"),
-        stopwords_by_language={
-            language: frozenset(normalise(str(word)) for word in words)
-            for language, words in (search_doc.get("stopwords") or {}).items()
-        },
+        stopwords_by_language=stopwords_by_language,
         uppercase_only=frozenset(normalise(w) for w in search_doc.get("uppercase_only") or []),
     )
 

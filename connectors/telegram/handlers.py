@@ -34,7 +34,7 @@ def _bridge(context: ContextTypes.DEFAULT_TYPE) -> Bridge:
     return context.bot_data["bridge"]
 
 
-def _say(context: ContextTypes.DEFAULT_TYPE, update: Update, key: str) -> str:
+def _own_text(context: ContextTypes.DEFAULT_TYPE, update: Update, key: str) -> str:
     """One of the connector's own messages, in the person's language."""
     return mark_rtl(message_text(key, _bridge(context).language_of(update.effective_user)))
 
@@ -66,7 +66,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     payload = _bridge(context).payloads.decode(query.data or "")
     if payload is None or chat is None or user is None:
-        await query.answer(_say(context, update, "button_expired"))
+        await query.answer(_own_text(context, update, "button_expired"))
         return
     await query.answer()
     await _bridge(context).forward(context.bot, chat, user, payload, via="button")
@@ -76,14 +76,14 @@ async def on_other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     """Stickers, photos, voice, documents, locations…: say that only text is read."""
     chat = update.effective_chat
     if chat is not None:
-        await context.bot.send_message(chat.id, _say(context, update, "non_text"))
+        await context.bot.send_message(chat.id, _own_text(context, update, "non_text"))
 
 
 async def on_group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Anything in a group or channel: a polite note that the bot works in private chats."""
     chat = update.effective_chat
     if chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
-        await context.bot.send_message(chat.id, _say(context, update, "group_chat"))
+        await context.bot.send_message(chat.id, _own_text(context, update, "group_chat"))
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -96,7 +96,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if isinstance(update, Update) and update.effective_chat is not None:
         try:
             await context.bot.send_message(
-                update.effective_chat.id, _say(context, update, "rasa_down")
+                update.effective_chat.id, _own_text(context, update, "rasa_down")
             )
         except Exception:  # the error may be Telegram itself being unreachable
             logger.warning("Could not send the apology either", exc_info=True)

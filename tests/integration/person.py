@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import itertools
+import re
 import time
 from typing import Any
 
@@ -83,3 +84,8 @@ def buttons(messages: list[dict[str, Any]]) -> list[str]:
         for row in (message.get("reply_markup") or {}).get("inline_keyboard", [])
         for button in row
     ]
+
+
+def listed_titles(text: str) -> list[str]:
+    """The titles in a numbered result list ("1. Title · Provider, City (free)")."""
+    return [match.group(1) for match in re.finditer(r"^\d+\. (.+?) · ", text, re.MULTILINE)]

@@ -5,11 +5,9 @@ in that language; switching by command and by writing; messages that must not sw
 from __future__ import annotations
 
 import re
-from functools import cache
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import select
 
 from bot import languages
@@ -17,8 +15,8 @@ from bot.db.models import Opportunity
 from bot.db.session import session_factory
 from bot.messages import text
 from bot.services.vocabulary import vocabulary
-from bot.settings import ROOT
-from tests.integration.person import Person, buttons, text_of
+from tests.conftest import domain_responses, variation_language
+from tests.integration.person import Person, buttons, listed_titles, text_of
 
 pytestmark = pytest.mark.integration
 
@@ -37,22 +35,13 @@ SEARCHES = {
 }
 
 
-@cache
-def responses() -> dict[str, list[dict[str, Any]]]:
-    found: dict[str, list[dict[str, Any]]] = {}
-    for path in sorted((ROOT / "rasa_project" / "domain").glob("*.yml")):
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        found.update(document.get("responses") or {})
-    return found
-
-
 def response(name: str, language: str) -> str:
     """The text of a domain response in `language`, as the domain holds it."""
-    for variation in responses()[name]:
-        conditions = variation.get("condition") or []
-        if any(c.get("name") == "language" and c.get("value") == language for c in conditions):
+    variations = domain_responses()[name]
+    for variation in variations:
+        if variation_language(variation) == language:
             return str(variation["text"])
-    return str(next(v["text"] for v in responses()[name] if not v.get("condition")))
+    return str(next(v["text"] for v in variations if variation_language(v) is None))
 
 
 def seen(messages: list[dict[str, Any]]) -> str:
@@ -72,10 +61,6 @@ def digital_trainings(stack, city: str) -> set[str]:
             select(Opportunity).where(Opportunity.kind == "training", Opportunity.city == city)
         )
         return {row.title for row in rows if "digital" in row.topic_keys}
-
-
-def listed_titles(message: str) -> list[str]:
-    return [m.group(1) for m in re.finditer(r"^\d+\. (.+?) · ", message, re.MULTILINE)]
 
 
 @pytest.mark.parametrize("language", list(SEARCHES))

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot.db.models import Opportunity
 from bot.db.session import session_factory
-from tests.integration.person import Person, buttons, text_of
+from tests.integration.person import Person, buttons, listed_titles, text_of
 
 pytestmark = pytest.mark.integration
 
@@ -24,11 +24,6 @@ def catalogue_titles(stack, **where) -> set[str]:
         for column, value in where.items():
             query = query.where(getattr(Opportunity, column) == value)
         return set(session.scalars(query))
-
-
-def listed_titles(text: str) -> list[str]:
-    """The titles in a numbered result list ("1. Title · Provider, City (free)")."""
-    return [match.group(1) for match in re.finditer(r"^\d+\. (.+?) · ", text, re.MULTILINE)]
 
 
 def test_commands_are_registered(connector, fake_telegram) -> None:

@@ -18,8 +18,8 @@ from bot import languages
 from bot.messages import FALLBACK_LANGUAGE, catalogues
 from bot.services.vocabulary import vocabulary
 from bot.settings import ROOT
+from tests.conftest import domain_responses, variation_language
 
-DOMAIN_DIR = ROOT / "rasa_project" / "domain"
 NLU_DIR = ROOT / "rasa_project" / "data" / "nlu"
 SAMPLES_DIR = ROOT / "eval" / "language_samples"
 MIN_EXAMPLES = 12  # per intent and language
@@ -37,22 +37,6 @@ def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
 
 def _fields(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
-
-
-def _responses() -> dict[str, list[dict[str, Any]]]:
-    found: dict[str, list[dict[str, Any]]] = {}
-    for path in sorted(DOMAIN_DIR.glob("*.yml")):
-        found.update(
-            (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("responses") or {}
-        )
-    return found
-
-
-def _language_of(variation: dict[str, Any]) -> str | None:
-    for condition in variation.get("condition") or []:
-        if condition.get("name") == "language":
-            return str(condition.get("value"))
-    return None
 
 
 def _examples(directory: Path) -> dict[str, list[str]]:
@@ -98,10 +82,10 @@ def test_every_message_has_a_text_with_the_same_fields(language: str) -> None:
 
 @pytest.mark.parametrize("language", OTHERS)
 def test_every_response_has_a_variation_with_the_same_buttons(language: str) -> None:
-    for name, variations in _responses().items():
-        default = [v for v in variations if _language_of(v) is None]
+    for name, variations in domain_responses().items():
+        default = [v for v in variations if variation_language(v) is None]
         assert default, f"{name} has no default (English) variation"
-        mine = [v for v in variations if _language_of(v) == language]
+        mine = [v for v in variations if variation_language(v) == language]
         assert len(mine) == 1, f"{name} has {len(mine)} variations in {language}"
         english_buttons = default[0].get("buttons") or []
         buttons = mine[0].get("buttons") or []

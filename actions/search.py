@@ -15,7 +15,13 @@ from actions.common import button, db, entity_values, language_of, latest_text, 
 from bot import render
 from bot.db.models import Person
 from bot.messages import text
-from bot.services.catalogue import SearchQuery, get_opportunity, resolve_place, search
+from bot.services.catalogue import (
+    SearchQuery,
+    get_opportunity,
+    record_view,
+    resolve_place,
+    search,
+)
 from bot.services.people import get_person
 from bot.services.query import ANY, Criteria, understand
 from bot.services.vocabulary import vocabulary
@@ -375,6 +381,8 @@ class ActionShowDetails(Action):
         state = SearchState.from_tracker(tracker)
         with db().begin() as session:
             item = get_opportunity(session, int(values[0])) if values[0].isdigit() else None
+            if item is not None:
+                record_view(session, item, tracker.sender_id)
             more = (
                 state is not None
                 and state.page < search(session, state.query(seeker_of(session, tracker))).pages

@@ -172,7 +172,8 @@ def _interrupt(*_: object) -> None:
 def run(
     telegram: bool = typer.Option(True, help="Start the Telegram connector too."),
 ) -> None:
-    """Start everything: Rasa, the action server and the Telegram connector. Ctrl-C stops all."""
+    """Start everything: Rasa, the action server, the dashboard and the Telegram connector.
+    Ctrl-C stops all."""
     from bot import processes
     from bot.training import ensure_model
 
@@ -186,6 +187,16 @@ def run(
         started += [("actions", actions), ("rasa", rasa)]
         typer.echo(f"Action server on 127.0.0.1:{settings.actions_port} (log: {logs}/actions.log)")
         typer.echo(f"Rasa server on {settings.rasa_url} (log: {logs}/rasa.log)")
+        board = processes.start(processes.dashboard(settings), logs / "dashboard.log")
+        started.append(("dashboard", board))
+        processes.wait_for_http(
+            f"http://127.0.0.1:{settings.dashboard_port}/health", 60, board
+        )
+        typer.echo(
+            f"Dashboard on http://{settings.dashboard_host}:{settings.dashboard_port} "
+            f"(log: {logs}/dashboard.log). Create an account first: "
+            ".venv/bin/neetbot users create --username NAME --role admin"
+        )
         if telegram:
             if settings.telegram_bot_token is None:
                 typer.echo(

@@ -77,6 +77,21 @@ def telegram_connector(settings: Settings) -> ProcessSpec:
     return ProcessSpec("telegram", [sys.executable, "-m", "connectors.telegram"], app_env(settings))
 
 
+def dashboard(settings: Settings) -> ProcessSpec:
+    """The web dashboard for coaches and admins (uvicorn, one worker)."""
+    command = [
+        sys.executable, "-m", "uvicorn", "bot.dashboard.app:create_app", "--factory",
+        "--host", settings.dashboard_host, "--port", str(settings.dashboard_port),
+        "--no-access-log", "--no-server-header",
+    ]  # fmt: skip
+    env = dict(app_env(settings))
+    if settings.telegram_bot_token is not None:
+        env["TELEGRAM_BOT_TOKEN"] = settings.telegram_bot_token.get_secret_value()
+        env["TELEGRAM_API_BASE_URL"] = settings.telegram_api_base_url
+    env["HANDOFF_TIMEOUT_SECONDS"] = str(settings.handoff_timeout_seconds)
+    return ProcessSpec("dashboard", command, env)
+
+
 def start(spec: ProcessSpec, log_file: Path | None = None) -> subprocess.Popen[bytes]:
     """Start a process in its own process group (so stopping it stops its children too)."""
     output = log_file.open("ab") if log_file else None

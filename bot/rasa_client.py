@@ -98,21 +98,60 @@ class RasaClient:
         itself, but with later timestamps than the slot, and the tracker store orders events by
         time, so the new session would drop the slot.
         """
+        await self.append_events(sender, [{"event": "slot", "name": name, "value": value}], new)
+
+    async def append_events(
+        self, sender: str, events: list[dict[str, Any]], new: bool = False
+    ) -> None:
+        """Append events to a conversation through the HTTP API, stamped in order.
+
+        With `new`, the conversation's session is started first (see `set_slot`)."""
         now = time.time()
-        event = {"event": "slot", "name": name, "value": value, "timestamp": now}
-        events = [event]
         if new:
             events = [
-                {"event": "action", "name": "action_session_start", "timestamp": now},
-                {"event": "session_started", "timestamp": now + 0.000_001},
-                {**event, "timestamp": now + 0.000_002},
-                {"event": "action", "name": "action_listen", "timestamp": now + 0.000_003},
+                {"event": "action", "name": "action_session_start"},
+                {"event": "session_started"},
+                *events,
+                {"event": "action", "name": "action_listen"},
             ]
+        stamped = [
+            {**event, "timestamp": now + index * 0.000_001} for index, event in enumerate(events)
+        ]
         try:
             response = await self._http.post(
-                f"/conversations/{sender}/tracker/events", params=self._params(), json=events
+                f"/conversations/{sender}/tracker/events", params=self._params(), json=stamped
             )
         except httpx.HTTPError as error:
             raise RasaUnavailable(type(error).__name__) from error
         if response.status_code != 200:
             raise RasaUnavailable(f"HTTP {response.status_code}")
+
+    async def is_new(self, sender: str) -> bool:
+        """Whether nobody said anything in this conversation yet."""
+        return (await self.slot(sender, "language"))[1]
+
+    async def pause(self, sender: str, language: str) -> None:
+        """Pause the bot in this conversation: messages are still recorded, never answered.
+
+        A conversation nobody wrote in yet gets its session started first, and the language is
+        set again with it: a session start resets the slots."""
+        events = [{"event": "slot", "name": "language", "value": language}, {"event": "pause"}]
+        await self.append_events(sender, events, new=await self.is_new(sender))
+
+    async def resume(self, sender: str) -> None:
+        """Let the bot answer this conversation again."""
+        await self.append_events(sender, [{"event": "resume"}])
+
+    async def record_bot_message(
+        self,
+        sender: str,
+        text: str,
+        metadata: dict[str, Any] | None = None,
+        buttons: list[dict[str, str]] | None = None,
+    ) -> None:
+        """Record a message the person got from someone else than Rasa (a coach, the channel),
+        so that the transcript shows everything they saw."""
+        event: dict[str, Any] = {"event": "bot", "text": text, "metadata": metadata or {}}
+        if buttons:
+            event["data"] = {"buttons": buttons}
+        await self.append_events(sender, [event])

@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     alert_quiet_end: int = Field(default=8, ge=0, le=23)
     # `make run` erases the data of people inactive for this many days, once a day.
     privacy_inactive_days: int = Field(default=365, ge=1)
+    # Coach handoff: how long a request waits for a coach before the bot offers to carry on,
+    # and how often the connector looks.
+    handoff_timeout_seconds: float = Field(default=900.0, gt=0)
+    handoff_poll_seconds: float = Field(default=5.0, gt=0)
+    # The dashboard listens on this address (127.0.0.1: put a TLS proxy in front to publish it).
+    dashboard_host: str = "127.0.0.1"
+    # Mark the dashboard's session cookie Secure (served over HTTPS only).
+    dashboard_https: bool = False
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

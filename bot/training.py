@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,8 +32,12 @@ _HASHED = ("config.yml", "domain", "data")
 
 
 def rasa_env() -> dict[str, str]:
-    """Environment for Rasa processes: quiet TensorFlow, no telemetry (no network here)."""
+    """Environment for Rasa processes: quiet TensorFlow, no telemetry (no network here).
+
+    Rasa reads endpoints.yml even for `rasa test`; without a tracker file named, it would
+    create one literally called "${RASA_TRACKER_DB}" in rasa_project/."""
     return {
+        "RASA_TRACKER_DB": str(Path(tempfile.gettempdir()) / "neetbot-rasa-tools-tracker.db"),
         **os.environ,
         "RASA_TELEMETRY_ENABLED": "false",
         "TF_CPP_MIN_LOG_LEVEL": "3",

@@ -14,7 +14,7 @@ from typing import Any
 from bot import processes
 from bot.db.session import session_factory
 from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.services import people, privacy
+from bot.services import conversations, people, privacy
 from bot.services.setup import prepare_database
 from bot.settings import Settings
 from bot.training import ensure_model
@@ -63,6 +63,8 @@ def after_turn(
         keeper.after_turn(sender, requests)
     if requests.get("erase_conversation"):
         privacy.erase_conversation(settings.tracker_store_url, sender)
+        with session_factory(settings.database_url).begin() as session:
+            conversations.forget(session, settings.tracker_store_url, sender)
         return
     with session_factory(settings.database_url).begin() as session:
         people.touch(session, sender)  # activity, for the inactivity purge

@@ -180,6 +180,21 @@ class Person(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     alerts_paused: Mapped[bool] = mapped_column(Boolean, default=False)
     last_active_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    coach_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    coach: Mapped[User | None] = relationship(lazy="joined")
+    notes: Mapped[list[PersonNote]] = relationship(
+        back_populates="person",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="PersonNote.created_at.desc()",
+    )
+    outcomes: Mapped[list[Outcome]] = relationship(
+        back_populates="person",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Outcome.date.desc()",
+    )
 
     subscriptions: Mapped[list[Subscription]] = relationship(
         back_populates="person", cascade="all, delete-orphan", passive_deletes=True
@@ -264,3 +279,146 @@ class User(Base):
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PersonNote(Base):
+    """A coach's note about a registered person."""
+
+    __tablename__ = "person_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    person: Mapped[Person] = relationship(back_populates="notes")
+    author: Mapped[User | None] = relationship(lazy="joined")
+
+
+OUTCOME_KINDS = ("training", "job", "education")
+
+
+class Outcome(Base):
+    """What became of a person: started a training, got a job, went back to education."""
+
+    __tablename__ = "outcomes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # one of OUTCOME_KINDS
+    date: Mapped[dt.date] = mapped_column(Date, index=True)
+    opportunity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("opportunities.id", ondelete="SET NULL")
+    )
+    detail: Mapped[str] = mapped_column(String(300), default="")
+    recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    person: Mapped[Person] = relationship(back_populates="outcomes")
+    opportunity: Mapped[Opportunity | None] = relationship(lazy="joined")
+
+
+class Conversation(Base):
+    """One conversation (all sessions of one pseudonym), summarised from Rasa's tracker store
+    for fast lists and filters, plus what coaches add: a note and whether it was reviewed.
+
+    Filled by `bot.services.conversations.sync` from the tracker's events, in order of their
+    ids; `last_event_id` is the last event folded in.
+    """
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        Index("ix_conversations_last_at", "last_at"),
+        Index("ix_conversations_language_last_at", "language", "last_at"),
+        Index("ix_conversations_min_confidence", "min_confidence"),
+    )
+
+    sender_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    user_messages: Mapped[int] = mapped_column(Integer, default=0)
+    language: Mapped[str | None] = mapped_column(String(8))
+    languages: Mapped[str] = mapped_column(String(64), default="")  # ";"-separated, in order
+    intents: Mapped[str] = mapped_column(Text, default="")  # " a b c " for LIKE '% a %'
+    min_confidence: Mapped[float | None] = mapped_column()
+    fallback: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    search_text: Mapped[str] = mapped_column(Text, default="")  # normalised user messages
+    last_event_id: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str] = mapped_column(Text, default="")
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    tags: Mapped[list[ConversationTag]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
+    )
+
+
+class ConversationTag(Base):
+    """A coach's tag on a conversation ("job-ready", "follow up", ...)."""
+
+    __tablename__ = "conversation_tags"
+
+    sender_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.sender_id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
+
+
+class SyncState(Base):
+    """Bookmarks of background work, by name (e.g. the last tracker event summarised)."""
+
+    __tablename__ = "sync_state"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+HANDOFF_OPEN = ("waiting", "active")
+
+
+class Handoff(Base):
+    """A young person's request for a human coach, from asking to handing back.
+
+    waiting → active (a coach took it) → closed; or waiting → timed_out when nobody took it in
+    time; or → closed by the person. While it is open the bot does not answer. The Telegram
+    chat id is kept only while it is open, so that a coach can write to the person.
+    """
+
+    __tablename__ = "handoffs"
+    __table_args__ = (Index("ix_handoffs_status_requested_at", "status", "requested_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender_id: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    reason: Mapped[str] = mapped_column(String(16), default="request")  # request or crisis
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    category: Mapped[str | None] = mapped_column(String(16))  # of a crisis
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    taken_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    taken_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    coach: Mapped[User | None] = relationship(lazy="joined")
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the bot must stay silent for this person."""
+        return self.status in HANDOFF_OPEN
+
+
+class DetailsViewed(Base):
+    """Someone opened the details of a training or job (for the funders' figures)."""
+
+    __tablename__ = "opportunity_views"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    opportunity_id: Mapped[int] = mapped_column(
+        ForeignKey("opportunities.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    sender_id: Mapped[str] = mapped_column(String(64), index=True)
+    viewed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)

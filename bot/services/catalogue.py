@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from bot.db.models import Opportunity, OpportunityTopic
+from bot.db.models import DetailsViewed, Opportunity, OpportunityTopic
 from bot.services.vocabulary import Vocabulary, vocabulary
 from bot.text import normalise
 
@@ -268,6 +268,19 @@ def get_opportunity(session: Session, opportunity_id: int) -> OpportunityView | 
     if item is None or not item.published:
         return None
     return to_view(item)
+
+
+def record_view(session: Session, item: OpportunityView, sender_id: str) -> None:
+    """Note that someone opened an opportunity's details (counted in the funders' figures;
+    erased with the person's conversation)."""
+    session.add(
+        DetailsViewed(
+            opportunity_id=item.id,
+            kind=item.kind,
+            sender_id=sender_id,
+            viewed_at=dt.datetime.now(dt.UTC),
+        )
+    )
 
 
 def count_opportunities(session: Session) -> int:

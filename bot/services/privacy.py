@@ -12,60 +12,27 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
-    Column,
-    Engine,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
     delete,
     func,
-    inspect,
     select,
 )
 from sqlalchemy.orm import Session
 
 from bot.db.models import Person
+from bot.services.conversations import forget
 from bot.services.people import get_person, now
+from bot.services.tracker_store import EVENTS, has_events, tracker_engine
 
 logger = logging.getLogger(__name__)
-
-# The table of Rasa's SQLTrackerStore (rasa/core/tracker_store.py), the columns we use.
-_metadata = MetaData()
-EVENTS = Table(
-    "events",
-    _metadata,
-    Column("id", Integer, primary_key=True),
-    Column("sender_id", String(255)),
-    Column("type_name", String(255)),
-    Column("timestamp", Float),
-    Column("intent_name", String(255)),
-    Column("action_name", String(255)),
-    Column("data", Text),
-)
-
-
-@lru_cache
-def tracker_engine(url: str) -> Engine:
-    """An engine on Rasa's tracker store (shared per process)."""
-    return create_engine(url, pool_pre_ping=True)
-
-
-def _has_events(engine: Engine) -> bool:
-    return inspect(engine).has_table("events")
 
 
 def transcript(tracker_url: str, sender_id: str) -> list[dict[str, Any]]:
     """The conversation of `sender_id`: what they wrote and what the assistant answered."""
     engine = tracker_engine(tracker_url)
-    if not _has_events(engine):
+    if not has_events(engine):
         return []
     lines: list[dict[str, Any]] = []
     with engine.connect() as connection:
@@ -92,7 +59,7 @@ def transcript(tracker_url: str, sender_id: str) -> list[dict[str, Any]]:
 def erase_conversation(tracker_url: str, sender_id: str) -> int:
     """Delete every tracker event of `sender_id`. Returns how many rows went."""
     engine = tracker_engine(tracker_url)
-    if not _has_events(engine):
+    if not has_events(engine):
         return 0
     with engine.begin() as connection:
         result = connection.execute(delete(EVENTS).where(EVENTS.c.sender_id == sender_id))
@@ -175,7 +142,7 @@ def purge_inactive(session: Session, tracker_url: str, days: int) -> dict[str, i
     session.flush()
     engine = tracker_engine(tracker_url)
     events = 0
-    if _has_events(engine):
+    if has_events(engine):
         with engine.begin() as connection:
             stale = connection.execute(
                 select(EVENTS.c.sender_id)
@@ -190,6 +157,8 @@ def purge_inactive(session: Session, tracker_url: str, days: int) -> dict[str, i
             for sender in senders - active:
                 result = connection.execute(delete(EVENTS).where(EVENTS.c.sender_id == sender))
                 events += int(result.rowcount or 0)
+        for sender in senders - active:
+            forget(session, tracker_url, sender)
     logger.info(
         "Purged %d people and %d conversation events inactive for %d days",
         len(people),

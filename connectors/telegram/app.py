@@ -27,6 +27,7 @@ from connectors.telegram import handlers
 from connectors.telegram.alerts import AlertSender
 from connectors.telegram.bridge import Bridge
 from connectors.telegram.callbacks import PayloadStore
+from connectors.telegram.coaching import Coaching
 
 logger = logging.getLogger(__name__)
 
@@ -89,25 +90,34 @@ def build_application(settings: Settings, rasa: RasaClient | None = None) -> App
         settings.rasa_url, settings.rasa_token.get_secret_value(), settings.rasa_timeout_seconds
     )
     sessions = session_factory(settings.database_url)
+    payloads = PayloadStore(sessions)
+    coaching = Coaching(
+        rasa,
+        sessions,
+        payloads,
+        settings.handoff_timeout_seconds,
+        settings.handoff_poll_seconds,
+    )
     bridge = Bridge(
         rasa,
-        PayloadStore(sessions),
+        payloads,
         settings.secret_key.get_secret_value(),
         sessions,
         settings.tracker_store_url,
         settings.default_language,
+        coaching,
     )
     alerts = AlertSender(sessions, bridge.payloads, settings)
 
     async def post_init(application: Application) -> None:
         await register_commands(application)
-        application.bot_data["alerts_task"] = asyncio.create_task(
-            alerts.run_forever(application.bot)
-        )
+        application.bot_data["tasks"] = [
+            asyncio.create_task(alerts.run_forever(application.bot)),
+            asyncio.create_task(coaching.run_forever(application.bot)),
+        ]
 
     async def post_stop(application: Application) -> None:
-        task = application.bot_data.pop("alerts_task", None)
-        if task is not None:
+        for task in application.bot_data.pop("tasks", []):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

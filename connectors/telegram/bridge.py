@@ -16,9 +16,10 @@ from bot.languages import mark_rtl
 from bot.messages import text as message_text
 from bot.pseudonym import pseudonym
 from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.services import people, privacy
+from bot.services import conversations, people, privacy
 from connectors.language import LanguageKeeper
 from connectors.telegram.callbacks import PayloadStore
+from connectors.telegram.coaching import FORWARD, Coaching
 from connectors.telegram.render import render_replies
 
 logger = logging.getLogger(__name__)
@@ -38,8 +39,10 @@ class Bridge:
         sessions: sessionmaker[Session] | None = None,
         tracker_url: str | None = None,
         default_language: str = "en",
+        coaching: Coaching | None = None,
     ) -> None:
         self.rasa = rasa
+        self.coaching = coaching
         self.payloads = payloads
         self._secret_key = secret_key
         self.sessions = sessions
@@ -66,7 +69,18 @@ class Bridge:
         language = await self.languages.before_turn(sender, text, user.language_code)
         if too_long:
             await self.say(bot, chat.id, message_text("too_long", language, limit=MAX_INPUT))
-        metadata = {"language_code": user.language_code, "chat_type": chat.type, **meta}
+        verdict = FORWARD
+        if self.coaching is not None:
+            verdict = await self.coaching.before_turn(bot, chat.id, sender, text, language, meta)
+        metadata = {
+            "language_code": user.language_code,
+            "language": language,
+            "chat_type": chat.type,
+            **meta,
+        }
+        if not verdict.answer:
+            await self._record_only(bot, chat.id, sender, text, language, metadata, verdict.record)
+            return
         request = asyncio.ensure_future(self.rasa.send_message(sender, text, metadata))
         typing = asyncio.ensure_future(self._typing(bot, chat.id, request))
         try:
@@ -86,6 +100,30 @@ class Bridge:
         await self.deliver(bot, chat.id, replies)
         await self.after_turn(bot, chat.id, sender, language, replies)
 
+    async def _record_only(
+        self,
+        bot: Bot,
+        chat_id: int,
+        sender: str,
+        text: str,
+        language: str,
+        metadata: dict[str, Any],
+        record: str | None,
+    ) -> None:
+        """While a coach is asked for or holds the conversation: Rasa records the message (the
+        conversation is paused, so it predicts nothing) and whatever it might answer is dropped.
+        """
+        try:
+            await self.rasa.send_message(sender, text, {**metadata, "handoff": True})
+            if record:
+                await self.rasa.record_bot_message(sender, record, {"source": "safeguarding"})
+        except RasaUnavailable as error:
+            # The coaches would not see this message: say so rather than lose it silently.
+            logger.warning("Rasa did not record a message (%s) for sender %s", error, sender)
+            await self.say(bot, chat_id, message_text("rasa_down", language))
+            return
+        await self.after_turn(bot, chat_id, sender, language, [])
+
     async def after_turn(
         self, bot: Bot, chat_id: int, sender: str, language: str, replies: list[dict[str, Any]]
     ) -> None:
@@ -97,15 +135,24 @@ class Bridge:
         if self.sessions is None or self.tracker_url is None:
             return
         if requests.get("erase_conversation"):
-            erased = await asyncio.to_thread(privacy.erase_conversation, self.tracker_url, sender)
+            erased = await asyncio.to_thread(self._erase, sender)
             logger.info("Erased the conversation of sender %s (%d events)", sender, erased)
             return
+        if requests.get("handoff") and self.coaching is not None:
+            await asyncio.to_thread(self.coaching.attach, sender, chat_id)
         try:
             await asyncio.to_thread(self._touch, sender, chat_id)
         except Exception:  # bookkeeping only: the person already has their answer
             logger.warning("Could not record the activity of sender %s", sender, exc_info=True)
         if requests.get("send_my_data"):
             await self.send_export(bot, chat_id, sender, language)
+
+    def _erase(self, sender: str) -> int:
+        assert self.sessions is not None and self.tracker_url is not None
+        erased = privacy.erase_conversation(self.tracker_url, sender)
+        with self.sessions.begin() as session:
+            conversations.forget(session, self.tracker_url, sender)
+        return erased
 
     def _stored_language(self, sender: str) -> str | None:
         assert self.sessions is not None

@@ -1,0 +1,1 @@
+"""The web dashboard for coaches and admins (FastAPI, server-rendered pages)."""

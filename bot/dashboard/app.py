@@ -1,0 +1,146 @@
+"""The dashboard application: coaches review conversations, take over chats and see figures.
+
+`create_app()` builds it from the settings; `neetbot run` serves it with uvicorn on
+127.0.0.1:DASHBOARD_PORT. A background task keeps the conversation summaries in step with
+Rasa's tracker store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+from telegram import Bot
+
+from bot.dashboard import (
+    admin_routes,
+    auth_routes,
+    conversation_routes,
+    figure_routes,
+    people_routes,
+)
+from bot.dashboard.pages import render
+from bot.dashboard.security import LoginRequired
+from bot.db.session import session_factory
+from bot.rasa_client import RasaClient
+from bot.services import conversations
+from bot.services.setup import prepare_database
+from bot.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+SYNC_EVERY = 2.0  # seconds between two looks at the tracker store
+SESSION_HOURS = 10
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+async def _keep_in_sync(app: FastAPI) -> None:
+    """Fold new tracker events into the conversation summaries, every few seconds."""
+    settings: Settings = app.state.settings
+
+    def once() -> None:
+        with app.state.sessions.begin() as session:
+            conversations.sync(session, settings.tracker_store_url)
+
+    while True:
+        try:
+            await asyncio.to_thread(once)
+        except Exception:
+            logger.exception("Reading the tracker store failed; trying again")
+        await asyncio.sleep(SYNC_EVERY)
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    assert settings.rasa_token is not None
+    app.state.rasa = RasaClient(
+        settings.rasa_url, settings.rasa_token.get_secret_value(), settings.rasa_timeout_seconds
+    )
+    app.state.telegram = None
+    if settings.telegram_bot_token is not None:
+        app.state.telegram = Bot(
+            settings.telegram_bot_token.get_secret_value(),
+            base_url=settings.telegram_api_base_url,
+        )
+    task = asyncio.create_task(_keep_in_sync(app))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await app.state.rasa.close()
+        if app.state.telegram is not None:
+            with contextlib.suppress(Exception):
+                await app.state.telegram.shutdown()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The dashboard for `settings` (the process's settings by default)."""
+    settings = settings or get_settings()
+    assert settings.secret_key is not None
+    prepare_database(settings.database_url, sample=None)
+    app = FastAPI(
+        title="NEET assistant: coach console",
+        lifespan=_lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    app.state.sessions = session_factory(settings.database_url)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key.get_secret_value(),
+        session_cookie="neetbot_session",
+        max_age=SESSION_HOURS * 3600,
+        same_site="lax",
+        https_only=settings.dashboard_https,
+    )
+
+    @app.middleware("http")
+    async def _security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.exception_handler(LoginRequired)
+    async def _to_login(request: Request, error: LoginRequired) -> Response:
+        return RedirectResponse(f"/login?next={error.next_url}", status_code=303)
+
+    @app.exception_handler(HTTPException)
+    async def _error_page(request: Request, error: HTTPException) -> Response:
+        if request.url.path.endswith(".json"):
+            return JSONResponse({"detail": error.detail}, status_code=error.status_code)
+        return render(request, "error.html", None, status_code=error.status_code, error=error)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/conversations", status_code=303)
+
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    for module in (auth_routes, conversation_routes, people_routes, figure_routes, admin_routes):
+        app.include_router(module.router)
+    return app

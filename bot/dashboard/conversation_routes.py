@@ -1,0 +1,258 @@
+"""Conversations: the filtered list, exports, a transcript, tags, notes, review, and handoff."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session
+
+from bot.dashboard import handoff_routes
+from bot.dashboard.pages import back, flash, render
+from bot.dashboard.security import Viewer, check_csrf, db, viewer
+from bot.services import conversations, transcripts
+from bot.services.conversations import ConversationError, Filters, Row
+from bot.services.handoff import open_for
+from bot.settings import Settings
+
+router = APIRouter()
+router.include_router(handoff_routes.router)
+PER_PAGE = 25
+EXPORT_COLUMNS = (
+    "conversation", "name", "registered", "started_at", "last_at", "user_messages", "language",
+    "languages", "intents", "min_confidence", "fallback", "reviewed", "tags", "note", "handoff",
+)  # fmt: skip
+
+
+def _date(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _yes_no(value: str | None) -> bool | None:
+    return {"yes": True, "no": False}.get(value or "")
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        number = float(value) if value else None
+    except ValueError:
+        return None
+    return number if number is None or 0 <= number <= 1 else None
+
+
+def filters_of(request: Request) -> Filters:
+    """The list's filters from the query string; a value that makes no sense is ignored."""
+    params = request.query_params
+    return Filters(
+        date_from=_date(params.get("from")),
+        date_to=_date(params.get("to")),
+        language=params.get("language") or None,
+        intent=(params.get("intent") or "").strip() or None,
+        below=_number(params.get("below")),
+        fallback=_yes_no(params.get("fallback")),
+        registered=_yes_no(params.get("registered")),
+        tag=(params.get("tag") or "").strip().lower() or None,
+        reviewed=_yes_no(params.get("reviewed")),
+        waiting=_yes_no(params.get("waiting")),
+        query=(params.get("q") or "").strip()[:200] or None,
+    )
+
+
+def _sync(request: Request, session: Session) -> None:
+    settings: Settings = request.app.state.settings
+    conversations.sync(session, settings.tracker_store_url)
+
+
+@router.get("/conversations", response_class=HTMLResponse)
+def conversation_list(
+    request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
+) -> Response:
+    """Waiting conversations on top, then the filtered list, newest first, by pages."""
+    _sync(request, session)
+    filters = filters_of(request)
+    try:
+        page_number = max(1, int(request.query_params.get("page", "1")))
+    except ValueError:
+        page_number = 1
+    page = conversations.list_conversations(session, filters, page_number, PER_PAGE)
+    query = request.url.query
+    base = "&".join(part for part in query.split("&") if part and not part.startswith("page="))
+    return render(
+        request,
+        "conversations.html",
+        user,
+        page=page,
+        waiting=conversations.waiting(session),
+        params=request.query_params,
+        query_base=base,
+        known=conversations.known_values(session),
+    )
+
+
+def _export_row(row: Row) -> dict[str, Any]:
+    return {
+        "conversation": row.sender_id,
+        "name": row.name,
+        "registered": row.registered,
+        "started_at": row.started_at.isoformat(),
+        "last_at": row.last_at.isoformat(),
+        "user_messages": row.user_messages,
+        "language": row.language or "",
+        "languages": ";".join(row.languages),
+        "intents": ";".join(row.intents),
+        "min_confidence": "" if row.min_confidence is None else round(row.min_confidence, 3),
+        "fallback": row.fallback,
+        "reviewed": row.reviewed,
+        "tags": ";".join(row.tags),
+        "note": row.note,
+        "handoff": row.handoff or "",
+    }
+
+
+@router.get("/conversations/export.csv")
+def export_csv(
+    request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
+) -> Response:
+    """The filtered conversations as CSV (one row each)."""
+    _sync(request, session)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
+    writer.writeheader()
+    for row in conversations.iter_filtered(session, filters_of(request)):
+        writer.writerow(_export_row(row))
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="conversations.csv"'},
+    )
+
+
+@router.get("/conversations/export.json")
+def export_json(
+    request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
+) -> Response:
+    """The filtered conversations as JSON, each with its transcript."""
+    _sync(request, session)
+    settings: Settings = request.app.state.settings
+    rows = list(conversations.iter_filtered(session, filters_of(request)))
+
+    def chunks() -> Iterator[str]:
+        yield "["
+        for index, row in enumerate(rows):
+            item = _export_row(row)
+            item["transcript"] = [
+                entry.as_json()
+                for entry in transcripts.transcript(settings.tracker_store_url, row.sender_id)
+            ]
+            yield ("," if index else "") + json.dumps(item, ensure_ascii=False)
+        yield "]"
+
+    return StreamingResponse(
+        chunks(),
+        media_type="application/json",
+        headers={"Content-Disposition": 'attachment; filename="conversations.json"'},
+    )
+
+
+@router.get("/conversations/{sender_id}", response_class=HTMLResponse)
+def transcript_page(
+    sender_id: str, request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
+) -> Response:
+    """One conversation: what was said, what the assistant understood; the coach's tools."""
+    _sync(request, session)
+    conversation = conversations.get(session, sender_id)
+    if conversation is None:
+        raise HTTPException(404, "There is no such conversation (it may have been erased).")
+    settings: Settings = request.app.state.settings
+    entries = transcripts.transcript(settings.tracker_store_url, sender_id)
+    handoff = open_for(session, sender_id)
+    return render(
+        request,
+        "transcript.html",
+        user,
+        conversation=conversation,
+        name=handoff_routes.name_of(session, sender_id),
+        entries=entries,
+        last_id=entries[-1].id if entries else 0,
+        handoff=handoff,
+        can_write=request.app.state.telegram is not None,
+    )
+
+
+@router.get("/conversations/{sender_id}/events.json")
+def new_events(
+    sender_id: str, request: Request, after: int = 0, user: Viewer = Depends(viewer)
+) -> JSONResponse:
+    """Entries after event `after`, for the live transcript."""
+    settings: Settings = request.app.state.settings
+    entries = transcripts.transcript(settings.tracker_store_url, sender_id, after=after)
+    return JSONResponse({"entries": [entry.as_json() for entry in entries]})
+
+
+def _change(request: Request, sender_id: str, change: Any) -> Response:
+    try:
+        change()
+    except ConversationError as error:
+        flash(request, str(error), "error")
+    return back(f"/conversations/{sender_id}")
+
+
+@router.post("/conversations/{sender_id}/tags", dependencies=[Depends(check_csrf)])
+def add_tag(
+    sender_id: str,
+    request: Request,
+    tag: Annotated[str, Form(max_length=200)] = "",
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
+) -> Response:
+    """Tag the conversation."""
+    return _change(request, sender_id, lambda: conversations.add_tag(session, sender_id, tag))
+
+
+@router.post("/conversations/{sender_id}/tags/remove", dependencies=[Depends(check_csrf)])
+def remove_tag(
+    sender_id: str,
+    request: Request,
+    tag: Annotated[str, Form(max_length=200)] = "",
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
+) -> Response:
+    """Remove a tag."""
+    return _change(request, sender_id, lambda: conversations.remove_tag(session, sender_id, tag))
+
+
+@router.post("/conversations/{sender_id}/note", dependencies=[Depends(check_csrf)])
+def save_note(
+    sender_id: str,
+    request: Request,
+    note: Annotated[str, Form(max_length=20000)] = "",
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
+) -> Response:
+    """Replace the conversation's note."""
+    return _change(request, sender_id, lambda: conversations.set_note(session, sender_id, note))
+
+
+@router.post("/conversations/{sender_id}/reviewed", dependencies=[Depends(check_csrf)])
+def mark_reviewed(
+    sender_id: str,
+    request: Request,
+    reviewed: Annotated[str, Form()] = "yes",
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
+) -> Response:
+    """Mark the conversation reviewed (or not)."""
+    return _change(
+        request,
+        sender_id,
+        lambda: conversations.set_reviewed(session, sender_id, user.id, reviewed == "yes"),
+    )

@@ -1,0 +1,124 @@
+"""The figures page (charts drawn on the server as SVG: no script, no CDN) and the KPI CSV."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pygal
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
+from pygal.style import CleanStyle
+from sqlalchemy.orm import Session
+
+from bot.dashboard.pages import render
+from bot.dashboard.security import Viewer, db, viewer
+from bot.services import conversations, figures
+from bot.services.figures import Period
+from bot.settings import Settings
+
+router = APIRouter()
+MAX_DAYS = 366
+
+
+def period_of(request: Request) -> Period:
+    """The period from the query string (the last 30 days by default, at most a year)."""
+    params = request.query_params
+    try:
+        end = dt.date.fromisoformat(params["to"]) if params.get("to") else None
+        start = dt.date.fromisoformat(params["from"]) if params.get("from") else None
+    except ValueError:
+        start = end = None
+    period = Period.last_days(30, end)
+    if start is not None and start <= period.end:
+        period = Period(max(start, period.end - dt.timedelta(days=MAX_DAYS - 1)), period.end)
+    return period
+
+
+_SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)
+
+
+def _svg(chart: pygal.graph.graph.Graph) -> Markup:
+    # pygal's inline <script> only feeds its tooltips, which are not loaded (no CDN): drop it.
+    svg = chart.render(is_unicode=True, disable_xml_declaration=True)
+    return Markup(_SCRIPT.sub("", svg))  # noqa: S704 - pygal escapes the labels and values
+
+
+def _config(title: str, legend: bool = False) -> dict[str, object]:
+    # js=[]: pygal would otherwise load its tooltip script from the internet.
+    return {
+        "title": title,
+        "style": CleanStyle,
+        "js": [],
+        "height": 300,
+        "show_legend": legend,
+        "x_label_rotation": 45,
+        "print_values": False,
+        "explicit_size": False,
+    }
+
+
+def charts(result: figures.Figures) -> dict[str, Markup]:
+    """The page's charts, as inline SVG."""
+    days = result.period.days
+    labels = [day.strftime("%d %b") for day in days]
+    daily = pygal.Bar(**_config("Conversations started and active people per day", legend=True))
+    daily.x_labels = labels
+    daily.x_labels_major_every = max(1, len(days) // 10)
+    daily.show_minor_x_labels = len(days) <= 31
+    daily.add("conversations", [result.conversations_per_day.get(day, 0) for day in days])
+    daily.add("active people", [result.active_people_per_day.get(day, 0) for day in days])
+    registrations = pygal.Line(**_config("Registrations per day"))
+    registrations.x_labels = labels
+    registrations.show_minor_x_labels = len(days) <= 31
+    registrations.add("registrations", [result.registrations_per_day.get(day, 0) for day in days])
+    languages = pygal.Pie(**_config("Conversations by language", legend=True))
+    for code, count in result.languages.most_common():
+        languages.add(code, count)
+    intents = pygal.HorizontalBar(**_config("Top questions (intents)"))
+    intents.x_labels = [name for name, _ in result.top_intents]
+    intents.add("messages", [count for _, count in result.top_intents])
+    handoffs = pygal.Bar(**_config("Coach handoffs"))
+    handoffs.x_labels = list(result.handoffs)
+    handoffs.add("handoffs", list(result.handoffs.values()))
+    outcomes = pygal.Bar(**_config("Outcomes recorded"))
+    outcomes.x_labels = list(result.outcomes)
+    outcomes.add("outcomes", list(result.outcomes.values()))
+    return {
+        "daily": _svg(daily),
+        "registrations": _svg(registrations),
+        "languages": _svg(languages),
+        "intents": _svg(intents),
+        "handoffs": _svg(handoffs),
+        "outcomes": _svg(outcomes),
+    }
+
+
+@router.get("/figures", response_class=HTMLResponse)
+def figures_page(
+    request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
+) -> Response:
+    """Reach, registrations, languages, questions, fallback rate, handoffs and outcomes."""
+    settings: Settings = request.app.state.settings
+    conversations.sync(session, settings.tracker_store_url)
+    period = period_of(request)
+    result = figures.compute(session, settings.tracker_store_url, period)
+    return render(request, "figures.html", user, figures=result, charts=charts(result))
+
+
+@router.get("/figures/kpi.csv")
+def kpi_csv(
+    request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
+) -> Response:
+    """The KPI export for funders' reports (CSV: metric, breakdown, value)."""
+    settings: Settings = request.app.state.settings
+    conversations.sync(session, settings.tracker_store_url)
+    period = period_of(request)
+    content = figures.kpi_csv(session, settings.tracker_store_url, period)
+    name = f"kpi-{period.start.isoformat()}-{period.end.isoformat()}.csv"
+    return Response(
+        content,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,156 @@
+"""Handoff from the browser: a coach takes a waiting chat, writes into Telegram, hands back.
+
+The coach's messages go straight to the person's Telegram chat (python-telegram-bot's `Bot`,
+the same Bot API as the connector) and are recorded in Rasa's tracker, so the transcript shows
+everything the person saw. Handing back resumes the bot in Rasa.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session, sessionmaker
+from telegram import Bot
+from telegram.error import Forbidden, TelegramError
+
+from bot.dashboard.pages import back, flash
+from bot.dashboard.security import Viewer, check_csrf, user_row, viewer
+from bot.db.models import Person
+from bot.languages import mark_rtl
+from bot.messages import text as message_text
+from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.services import handoff
+from bot.services.conversations import display_name
+from bot.services.handoff import HandoffError
+
+logger = logging.getLogger(__name__)
+router = APIRouter()
+MAX_REPLY = 4000  # Telegram takes 4,096 characters in one message
+
+
+def name_of(session: Session, sender_id: str) -> str:
+    """The name a registered person gave, else their pseudonym."""
+    person = session.query(Person).filter(Person.sender_id == sender_id).one_or_none()
+    return display_name(sender_id, person.name if person else None)
+
+
+class Undeliverable(Exception):
+    """The message could not reach the person; the text says why, for the coach."""
+
+
+async def deliver(
+    request: Request, sender_id: str, chat_id: int | None, text: str, by: str | None
+) -> None:
+    """Send `text` to the person's Telegram chat and record it in their transcript."""
+    telegram: Bot | None = request.app.state.telegram
+    rasa: RasaClient = request.app.state.rasa
+    if telegram is None:
+        raise Undeliverable("Telegram is not set up here (no TELEGRAM_BOT_TOKEN).")
+    if chat_id is None:
+        raise Undeliverable("This person is not reachable on Telegram (e.g. a console chat).")
+    try:
+        await telegram.send_message(chat_id, mark_rtl(text))
+    except Forbidden as error:
+        raise Undeliverable(
+            "The person has blocked the bot: the message was not delivered."
+        ) from error
+    except TelegramError as error:
+        logger.warning("Telegram refused a coach message (%s)", type(error).__name__)
+        raise Undeliverable("Telegram did not take the message; please try again.") from error
+    try:
+        await rasa.record_bot_message(sender_id, text, {"coach": by} if by else {"source": "coach"})
+    except RasaUnavailable:
+        logger.warning("Delivered, but could not record a coach message for %s", sender_id)
+
+
+def _sessions(request: Request) -> sessionmaker[Session]:
+    return request.app.state.sessions
+
+
+@router.post("/handoffs/{handoff_id}/take", dependencies=[Depends(check_csrf)])
+async def take(handoff_id: int, request: Request, user: Viewer = Depends(viewer)) -> Response:
+    """Take a waiting conversation: the person is told a coach joined."""
+
+    def work() -> tuple[str, int | None, str]:
+        with _sessions(request).begin() as session:
+            taken = handoff.take(session, handoff_id, user_row(session, user))
+            return taken.sender_id, taken.telegram_chat_id, taken.language
+
+    try:
+        sender, chat_id, language = await asyncio.to_thread(work)
+    except HandoffError as error:
+        flash(request, str(error), "error")
+        return back("/conversations")
+    joined = message_text("handoff_coach_joined", language, name=user.username)
+    try:
+        await deliver(request, sender, chat_id, joined, user.username)
+    except Undeliverable as error:
+        flash(request, f"You have the conversation, but: {error}", "error")
+    return back(f"/conversations/{sender}")
+
+
+@router.post("/handoffs/{handoff_id}/reply", dependencies=[Depends(check_csrf)])
+async def reply(
+    handoff_id: int,
+    request: Request,
+    text: Annotated[str, Form(max_length=20000)] = "",
+    user: Viewer = Depends(viewer),
+) -> Response:
+    """Write to the person, into their Telegram chat."""
+
+    def work() -> tuple[str, int | None]:
+        with _sessions(request).begin() as session:
+            current = handoff.get(session, handoff_id)
+            handoff.check_holder(current, user_row(session, user))
+            return current.sender_id, current.telegram_chat_id
+
+    try:
+        sender, chat_id = await asyncio.to_thread(work)
+    except HandoffError as error:
+        flash(request, str(error), "error")
+        return back("/conversations")
+    message = text.strip()
+    if not message:
+        flash(request, "The message is empty.", "error")
+    elif len(message) > MAX_REPLY:
+        flash(request, f"A message has at most {MAX_REPLY:,} characters; split it.", "error")
+    else:
+        try:
+            await deliver(request, sender, chat_id, message, user.username)
+        except Undeliverable as error:
+            flash(request, str(error), "error")
+    return back(f"/conversations/{sender}")
+
+
+@router.post("/handoffs/{handoff_id}/handback", dependencies=[Depends(check_csrf)])
+async def hand_back(handoff_id: int, request: Request, user: Viewer = Depends(viewer)) -> Response:
+    """Hand the conversation back to the bot, and tell the person."""
+
+    def work() -> tuple[str, int | None, str]:
+        with _sessions(request).begin() as session:
+            current = handoff.get(session, handoff_id)
+            handoff.check_holder(current, user_row(session, user))
+            found = current.sender_id, current.telegram_chat_id, current.language
+            handoff.close(session, current)
+            return found
+
+    try:
+        sender, chat_id, language = await asyncio.to_thread(work)
+    except HandoffError as error:
+        flash(request, str(error), "error")
+        return back("/conversations")
+    rasa: RasaClient = request.app.state.rasa
+    try:
+        await rasa.resume(sender)
+    except RasaUnavailable:
+        flash(request, "Handed back, but the bot could not be told (Rasa is down).", "error")
+    try:
+        await deliver(request, sender, chat_id, message_text("handoff_ended", language), None)
+    except Undeliverable as error:
+        flash(request, f"Handed back, but the person was not told: {error}", "error")
+    flash(request, "Handed back to the assistant.")
+    return back(f"/conversations/{sender}")

@@ -1,0 +1,132 @@
+"""Registered young people: profiles, who follows them, notes and outcomes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from bot.dashboard.pages import back, flash, render
+from bot.dashboard.security import Viewer, check_csrf, db, user_row, viewer
+from bot.db.models import OUTCOME_KINDS
+from bot.services import caseload
+from bot.services.caseload import CaseloadError
+
+router = APIRouter()
+
+
+@router.get("/people", response_class=HTMLResponse)
+def people_list(
+    request: Request,
+    q: str = "",
+    coach: str = "",
+    page: int = 1,
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
+) -> Response:
+    """Registered people, the most recently active first."""
+    found = caseload.registered_people(
+        session, q[:100], coach, user_row(session, user), max(1, page)
+    )
+    return render(request, "people.html", user, found=found, q=q, coach=coach)
+
+
+@router.get("/people/{person_id}", response_class=HTMLResponse)
+def person_page(
+    person_id: int, request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
+) -> Response:
+    """One person: profile, coach, notes, outcomes."""
+    try:
+        person = caseload.get_registered(session, person_id)
+    except CaseloadError as error:
+        raise HTTPException(404, str(error)) from None
+    return render(
+        request,
+        "person.html",
+        user,
+        person=person,
+        kinds=OUTCOME_KINDS,
+        opportunities=caseload.opportunity_choices(session),
+        today=dt.date.today().isoformat(),
+    )
+
+
+def _done(request: Request, person_id: int, change: object, message: str) -> Response:
+    try:
+        change()  # type: ignore[operator]
+    except CaseloadError as error:
+        flash(request, str(error), "error")
+    else:
+        flash(request, message)
+    return back(f"/people/{person_id}")
+
+
+@router.post("/people/{person_id}/take-on", dependencies=[Depends(check_csrf)])
+def take_on(
+    person_id: int, request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
+) -> Response:
+    """The signed-in coach follows this person from now on."""
+    return _done(
+        request,
+        person_id,
+        lambda: caseload.take_on(session, person_id, user_row(session, user)),
+        "You follow this person now.",
+    )
+
+
+@router.post("/people/{person_id}/release", dependencies=[Depends(check_csrf)])
+def release(
+    person_id: int, request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
+) -> Response:
+    """Nobody follows this person any more."""
+    return _done(
+        request, person_id, lambda: caseload.release(session, person_id), "Nobody follows them now."
+    )
+
+
+@router.post("/people/{person_id}/notes", dependencies=[Depends(check_csrf)])
+def add_note(
+    person_id: int,
+    request: Request,
+    text: Annotated[str, Form(max_length=20000)] = "",
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
+) -> Response:
+    """Add a note about the person."""
+    return _done(
+        request,
+        person_id,
+        lambda: caseload.add_note(session, person_id, user_row(session, user), text),
+        "Note added.",
+    )
+
+
+@router.post("/people/{person_id}/outcomes", dependencies=[Depends(check_csrf)])
+def add_outcome(
+    person_id: int,
+    request: Request,
+    kind: Annotated[str, Form(max_length=20)] = "",
+    date: Annotated[str, Form(max_length=20)] = "",
+    opportunity: Annotated[str, Form(max_length=20)] = "",
+    detail: Annotated[str, Form(max_length=1000)] = "",
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
+) -> Response:
+    """Record an outcome: a training started, a job, back to education."""
+    try:
+        when = dt.date.fromisoformat(date)
+    except ValueError:
+        flash(request, "Give the outcome's date (YYYY-MM-DD).", "error")
+        return back(f"/people/{person_id}")
+    item = int(opportunity) if opportunity.isdigit() else None
+    return _done(
+        request,
+        person_id,
+        lambda: caseload.record_outcome(
+            session, person_id, user_row(session, user), kind, when, item, detail
+        ),
+        "Outcome recorded.",
+    )

@@ -1,0 +1,91 @@
+"""Who is signed in, what they may do, and protection of every form against CSRF.
+
+Sessions are Starlette's signed cookies (itsdangerous, keyed by SECRET_KEY): they hold the
+user's id and a CSRF token, nothing else. Every POST carries the token in a hidden field; it is
+compared in constant time. Anonymous visitors are sent to the login page; coaches get 403 on
+admin pages.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.orm import Session
+
+from bot.db.models import User
+
+
+class LoginRequired(Exception):  # noqa: N818 - an outcome, not an error
+    """The page needs a signed-in user; the handler sends the visitor to the login page."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in user, as the pages need them."""
+
+    id: int
+    username: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether they may use the admin pages."""
+        return self.role == "admin"
+
+
+def db(request: Request) -> Iterator[Session]:
+    """A database session for one request, committed at its end (rolled back on error)."""
+    with request.app.state.sessions.begin() as session:
+        yield session
+
+
+def csrf_token(request: Request) -> str:
+    """This session's CSRF token (created on first use)."""
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return str(token)
+
+
+async def check_csrf(request: Request) -> None:
+    """403 unless the form carries this session's CSRF token."""
+    form = await request.form()
+    sent = str(form.get("csrf_token") or "")
+    expected = str(request.session.get("csrf") or "")
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise HTTPException(403, "This form has expired. Go back, reload the page and try again.")
+
+
+def viewer(request: Request, session: Session = Depends(db)) -> Viewer:
+    """The signed-in user; anonymous visitors are sent to the login page."""
+    user_id = request.session.get("uid")
+    user = session.get(User, user_id) if isinstance(user_id, int) else None
+    if user is None:
+        request.session.pop("uid", None)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(quote(target, safe="/?=&"))
+    return Viewer(user.id, user.username, user.role)
+
+
+def admin(user: Viewer = Depends(viewer)) -> Viewer:
+    """The signed-in user, who must be an admin (403 otherwise)."""
+    if not user.is_admin:
+        raise HTTPException(403, "This page is for admins.")
+    return user
+
+
+def user_row(session: Session, user: Viewer) -> User:
+    """The database row of the signed-in user."""
+    row = session.get(User, user.id)
+    assert row is not None
+    return row

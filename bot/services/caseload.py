@@ -1,0 +1,146 @@
+"""Coaches and the registered young people: who follows whom, notes, and outcomes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from bot.db.models import OUTCOME_KINDS, Opportunity, Outcome, Person, PersonNote, User
+from bot.services.people import now
+
+MAX_NOTE = 5000
+
+
+class CaseloadError(ValueError):
+    """A change that cannot be made, with a reason for the coach."""
+
+
+@dataclass
+class PeoplePage:
+    """One page of registered people."""
+
+    people: list[Person]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages there are (at least one)."""
+        return max(1, -(-self.total // self.per_page))
+
+
+def registered_people(
+    session: Session,
+    query: str = "",
+    coach: str = "",
+    user: User | None = None,
+    page: int = 1,
+    per_page: int = 25,
+) -> PeoplePage:
+    """Registered people, the most recently active first. `coach` is "", "mine" or "none"."""
+    statement = select(Person).where(Person.registered_at.is_not(None))
+    if query.strip():
+        like = query.strip().lower()
+        statement = statement.where(
+            or_(
+                func.lower(Person.name).contains(like, autoescape=True),
+                func.lower(Person.place).contains(like, autoescape=True),
+            )
+        )
+    if coach == "mine" and user is not None:
+        statement = statement.where(Person.coach_id == user.id)
+    elif coach == "none":
+        statement = statement.where(Person.coach_id.is_(None))
+    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    page = max(1, min(page, max(1, -(-total // per_page))))
+    people = list(
+        session.scalars(
+            statement.order_by(Person.last_active_at.desc(), Person.id)
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+        )
+    )
+    return PeoplePage(people, total, page, per_page)
+
+
+def get_registered(session: Session, person_id: int) -> Person:
+    """One registered person; CaseloadError if there is none (or they left)."""
+    person = session.get(Person, person_id)
+    if person is None or person.registered_at is None:
+        raise CaseloadError("There is no such registered person (they may have left).")
+    return person
+
+
+def take_on(session: Session, person_id: int, user: User) -> Person:
+    """A coach takes a person on (replacing any earlier coach)."""
+    person = get_registered(session, person_id)
+    person.coach_id = user.id
+    return person
+
+
+def release(session: Session, person_id: int) -> Person:
+    """Nobody follows this person any more."""
+    person = get_registered(session, person_id)
+    person.coach_id = None
+    return person
+
+
+def add_note(session: Session, person_id: int, user: User, text: str) -> PersonNote:
+    """A coach's note about a person."""
+    person = get_registered(session, person_id)
+    clean = text.strip()
+    if not clean:
+        raise CaseloadError("The note is empty.")
+    if len(clean) > MAX_NOTE:
+        raise CaseloadError(f"A note has at most {MAX_NOTE:,} characters.")
+    note = PersonNote(person_id=person.id, author_id=user.id, text=clean, created_at=now())
+    session.add(note)
+    session.flush()
+    return note
+
+
+def record_outcome(
+    session: Session,
+    person_id: int,
+    user: User,
+    kind: str,
+    date: dt.date,
+    opportunity_id: int | None = None,
+    detail: str = "",
+) -> Outcome:
+    """Record what became of a person: a training started, a job, back to education."""
+    person = get_registered(session, person_id)
+    if kind not in OUTCOME_KINDS:
+        raise CaseloadError(f"The outcome must be one of: {', '.join(OUTCOME_KINDS)}.")
+    if date > now().date() + dt.timedelta(days=366):
+        raise CaseloadError("That date is more than a year ahead.")
+    if opportunity_id is not None and session.get(Opportunity, opportunity_id) is None:
+        raise CaseloadError("There is no such training or job in the catalogue.")
+    if len(detail) > 300:
+        raise CaseloadError("The detail has at most 300 characters.")
+    outcome = Outcome(
+        person_id=person.id,
+        kind=kind,
+        date=date,
+        opportunity_id=opportunity_id,
+        detail=detail.strip(),
+        recorded_by=user.id,
+        created_at=now(),
+    )
+    session.add(outcome)
+    session.flush()
+    return outcome
+
+
+def opportunity_choices(session: Session) -> list[tuple[int, str]]:
+    """(id, "title — provider") of every opportunity, for the outcome form."""
+    rows = session.execute(
+        select(Opportunity.id, Opportunity.kind, Opportunity.title, Opportunity.provider).order_by(
+            Opportunity.kind, Opportunity.title
+        )
+    )
+    return [(item_id, f"{kind}: {title} ({provider})") for item_id, kind, title, provider in rows]

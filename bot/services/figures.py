@@ -1,0 +1,235 @@
+"""The figures funders ask for: reach, registrations, languages, questions, failures, handoffs
+and outcomes over a period; and the KPI export (CSV) for their reports."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlalchemy import Integer, cast, func, select
+from sqlalchemy.orm import Session
+
+from bot.db.models import Conversation, DetailsViewed, Handoff, Outcome, Person
+from bot.services.conversations import FALLBACK_INTENT
+from bot.services.tracker_store import EVENTS, has_events, tracker_engine
+
+DAY = 86400
+AGE_BANDS = ((15, 17), (18, 24), (25, 29))
+
+
+@dataclass(frozen=True)
+class Period:
+    """From `start` to `end`, both days included."""
+
+    start: dt.date
+    end: dt.date
+
+    @classmethod
+    def last_days(cls, days: int, today: dt.date | None = None) -> Period:
+        """The `days` days up to and including today."""
+        end = today or dt.datetime.now(dt.UTC).date()
+        return cls(end - dt.timedelta(days=days - 1), end)
+
+    @property
+    def days(self) -> list[dt.date]:
+        """Every day of the period."""
+        count = (self.end - self.start).days + 1
+        return [self.start + dt.timedelta(days=offset) for offset in range(max(count, 0))]
+
+    def bounds(self) -> tuple[dt.datetime, dt.datetime]:
+        """The period as [start, end) instants in UTC."""
+        start = dt.datetime.combine(self.start, dt.time(), dt.UTC)
+        return start, dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time(), dt.UTC)
+
+
+@dataclass
+class Figures:
+    """Everything on the figures page."""
+
+    period: Period
+    conversations_per_day: dict[dt.date, int] = field(default_factory=dict)
+    active_people_per_day: dict[dt.date, int] = field(default_factory=dict)
+    registrations_per_day: dict[dt.date, int] = field(default_factory=dict)
+    people_reached: int = 0
+    messages: int = 0
+    fallback_messages: int = 0
+    languages: Counter[str] = field(default_factory=Counter)
+    top_intents: list[tuple[str, int]] = field(default_factory=list)
+    handoffs: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def fallback_rate(self) -> float:
+        """The share of messages the assistant did not understand."""
+        return self.fallback_messages / self.messages if self.messages else 0.0
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def compute(session: Session, tracker_url: str, period: Period) -> Figures:
+    """The figures of `period` (conversation summaries must be synced first)."""
+    figures = Figures(period)
+    start, end = period.bounds()
+    for day in period.days:
+        figures.conversations_per_day[day] = 0
+        figures.active_people_per_day[day] = 0
+        figures.registrations_per_day[day] = 0
+    for (started,) in session.execute(
+        select(Conversation.started_at).where(
+            Conversation.started_at >= start, Conversation.started_at < end
+        )
+    ):
+        day = _aware(started).date()
+        figures.conversations_per_day[day] = figures.conversations_per_day.get(day, 0) + 1
+    for registered in session.scalars(
+        select(Person.registered_at).where(
+            Person.registered_at >= start, Person.registered_at < end
+        )
+    ):
+        if registered is None:
+            continue
+        day = _aware(registered).date()
+        figures.registrations_per_day[day] = figures.registrations_per_day.get(day, 0) + 1
+    figures.languages = Counter(
+        {
+            str(language): int(count)
+            for language, count in session.execute(
+                select(Conversation.language, func.count())
+                .where(Conversation.last_at >= start, Conversation.started_at < end)
+                .where(Conversation.language.is_not(None))
+                .group_by(Conversation.language)
+            )
+        }
+    )
+    _from_tracker(figures, tracker_url, start, end)
+    figures.handoffs = Counter(
+        dict(
+            session.execute(
+                select(Handoff.reason, func.count())
+                .where(Handoff.requested_at >= start, Handoff.requested_at < end)
+                .group_by(Handoff.reason)
+            ).all()
+        )
+    )
+    taken = session.scalar(
+        select(func.count(Handoff.id)).where(
+            Handoff.requested_at >= start,
+            Handoff.requested_at < end,
+            Handoff.taken_at.is_not(None),
+        )
+    )
+    figures.handoffs["taken by a coach"] = taken or 0
+    figures.outcomes = Counter(
+        dict(
+            session.execute(
+                select(Outcome.kind, func.count())
+                .where(Outcome.date >= period.start, Outcome.date <= period.end)
+                .group_by(Outcome.kind)
+            ).all()
+        )
+    )
+    return figures
+
+
+def _from_tracker(figures: Figures, tracker_url: str, start: dt.datetime, end: dt.datetime) -> None:
+    engine = tracker_engine(tracker_url)
+    if not has_events(engine):
+        return
+    in_period = (
+        EVENTS.c.type_name == "user",
+        EVENTS.c.timestamp >= start.timestamp(),
+        EVENTS.c.timestamp < end.timestamp(),
+    )
+    day_number = cast(EVENTS.c.timestamp / DAY, Integer)
+    with engine.connect() as connection:
+        for number, people in connection.execute(
+            select(day_number, func.count(EVENTS.c.sender_id.distinct()))
+            .where(*in_period)
+            .group_by(day_number)
+        ):
+            day = dt.date(1970, 1, 1) + dt.timedelta(days=int(number))
+            figures.active_people_per_day[day] = int(people)
+        figures.people_reached = int(
+            connection.execute(
+                select(func.count(EVENTS.c.sender_id.distinct())).where(*in_period)
+            ).scalar()
+            or 0
+        )
+        intents = connection.execute(
+            select(EVENTS.c.intent_name, func.count())
+            .where(*in_period)
+            .group_by(EVENTS.c.intent_name)
+            .order_by(func.count().desc())
+        ).all()
+    counts = {str(name): int(count) for name, count in intents if name}
+    figures.messages = sum(int(count) for _, count in intents)
+    figures.fallback_messages = counts.get(FALLBACK_INTENT, 0)
+    figures.top_intents = [(name, count) for name, count in counts.items()][:10]
+
+
+def age_band(age: int | None) -> str:
+    """The reporting band of an age."""
+    if age is None:
+        return "not given"
+    for low, high in AGE_BANDS:
+        if low <= age <= high:
+            return f"{low}-{high}"
+    return "other"
+
+
+def kpi_csv(session: Session, tracker_url: str, period: Period) -> str:
+    """The KPI export: one row per figure (metric, breakdown, value) for `period`."""
+    figures = compute(session, tracker_url, period)
+    start, end = period.bounds()
+    rows: list[tuple[str, str, object]] = [
+        ("period_start", "", period.start.isoformat()),
+        ("period_end", "", period.end.isoformat()),
+        ("people_reached", "", figures.people_reached),
+        ("messages_received", "", figures.messages),
+        ("messages_not_understood", "", figures.fallback_messages),
+    ]
+    for language, count in sorted(figures.languages.items()):
+        rows.append(("people_reached", f"language={language}", count))
+    registered = list(
+        session.scalars(
+            select(Person).where(Person.registered_at >= start, Person.registered_at < end)
+        )
+    )
+    rows.append(("registered", "", len(registered)))
+    for country, count in sorted(Counter(p.country or "not given" for p in registered).items()):
+        rows.append(("registered", f"country={country}", count))
+    for band, count in sorted(Counter(age_band(p.age) for p in registered).items()):
+        rows.append(("registered", f"age_band={band}", count))
+    # The registration does not ask for gender (data minimisation); said so, not guessed.
+    rows.append(("registered", "gender=not collected", len(registered)))
+    for kind in ("training", "job"):
+        views = select(DetailsViewed).where(
+            DetailsViewed.kind == kind,
+            DetailsViewed.viewed_at >= start,
+            DetailsViewed.viewed_at < end,
+        )
+        total = session.scalar(select(func.count()).select_from(views.subquery())) or 0
+        people = session.scalar(
+            select(func.count(DetailsViewed.sender_id.distinct())).where(
+                DetailsViewed.kind == kind,
+                DetailsViewed.viewed_at >= start,
+                DetailsViewed.viewed_at < end,
+            )
+        )
+        rows.append((f"{kind}s_viewed", "", total))
+        rows.append((f"{kind}s_viewed", "distinct_people", people or 0))
+    for kind, count in sorted(figures.outcomes.items()):
+        rows.append(("outcomes", f"kind={kind}", count))
+    rows.append(("outcomes", "", sum(figures.outcomes.values())))
+    for reason, count in sorted(figures.handoffs.items()):
+        rows.append(("coach_handoffs", reason, count))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["metric", "breakdown", "value"])
+    writer.writerows(rows)
+    return buffer.getvalue()

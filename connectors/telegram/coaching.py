@@ -1,0 +1,180 @@
+"""The connector's side of coach handoffs and safeguarding.
+
+Before each message reaches Rasa, the connector decides:
+- a message that signals a crisis gets the help contacts at once, and opens an urgent request
+  for a coach (the bot pauses, the conversation tops the coaches' list);
+- while a coach is asked for or holds the conversation, messages are recorded in Rasa (paused,
+  so it predicts nothing) and any reply is dropped: the bot never answers then. A command or a
+  button (other than /coach) means the person went back to the bot.
+A loop closes the requests nobody took in time and offers to carry on with the bot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+from telegram import Bot
+from telegram.error import TelegramError
+
+from bot.languages import mark_rtl
+from bot.messages import text as message_text
+from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.services import handoff
+from bot.services.people import get_person
+from bot.services.safeguarding import Signal, safeguarding
+from connectors.telegram.callbacks import PayloadStore
+from connectors.telegram.render import keyboard
+
+logger = logging.getLogger(__name__)
+ASK_AGAIN = "/request_coach"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to do with a message: forward it as usual, or record it without any bot reply
+    (then `record` is a message of ours to add to the transcript after it)."""
+
+    answer: bool
+    record: str | None = None
+
+
+FORWARD = Verdict(answer=True)
+SILENT = Verdict(answer=False)
+
+
+class Coaching:
+    """Handoffs and safeguarding for one connector."""
+
+    def __init__(
+        self,
+        rasa: RasaClient,
+        sessions: sessionmaker[Session],
+        payloads: PayloadStore,
+        timeout_seconds: float,
+        poll_seconds: float,
+    ) -> None:
+        self.rasa = rasa
+        self.sessions = sessions
+        self.payloads = payloads
+        self.timeout = dt.timedelta(seconds=timeout_seconds)
+        self.poll_seconds = poll_seconds
+
+    def _state(self, sender: str) -> handoff.State | None:
+        with self.sessions.begin() as session:
+            return handoff.state(session, sender)
+
+    async def before_turn(
+        self, bot: Bot, chat_id: int, sender: str, text: str, language: str, meta: dict[str, Any]
+    ) -> Verdict:
+        """Decide what happens to a message before Rasa sees it."""
+        signal = None if text.startswith("/") else safeguarding().detect(text)
+        if signal is not None:
+            return await self._crisis(bot, chat_id, sender, language, signal)
+        state = await asyncio.to_thread(self._state, sender)
+        if state is None:
+            return FORWARD
+        if (meta.get("command") or meta.get("via") == "button") and text != ASK_AGAIN:
+            await self.back_to_bot(sender)
+            return FORWARD
+        if state.status == "waiting" and not state.acknowledged:
+            await asyncio.to_thread(self._acknowledge, state.id)
+            await _say(bot, chat_id, message_text("handoff_received", language))
+        return SILENT
+
+    def _acknowledge(self, handoff_id: int) -> None:
+        with self.sessions.begin() as session:
+            handoff.acknowledge(session, handoff_id)
+
+    def _open_crisis(self, sender: str, chat_id: int, language: str, signal: Signal) -> str:
+        """Open (or escalate) the urgent request; returns the help message for the person."""
+        with self.sessions.begin() as session:
+            handoff.request(session, sender, language, "crisis", signal.category)
+            handoff.attach_chat(session, sender, chat_id)
+            person = get_person(session, sender)
+            country = person.country if person is not None else None
+        contacts = safeguarding().contacts(country, language)
+        lines = "\n".join(f"• {name}: {number}" for name, number in contacts.lines)
+        return message_text("crisis_help", language, emergency=contacts.emergency, contacts=lines)
+
+    async def _crisis(
+        self, bot: Bot, chat_id: int, sender: str, language: str, signal: Signal
+    ) -> Verdict:
+        help_text = await asyncio.to_thread(self._open_crisis, sender, chat_id, language, signal)
+        # The person gets help first, whatever happens to the rest.
+        await _say(bot, chat_id, help_text)
+        logger.warning("Safeguarding: a %s signal from sender %s", signal.category, sender)
+        try:
+            await self.rasa.pause(sender, language)
+        except RasaUnavailable:
+            logger.warning("Could not pause the bot for sender %s", sender)
+        return Verdict(answer=False, record=help_text)
+
+    async def back_to_bot(self, sender: str) -> None:
+        """The person went back to the bot: close their request and let the bot answer."""
+        await asyncio.to_thread(self._close_for, sender)
+        try:
+            await self.rasa.resume(sender)
+        except RasaUnavailable:
+            logger.warning("Could not resume the bot for sender %s", sender)
+
+    def _close_for(self, sender: str) -> None:
+        with self.sessions.begin() as session:
+            handoff.close_for(session, sender)
+
+    def attach(self, sender: str, chat_id: int) -> None:
+        """Keep the chat's address on a new request, so that a coach can write to it."""
+        with self.sessions.begin() as session:
+            handoff.attach_chat(session, sender, chat_id)
+
+    # --- requests nobody took ---------------------------------------------------------------
+
+    def _expire(self) -> list[handoff.Expired]:
+        with self.sessions.begin() as session:
+            return handoff.expire_waiting(session, self.timeout)
+
+    async def expire_once(self, bot: Bot) -> int:
+        """Close the requests that waited too long; tell each person and offer the bot."""
+        expired = await asyncio.to_thread(self._expire)
+        for item in expired:
+            language = item.language
+            buttons = [
+                {"title": message_text(f"handoff_timeout_{name}_button", language), "payload": to}
+                for name, to in (("bot", "/help"), ("again", ASK_AGAIN))
+            ]
+            notice = message_text("handoff_timeout", language)
+            try:
+                await self.rasa.resume(item.sender_id)
+                if item.chat_id is not None:
+                    await bot.send_message(
+                        item.chat_id,
+                        mark_rtl(notice),
+                        reply_markup=keyboard(buttons, self.payloads.encode),
+                    )
+                await self.rasa.record_bot_message(
+                    item.sender_id, notice, {"source": "handoff_timeout"}, buttons
+                )
+            except (RasaUnavailable, TelegramError) as error:
+                logger.warning(
+                    "Could not tell sender %s that no coach was free (%s)",
+                    item.sender_id,
+                    type(error).__name__,
+                )
+        return len(expired)
+
+    async def run_forever(self, bot: Bot) -> None:
+        """Check for requests nobody took, every `poll_seconds`, until cancelled."""
+        while True:
+            try:
+                await self.expire_once(bot)
+            except Exception:
+                logger.exception("Checking for unanswered coach requests failed")
+            await asyncio.sleep(self.poll_seconds)
+
+
+async def _say(bot: Bot, chat_id: int, text: str) -> None:
+    await bot.send_message(chat_id, mark_rtl(text))

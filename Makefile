@@ -10,7 +10,7 @@ UV := $(VENV)/bin/uv
 NEETBOT := $(VENV)/bin/neetbot
 PYTHON3 ?= python3
 
-.PHONY: help install run test chat lint format train bench eval clean
+.PHONY: help install browser run test chat lint format train bench eval clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -33,6 +33,12 @@ $(RASA_VENV)/.installed: requirements/rasa.lock | $(VENV)/bin/uv
 	$(UV) pip install --quiet --python $(RASA_VENV)/bin/python -r requirements/rasa.lock
 	@touch $@
 
+browser: ## Debian's Chromium for the dashboard's browser tests (Playwright drives it; no download)
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is missing: run 'sudo apt-get install -y chromium' (browser tests need it)"; exit 1; fi; }
+	@chromium --version
+
 train: install ## Train the Rasa model if config, domain or data changed (cached by their hash)
 	$(NEETBOT) train
 
@@ -51,7 +57,7 @@ format: $(VENV)/.installed ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix bot actions connectors tests bench eval
 	$(VENV)/bin/ruff format bot actions connectors tests bench eval
 
-test: install lint train ## Lint, train the model if the data changed, then the whole test suite
+test: install browser lint train ## Lint, install Chromium and train the model if needed, then the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install ## Benchmarks: connector throughput and latency next to Rasa's REST channel; training time

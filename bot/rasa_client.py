@@ -139,8 +139,11 @@ class RasaClient:
         await self.append_events(sender, events, new=await self.is_new(sender))
 
     async def resume(self, sender: str) -> None:
-        """Let the bot answer this conversation again."""
-        await self.append_events(sender, [{"event": "resume"}])
+        """Let the bot answer this conversation again. The turn is closed with a listen, as if
+        the bot had just answered: the policies then read the next message as a fresh start."""
+        await self.append_events(
+            sender, [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
+        )
 
     async def record_bot_message(
         self,

@@ -26,7 +26,7 @@ def users_page(
     return render(request, "users.html", user, users=users, roles=ROLES)
 
 
-@router.post("/users", dependencies=[Depends(check_csrf)])
+@router.post("/users", dependencies=[Depends(admin), Depends(check_csrf)])
 def add_user(
     request: Request,
     username: Annotated[str, Form(max_length=100)] = "",

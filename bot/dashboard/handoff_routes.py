@@ -71,7 +71,7 @@ def _sessions(request: Request) -> sessionmaker[Session]:
     return request.app.state.sessions
 
 
-@router.post("/handoffs/{handoff_id}/take", dependencies=[Depends(check_csrf)])
+@router.post("/handoffs/{handoff_id}/take", dependencies=[Depends(viewer), Depends(check_csrf)])
 async def take(handoff_id: int, request: Request, user: Viewer = Depends(viewer)) -> Response:
     """Take a waiting conversation: the person is told a coach joined."""
 
@@ -93,7 +93,7 @@ async def take(handoff_id: int, request: Request, user: Viewer = Depends(viewer)
     return back(f"/conversations/{sender}")
 
 
-@router.post("/handoffs/{handoff_id}/reply", dependencies=[Depends(check_csrf)])
+@router.post("/handoffs/{handoff_id}/reply", dependencies=[Depends(viewer), Depends(check_csrf)])
 async def reply(
     handoff_id: int,
     request: Request,
@@ -126,7 +126,7 @@ async def reply(
     return back(f"/conversations/{sender}")
 
 
-@router.post("/handoffs/{handoff_id}/handback", dependencies=[Depends(check_csrf)])
+@router.post("/handoffs/{handoff_id}/handback", dependencies=[Depends(viewer), Depends(check_csrf)])
 async def hand_back(handoff_id: int, request: Request, user: Viewer = Depends(viewer)) -> Response:
     """Hand the conversation back to the bot, and tell the person."""
 

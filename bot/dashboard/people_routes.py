@@ -64,7 +64,7 @@ def _done(request: Request, person_id: int, change: object, message: str) -> Res
     return back(f"/people/{person_id}")
 
 
-@router.post("/people/{person_id}/take-on", dependencies=[Depends(check_csrf)])
+@router.post("/people/{person_id}/take-on", dependencies=[Depends(viewer), Depends(check_csrf)])
 def take_on(
     person_id: int, request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
 ) -> Response:
@@ -77,7 +77,7 @@ def take_on(
     )
 
 
-@router.post("/people/{person_id}/release", dependencies=[Depends(check_csrf)])
+@router.post("/people/{person_id}/release", dependencies=[Depends(viewer), Depends(check_csrf)])
 def release(
     person_id: int, request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
 ) -> Response:
@@ -87,7 +87,7 @@ def release(
     )
 
 
-@router.post("/people/{person_id}/notes", dependencies=[Depends(check_csrf)])
+@router.post("/people/{person_id}/notes", dependencies=[Depends(viewer), Depends(check_csrf)])
 def add_note(
     person_id: int,
     request: Request,
@@ -104,7 +104,7 @@ def add_note(
     )
 
 
-@router.post("/people/{person_id}/outcomes", dependencies=[Depends(check_csrf)])
+@router.post("/people/{person_id}/outcomes", dependencies=[Depends(viewer), Depends(check_csrf)])
 def add_outcome(
     person_id: int,
     request: Request,

@@ -281,11 +281,14 @@ def _filtered(filters: Filters) -> Select[Conversation, str | None, dt.datetime 
         conditions.append(~_open_handoff())
     if filters.query and normalise(filters.query):
         words = normalise(filters.query)
+        typed = filters.query.strip().lower()
         conditions.append(
             or_(
                 Conversation.search_text.contains(words, autoescape=True),
-                func.lower(Person.name).contains(filters.query.strip().lower(), autoescape=True),
+                func.lower(Person.name).contains(typed, autoescape=True),
                 Conversation.sender_id.startswith(words.removeprefix("anon "), autoescape=True),
+                # pseudonyms have dashes ("tg-3f2a…", shown "anon-tg-3f2a9"), which normalise drops
+                Conversation.sender_id.startswith(typed.removeprefix("anon-"), autoescape=True),
             )
         )
     return query.where(and_(*conditions)) if conditions else query

@@ -139,3 +139,45 @@ def _no_leaked_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Integration processes get their settings explicitly, never from a developer's .env."""
     monkeypatch.chdir(ROOT)
     os.environ.pop("TELEGRAM_BOT_TOKEN", None)
+
+
+@dataclass
+class Dashboard:
+    """A running dashboard process."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+
+def start_dashboard(stack: Stack, api: FakeTelegramAPI, name: str) -> Dashboard:
+    """Start the dashboard (`uvicorn bot.dashboard.app`) on the stack's database and tracker
+    store, writing to the fake Bot API, exactly as `neetbot run` starts it."""
+    settings = stack.settings.model_copy(
+        update={
+            "dashboard_port": free_port(),
+            "telegram_bot_token": SecretStr(api.token),
+            "telegram_api_base_url": api.base_url,
+        }
+    )
+    log = stack.logs / f"{name}.log"
+    process = processes.start(processes.dashboard(settings), log)
+    url = f"http://127.0.0.1:{settings.dashboard_port}"
+    try:
+        processes.wait_for_http(f"{url}/health", 60, process)
+    except BaseException:
+        processes.stop(process)
+        raise
+    return Dashboard(process, url, log)
+
+
+def create_account(stack: Stack, username: str, role: str, password: str) -> None:
+    """A dashboard account in the stack's database (once per test session)."""
+    from bot.db.session import session_factory
+    from bot.services.users import UserError, create_user
+
+    with session_factory(stack.settings.database_url).begin() as session:
+        try:
+            create_user(session, username, role, password)
+        except UserError:
+            pass  # created by an earlier module

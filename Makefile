@@ -60,9 +60,10 @@ format: $(VENV)/.installed ## Apply ruff's formatting and safe fixes
 test: install browser lint train ## Lint, install Chromium and train the model if needed, then the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: install ## Benchmarks: connector throughput and latency next to Rasa's REST channel; training time
+bench: install ## Benchmarks: connector vs Rasa's REST channel; training time; the console at 100,000 conversations
 	$(PY) bench/throughput.py
 	$(PY) bench/training.py
+	$(PY) bench/console.py
 
 eval: install ## Intent accuracy and F1 per language (rasa test nlu) and language detection: eval/report.md
 	$(PY) eval/report.py

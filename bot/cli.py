@@ -189,9 +189,7 @@ def run(
         typer.echo(f"Rasa server on {settings.rasa_url} (log: {logs}/rasa.log)")
         board = processes.start(processes.dashboard(settings), logs / "dashboard.log")
         started.append(("dashboard", board))
-        processes.wait_for_http(
-            f"http://127.0.0.1:{settings.dashboard_port}/health", 60, board
-        )
+        processes.wait_for_http(f"http://127.0.0.1:{settings.dashboard_port}/health", 60, board)
         typer.echo(
             f"Dashboard on http://{settings.dashboard_host}:{settings.dashboard_port} "
             f"(log: {logs}/dashboard.log). Create an account first: "

@@ -14,7 +14,7 @@ from typing import Any
 from bot import processes
 from bot.db.session import session_factory
 from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.services import conversations, people, privacy
+from bot.services import conversations, handoff, people, privacy
 from bot.services.setup import prepare_database
 from bot.settings import Settings
 from bot.training import ensure_model
@@ -74,6 +74,16 @@ def after_turn(
         print(json.dumps(document, ensure_ascii=False, indent=2), flush=True)
 
 
+async def _no_coach_here(settings: Settings, rasa: RasaClient, sender: str) -> None:
+    """Coaches write into Telegram chats, not into this terminal: the request is closed at
+    once and the bot answers again."""
+    with session_factory(settings.database_url).begin() as session:
+        handoff.close_for(session, sender)
+    with contextlib.suppress(RasaUnavailable):
+        await rasa.resume(sender)
+    print("🤖 (No coach can join a console chat: they answer on Telegram. Back to the assistant.)")
+
+
 async def run_console(settings: Settings) -> None:
     """Read lines, send them to Rasa, print the replies, until end of input or "/quit"."""
     assert settings.rasa_token is not None
@@ -117,6 +127,8 @@ async def run_console(settings: Settings) -> None:
             shown, payloads = format_replies(replies)
             print(shown or "🤖 …", flush=True)
             after_turn(settings, sender, replies, keeper)
+            if channel_requests(replies).get("handoff"):
+                await _no_coach_here(settings, rasa, sender)
     finally:
         await rasa.close()
         for process in started:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.dashboard.pages import back, flash, render
-from bot.dashboard.security import Viewer, admin, check_csrf, db
+from bot.dashboard.security import ADMIN_FORM, Viewer, admin, db
 from bot.db.models import User
 from bot.services.users import ROLES, UserError, create_user
 
@@ -26,7 +26,7 @@ def users_page(
     return render(request, "users.html", user, users=users, roles=ROLES)
 
 
-@router.post("/users", dependencies=[Depends(admin), Depends(check_csrf)])
+@router.post("/users", dependencies=ADMIN_FORM)
 def add_user(
     request: Request,
     username: Annotated[str, Form(max_length=100)] = "",

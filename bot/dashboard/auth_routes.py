@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from bot.dashboard.pages import back, render
-from bot.dashboard.security import check_csrf, db, viewer
+from bot.dashboard.security import SIGNED_IN_FORM, check_csrf, db
 from bot.services.users import authenticate
 
 router = APIRouter()
@@ -62,7 +62,7 @@ def login(
     return back(_safe_next(next))
 
 
-@router.post("/logout", dependencies=[Depends(viewer), Depends(check_csrf)])
+@router.post("/logout", dependencies=SIGNED_IN_FORM)
 def logout(request: Request) -> Response:
     """Forget the session."""
     request.session.clear()

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.dashboard import handoff_routes
 from bot.dashboard.pages import back, flash, render
-from bot.dashboard.security import Viewer, check_csrf, db, viewer
+from bot.dashboard.security import SIGNED_IN_FORM, Viewer, db, viewer
 from bot.services import conversations, transcripts
 from bot.services.conversations import ConversationError, Filters, Row
 from bot.services.handoff import open_for
@@ -206,7 +206,7 @@ def _change(request: Request, sender_id: str, change: Any) -> Response:
     return back(f"/conversations/{sender_id}")
 
 
-@router.post("/conversations/{sender_id}/tags", dependencies=[Depends(viewer), Depends(check_csrf)])
+@router.post("/conversations/{sender_id}/tags", dependencies=SIGNED_IN_FORM)
 def add_tag(
     sender_id: str,
     request: Request,
@@ -218,7 +218,7 @@ def add_tag(
     return _change(request, sender_id, lambda: conversations.add_tag(session, sender_id, tag))
 
 
-@router.post("/conversations/{sender_id}/tags/remove", dependencies=[Depends(viewer), Depends(check_csrf)])
+@router.post("/conversations/{sender_id}/tags/remove", dependencies=SIGNED_IN_FORM)
 def remove_tag(
     sender_id: str,
     request: Request,
@@ -230,7 +230,7 @@ def remove_tag(
     return _change(request, sender_id, lambda: conversations.remove_tag(session, sender_id, tag))
 
 
-@router.post("/conversations/{sender_id}/note", dependencies=[Depends(viewer), Depends(check_csrf)])
+@router.post("/conversations/{sender_id}/note", dependencies=SIGNED_IN_FORM)
 def save_note(
     sender_id: str,
     request: Request,
@@ -242,7 +242,7 @@ def save_note(
     return _change(request, sender_id, lambda: conversations.set_note(session, sender_id, note))
 
 
-@router.post("/conversations/{sender_id}/reviewed", dependencies=[Depends(viewer), Depends(check_csrf)])
+@router.post("/conversations/{sender_id}/reviewed", dependencies=SIGNED_IN_FORM)
 def mark_reviewed(
     sender_id: str,
     request: Request,

@@ -18,7 +18,7 @@ from telegram import Bot
 from telegram.error import Forbidden, TelegramError
 
 from bot.dashboard.pages import back, flash
-from bot.dashboard.security import Viewer, check_csrf, user_row, viewer
+from bot.dashboard.security import SIGNED_IN_FORM, Viewer, user_row, viewer
 from bot.db.models import Person
 from bot.languages import mark_rtl
 from bot.messages import text as message_text
@@ -71,7 +71,7 @@ def _sessions(request: Request) -> sessionmaker[Session]:
     return request.app.state.sessions
 
 
-@router.post("/handoffs/{handoff_id}/take", dependencies=[Depends(viewer), Depends(check_csrf)])
+@router.post("/handoffs/{handoff_id}/take", dependencies=SIGNED_IN_FORM)
 async def take(handoff_id: int, request: Request, user: Viewer = Depends(viewer)) -> Response:
     """Take a waiting conversation: the person is told a coach joined."""
 
@@ -93,7 +93,7 @@ async def take(handoff_id: int, request: Request, user: Viewer = Depends(viewer)
     return back(f"/conversations/{sender}")
 
 
-@router.post("/handoffs/{handoff_id}/reply", dependencies=[Depends(viewer), Depends(check_csrf)])
+@router.post("/handoffs/{handoff_id}/reply", dependencies=SIGNED_IN_FORM)
 async def reply(
     handoff_id: int,
     request: Request,
@@ -126,7 +126,7 @@ async def reply(
     return back(f"/conversations/{sender}")
 
 
-@router.post("/handoffs/{handoff_id}/handback", dependencies=[Depends(viewer), Depends(check_csrf)])
+@router.post("/handoffs/{handoff_id}/handback", dependencies=SIGNED_IN_FORM)
 async def hand_back(handoff_id: int, request: Request, user: Viewer = Depends(viewer)) -> Response:
     """Hand the conversation back to the bot, and tell the person."""
 

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from bot.dashboard.pages import back, flash, render
-from bot.dashboard.security import Viewer, check_csrf, db, user_row, viewer
+from bot.dashboard.security import SIGNED_IN_FORM, Viewer, db, user_row, viewer
 from bot.db.models import OUTCOME_KINDS
 from bot.services import caseload
 from bot.services.caseload import CaseloadError
@@ -64,7 +64,7 @@ def _done(request: Request, person_id: int, change: object, message: str) -> Res
     return back(f"/people/{person_id}")
 
 
-@router.post("/people/{person_id}/take-on", dependencies=[Depends(viewer), Depends(check_csrf)])
+@router.post("/people/{person_id}/take-on", dependencies=SIGNED_IN_FORM)
 def take_on(
     person_id: int, request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
 ) -> Response:
@@ -77,7 +77,7 @@ def take_on(
     )
 
 
-@router.post("/people/{person_id}/release", dependencies=[Depends(viewer), Depends(check_csrf)])
+@router.post("/people/{person_id}/release", dependencies=SIGNED_IN_FORM)
 def release(
     person_id: int, request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
 ) -> Response:
@@ -87,7 +87,7 @@ def release(
     )
 
 
-@router.post("/people/{person_id}/notes", dependencies=[Depends(viewer), Depends(check_csrf)])
+@router.post("/people/{person_id}/notes", dependencies=SIGNED_IN_FORM)
 def add_note(
     person_id: int,
     request: Request,
@@ -104,7 +104,7 @@ def add_note(
     )
 
 
-@router.post("/people/{person_id}/outcomes", dependencies=[Depends(viewer), Depends(check_csrf)])
+@router.post("/people/{person_id}/outcomes", dependencies=SIGNED_IN_FORM)
 def add_outcome(
     person_id: int,
     request: Request,

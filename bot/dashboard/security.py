@@ -89,3 +89,9 @@ def user_row(session: Session, user: Viewer) -> User:
     row = session.get(User, user.id)
     assert row is not None
     return row
+
+
+# Route dependencies of forms: first who is signed in (anonymous → login page; coach → 403 on
+# admin forms), then the CSRF token.
+SIGNED_IN_FORM = [Depends(viewer), Depends(check_csrf)]
+ADMIN_FORM = [Depends(admin), Depends(check_csrf)]

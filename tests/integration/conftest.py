@@ -4,6 +4,7 @@ fake Bot API. Everything listens on 127.0.0.1 on free ports; state lives in a te
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -176,8 +177,6 @@ def create_account(stack: Stack, username: str, role: str, password: str) -> Non
     from bot.db.session import session_factory
     from bot.services.users import UserError, create_user
 
-    with session_factory(stack.settings.database_url).begin() as session:
-        try:
-            create_user(session, username, role, password)
-        except UserError:
-            pass  # created by an earlier module
+    database = session_factory(stack.settings.database_url)
+    with database.begin() as session, contextlib.suppress(UserError):  # made by another module
+        create_user(session, username, role, password)

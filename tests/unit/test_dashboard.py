@@ -49,9 +49,14 @@ def user_message(event_id: int, sender: str, text: str, intent: str, confidence:
                  timestamp: float, language: str = "en") -> dict:  # fmt: skip
     parse = {"intent": {"name": intent, "confidence": confidence}, "entities": []}
     return _event(
-        event_id, sender, "user", timestamp, text=text, parse_data=parse,
+        event_id,
+        sender,
+        "user",
+        timestamp,
+        text=text,
+        parse_data=parse,
         metadata={"language": language},
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
@@ -77,8 +82,14 @@ def app(settings: Settings) -> Iterator[TestClient]:
     base = now().timestamp() - 3600
     rows = [
         user_message(1, SENDER, "any free IT courses in Split?", "ask_trainings", 0.91, base),
-        _event(2, SENDER, "bot", base + 1, text="Here are 2 trainings in Split:",
-               data={"buttons": [{"title": "➡️ Show more", "payload": "/show_more"}]}),  # fmt: skip
+        _event(
+            2,
+            SENDER,
+            "bot",
+            base + 1,
+            text="Here are 2 trainings in Split:",
+            data={"buttons": [{"title": "➡️ Show more", "payload": "/show_more"}]},
+        ),  # fmt: skip
         user_message(3, SENDER, "blah blah qwerty", "nlu_fallback", 0.21, base + 60),
         _event(4, SENDER, "action", base + 61, name="action_default_ask_affirmation"),
         user_message(5, "other-sender-0000", "lavoro a Palermo", "ask_jobs", 0.88, base + 5, "it"),
@@ -160,7 +171,9 @@ def test_every_form_needs_the_csrf_token(app: TestClient) -> None:
         assert response.status_code == 403, path
         assert "expired" in response.text
     with session_factory(app.app.state.settings.database_url).begin() as session:  # type: ignore[attr-defined]
-        assert session.scalar(select(Conversation.note).where(Conversation.sender_id == SENDER)) in (
+        assert session.scalar(
+            select(Conversation.note).where(Conversation.sender_id == SENDER)
+        ) in (
             None,
             "",
         )
@@ -178,7 +191,9 @@ def test_login_messages_and_slow_down(app: TestClient) -> None:
         )
     assert "Too many wrong passwords" in response.text and "Wait 2 seconds" in response.text
     # Even the right password waits now.
-    right = app.post("/login", data={"username": "coach1", "password": PASSWORD, "csrf_token": token})
+    right = app.post(
+        "/login", data={"username": "coach1", "password": PASSWORD, "csrf_token": token}
+    )
     assert "Too many wrong passwords" in right.text
 
 
@@ -188,17 +203,27 @@ def test_login_goes_back_to_the_page_asked_for_but_never_off_site(app: TestClien
     token = csrf_of(app)
     response = app.post(
         "/login",
-        data={"username": "coach1", "password": PASSWORD, "csrf_token": token, "next": "/people?q=ana"},
+        data={
+            "username": "coach1",
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "/people?q=ana",
+        },
         follow_redirects=False,
-    )  # fmt: skip
+    )
     assert response.headers["location"] == "/people?q=ana"
     app.post("/logout", data={"csrf_token": csrf_of(app, "/people")})
     token = csrf_of(app)
     response = app.post(
         "/login",
-        data={"username": "coach1", "password": PASSWORD, "csrf_token": token, "next": "//evil.example/x"},
+        data={
+            "username": "coach1",
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "//evil.example/x",
+        },
         follow_redirects=False,
-    )  # fmt: skip
+    )
     assert response.headers["location"] == "/conversations"
 
 
@@ -231,7 +256,9 @@ def test_list_filters_transcript_tag_note_review_and_export(app: TestClient) -> 
     app.post(f"/conversations/{SENDER}/tags", data={"csrf_token": token, "tag": "  Follow Up "})
     app.post(f"/conversations/{SENDER}/note", data={"csrf_token": token, "note": "Call back"})
     app.post(f"/conversations/{SENDER}/reviewed", data={"csrf_token": token, "reviewed": "yes"})
-    too_long = app.post(f"/conversations/{SENDER}/tags", data={"csrf_token": token, "tag": "x" * 41})
+    too_long = app.post(
+        f"/conversations/{SENDER}/tags", data={"csrf_token": token, "tag": "x" * 41}
+    )
     assert "A tag has 1 to 40 characters." in too_long.text
     assert "1 conversation." in app.get("/conversations?tag=follow+up&reviewed=yes").text
     assert "0 conversations" in app.get("/conversations?tag=follow+up&reviewed=no").text
@@ -278,9 +305,16 @@ def test_people_take_on_notes_and_outcomes(app: TestClient) -> None:
     database = app.app.state.settings.database_url  # type: ignore[attr-defined]
     with session_factory(database).begin() as session:
         person = Person(
-            sender_id=SENDER, consent_at=now(), consent_version="1", registered_at=now(),
-            name="Ana", age=19, place="Split", country="HR", last_active_at=now(),
-        )  # fmt: skip
+            sender_id=SENDER,
+            consent_at=now(),
+            consent_version="1",
+            registered_at=now(),
+            name="Ana",
+            age=19,
+            place="Split",
+            country="HR",
+            last_active_at=now(),
+        )
         session.add(person)
         session.flush()
         person_id = person.id
@@ -292,12 +326,14 @@ def test_people_take_on_notes_and_outcomes(app: TestClient) -> None:
     assert "Ana" in app.get("/people?coach=mine").text
     app.post(f"/people/{person_id}/notes", data={"csrf_token": token, "text": "Wants IT"})
     bad = app.post(
-        f"/people/{person_id}/outcomes", data={"csrf_token": token, "kind": "lottery", "date": "2026-11-01"}
-    )  # fmt: skip
+        f"/people/{person_id}/outcomes",
+        data={"csrf_token": token, "kind": "lottery", "date": "2026-11-01"},
+    )
     assert "The outcome must be one of" in bad.text
     app.post(
-        f"/people/{person_id}/outcomes", data={"csrf_token": token, "kind": "job", "date": "2026-11-01"}
-    )  # fmt: skip
+        f"/people/{person_id}/outcomes",
+        data={"csrf_token": token, "kind": "job", "date": "2026-11-01"},
+    )
     page = app.get(f"/people/{person_id}").text
     assert "Wants IT" in page and "2026-11-01: job" in page
     # The conversation list shows the name they gave, not the pseudonym.

@@ -1,0 +1,136 @@
+"""A coach in a real browser (headless Chromium): sign in, filter, read a transcript, tag it,
+take over a waiting chat and reply into Telegram (the fake Bot API), hand back, and read the
+figures. The young person is simulated on the fake Bot API, through the real connector, Rasa
+and the action server."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from bot import processes
+from bot.messages import text as message_text
+from bot.pseudonym import pseudonym
+from tests.integration.conftest import (
+    Connector,
+    Dashboard,
+    Stack,
+    create_account,
+    start_connector,
+    start_dashboard,
+)
+from tests.integration.person import Person, text_of
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "browser coach 456"
+
+
+@pytest.fixture(scope="module")
+def connector(stack: Stack, fake_telegram) -> Iterator[Connector]:
+    running = start_connector(stack, fake_telegram, "telegram-browser")
+    fake_telegram.wait_for(lambda: fake_telegram.calls_to("getUpdates"), timeout=30)
+    yield running
+    processes.stop(running.process)
+
+
+@pytest.fixture(scope="module")
+def dashboard(stack: Stack, fake_telegram) -> Iterator[Dashboard]:
+    create_account(stack, "maria", "coach", PASSWORD)
+    running = start_dashboard(stack, fake_telegram, "dashboard-browser")
+    yield running
+    processes.stop(running.process)
+
+
+def sign_in(page: Page, dashboard: Dashboard, target: str = "/conversations") -> None:
+    page.goto(dashboard.url + target)
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    page.get_by_label("Username").fill("maria")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def short_name(chat: Person) -> str:
+    return "anon-" + pseudonym("test-secret-key", "tg", chat.user_id)[:8]
+
+
+def test_find_a_failed_conversation_read_it_and_tag_it(
+    page: Page, connector: Connector, dashboard: Dashboard, fake_telegram
+) -> None:
+    chat = Person(fake_telegram)
+    chat.say("any IT courses in Zagreb?")
+    chat.say("zxq vbnm plork wug")
+    sign_in(page, dashboard)
+
+    page.get_by_label("Fallback").select_option("yes")
+    page.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"fallback=yes"))
+    page.get_by_role("link", name=short_name(chat)).click()
+
+    transcript = page.locator("#transcript")
+    expect(transcript).to_contain_text("zxq vbnm plork wug")
+    expect(transcript).to_contain_text("nlu_fallback")
+    expect(transcript).to_contain_text("ask_trainings")
+    page.get_by_label("New tag").fill("Needs examples")
+    page.get_by_role("button", name="Add tag").click()
+    expect(page.locator(".tags")).to_contain_text("needs examples")
+
+    page.goto(dashboard.url + "/conversations?tag=needs+examples")
+    rows = page.locator("table.conversations tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(short_name(chat))
+
+
+def test_take_over_a_waiting_chat_reply_into_telegram_and_hand_back(
+    page: Page, connector: Connector, dashboard: Dashboard, fake_telegram
+) -> None:
+    chat = Person(fake_telegram)
+    chat.say("/coach")
+    sign_in(page, dashboard)
+    waiting = page.locator(".waiting")
+    expect(waiting).to_contain_text(short_name(chat))
+    waiting.locator(f"tr:has-text('{short_name(chat)}')").get_by_role("button", name="Take").click()
+    expect(page.locator("h1")).to_have_text(short_name(chat))
+    fake_telegram.wait_for(lambda: "has joined the chat" in text_of(chat.seen()), timeout=15)
+
+    page.get_by_label("Your message").fill("Hello from Maria 👋 How can I help?")
+    page.get_by_role("button", name="Send").click()
+    fake_telegram.wait_for(
+        lambda: "Hello from Maria 👋 How can I help?" in text_of(chat.seen()), timeout=15
+    )
+    # A new message of the person appears in the open page by itself.
+    fake_telegram.push_update(fake_telegram.make_text_update(chat.user_id, "I need a job in IT"))
+    expect(page.locator("#transcript")).to_contain_text("I need a job in IT", timeout=20_000)
+
+    before = len(chat.seen())
+    page.get_by_role("button", name="Hand back to the assistant").click()
+    expect(page.get_by_role("status").first).to_contain_text("Handed back")
+    fake_telegram.wait_for(
+        lambda: message_text("handoff_ended", "en") in text_of(chat.seen()[before:]), timeout=15
+    )
+
+
+def test_figures_page_draws_its_charts_and_exports_kpis(
+    page: Page, connector: Connector, dashboard: Dashboard, fake_telegram
+) -> None:
+    Person(fake_telegram).say("any jobs in spain?")
+    sign_in(page, dashboard, "/figures")
+    charts = page.locator("figure.chart svg")
+    expect(charts).to_have_count(6)
+    assert charts.first.bounding_box()["height"] > 100  # type: ignore[index]
+    reached = int(page.locator("#kpi-reached").inner_text())
+    assert reached >= 1
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the KPI export (CSV)").click()
+    rows = list(csv.reader(io.StringIO(open(download.value.path(), encoding="utf-8").read())))
+    values = {(metric, breakdown): value for metric, breakdown, value in rows[1:]}
+    assert int(values[("people_reached", "")]) == reached

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from bot.db.models import Person
+from bot.db.models import Handoff, Person
 from bot.services.conversations import forget
 from bot.services.people import get_person, now
 from bot.services.tracker_store import EVENTS, has_events, tracker_engine
@@ -128,6 +128,29 @@ def export_person(session: Session, tracker_url: str, sender_id: str) -> dict[st
             }
             for delivery in person.deliveries
         ]
+        document["coach_notes"] = [
+            {"written_at": _iso(note.created_at), "text": note.text} for note in person.notes
+        ]
+        document["outcomes"] = [
+            {
+                "kind": outcome.kind,
+                "date": outcome.date.isoformat(),
+                "opportunity": outcome.opportunity.title if outcome.opportunity else None,
+                "detail": outcome.detail,
+            }
+            for outcome in person.outcomes
+        ]
+    document["requests_for_a_coach"] = [
+        {
+            "asked_at": _iso(item.requested_at),
+            "reason": item.reason,
+            "status": item.status,
+            "closed_at": _iso(item.closed_at),
+        }
+        for item in session.scalars(
+            select(Handoff).where(Handoff.sender_id == sender_id).order_by(Handoff.id)
+        )
+    ]
     document["conversation"] = transcript(tracker_url, sender_id)
     return document
 

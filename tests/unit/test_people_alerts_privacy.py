@@ -11,10 +11,11 @@ from sqlalchemy import create_engine, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import AlertDelivery, Opportunity, Person, Subscription
-from bot.services import alerts, people, privacy
+from bot.services import alerts, caseload, handoff, people, privacy
 from bot.services.catalogue import resolve_place
 from bot.services.catalogue_csv import import_catalogue
 from bot.services.people import Profile, policy
+from bot.services.users import create_user
 from tests.conftest import catalogue_csv, opportunity_row
 
 
@@ -251,6 +252,29 @@ def test_export_holds_everything_stored(sessions: sessionmaker[Session], tracker
         "hi", "Hello! What are you looking for?",
     ]  # fmt: skip
     assert document["conversation"][0]["understood_as"] == "greet"
+
+
+def test_export_holds_what_coaches_recorded_too(
+    sessions: sessionmaker[Session], tracker_url: str
+) -> None:
+    with sessions.begin() as session:
+        register(session, "tg-n", name="Zora")
+        coach = create_user(session, "coach-n", "coach", "a long password")
+        person_id = session.scalar(select(Person.id).where(Person.sender_id == "tg-n"))
+        assert person_id is not None
+        caseload.add_note(session, person_id, coach, "Wants to work with animals")
+        caseload.record_outcome(session, person_id, coach, "training", dt.date(2026, 10, 1))
+        handoff.request(session, "tg-n", "en")
+    with sessions.begin() as session:
+        document = privacy.export_person(session, tracker_url, "tg-n")
+    json.dumps(document)
+    assert [note["text"] for note in document["coach_notes"]] == ["Wants to work with animals"]
+    assert document["outcomes"] == [
+        {"kind": "training", "date": "2026-10-01", "opportunity": None, "detail": ""}
+    ]
+    assert [(item["reason"], item["status"]) for item in document["requests_for_a_coach"]] == [
+        ("request", "waiting")
+    ]
 
 
 def test_export_of_someone_who_declined_has_only_the_conversation(

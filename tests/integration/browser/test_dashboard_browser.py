@@ -9,6 +9,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -131,6 +132,7 @@ def test_figures_page_draws_its_charts_and_exports_kpis(
     assert reached >= 1
     with page.expect_download() as download:
         page.get_by_role("link", name="Download the KPI export (CSV)").click()
-    rows = list(csv.reader(io.StringIO(open(download.value.path(), encoding="utf-8").read())))
+    content = Path(download.value.path()).read_text(encoding="utf-8")
+    rows = list(csv.reader(io.StringIO(content)))
     values = {(metric, breakdown): value for metric, breakdown, value in rows[1:]}
     assert int(values[("people_reached", "")]) == reached

@@ -19,7 +19,7 @@ from bot.services.catalogue_csv import export_catalogue, import_catalogue
 from bot.services.privacy import purge_inactive
 from bot.services.setup import prepare_database
 from bot.services.users import MIN_PASSWORD, UserError, create_user
-from bot.settings import get_settings
+from bot.settings import Settings, get_settings
 
 app = typer.Typer(help="The NEET assistant's command line.", no_args_is_help=True)
 catalogue = typer.Typer(help="Import and export the catalogue of trainings and jobs.")
@@ -160,6 +160,27 @@ def chat() -> None:
     asyncio.run(run_console(get_settings()))
 
 
+def _model_to_serve(settings: Settings) -> Path:
+    """The model the studio put live, while the data is what it was trained on; else the
+    model of the current data (trained now if needed), which becomes the live one."""
+    from bot.studio import jobs
+    from bot.training import ensure_model, model_hash, write_generated_data
+
+    sessions = session_factory(settings.database_url)
+    with sessions.begin() as session:
+        live = jobs.live(session)
+        live_path = Path(live.path) if live is not None else None
+        live_fingerprint = live.fingerprint if live is not None else None
+    write_generated_data(settings.rasa_project_dir)
+    current = model_hash(settings.rasa_project_dir, settings.training_config)
+    if live_path is not None and live_path.exists() and live_fingerprint == current:
+        return live_path
+    model = ensure_model(settings)
+    with sessions.begin() as session:
+        jobs.register_live(session, model)
+    return model
+
+
 PURGE_EVERY = 24 * 3600  # seconds between two purges in `neetbot run`
 
 
@@ -175,11 +196,10 @@ def run(
     """Start everything: Rasa, the action server, the dashboard and the Telegram connector.
     Ctrl-C stops all."""
     from bot import processes
-    from bot.training import ensure_model
 
     settings = get_settings()
     prepare_database(settings.database_url)
-    model = ensure_model(settings)
+    model = _model_to_serve(settings)
     logs = settings.var_dir / "logs"
     started = []
     try:

@@ -81,12 +81,18 @@ class Settings(BaseSettings):
     dashboard_host: str = "127.0.0.1"
     # Mark the dashboard's session cookie Secure (served over HTTPS only).
     dashboard_https: bool = False
+    # The admin studio: the Rasa project it edits and trains, the training configuration (a
+    # file in that project), and how many trained models it keeps for rolling back.
+    rasa_project_dir: Path = ROOT / "rasa_project"
+    training_config: str = "config.yml"
+    models_kept: int = Field(default=5, ge=2)
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         # Absolute, because Rasa runs in rasa_project/ and must find the same files.
         self.var_dir = self.var_dir.resolve()
         self.model_cache_dir = self.model_cache_dir.expanduser().resolve()
+        self.rasa_project_dir = self.rasa_project_dir.resolve()
         if not self.database_url:
             self.var_dir.mkdir(parents=True, exist_ok=True)
             self.database_url = f"sqlite:///{self.var_dir / 'neetbot.db'}"

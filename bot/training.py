@@ -90,22 +90,29 @@ def place_names() -> list[str]:
     return names
 
 
-def write_generated_data() -> None:
+def write_generated_data(project: Path = RASA_PROJECT) -> None:
     """Regenerate the Rasa data derived from `config/` (only rewrites a file that changed)."""
     document = synonyms_document(vocabulary(), place_names())
-    if not GENERATED_SYNONYMS.exists() or GENERATED_SYNONYMS.read_text("utf-8") != document:
-        GENERATED_SYNONYMS.write_text(document, encoding="utf-8")
+    target = project / GENERATED_SYNONYMS.relative_to(RASA_PROJECT)
+    if not target.exists() or target.read_text("utf-8") != document:
+        target.write_text(document, encoding="utf-8")
 
 
-def model_hash(project: Path = RASA_PROJECT) -> str:
+def model_hash(project: Path = RASA_PROJECT, config: str = "config.yml") -> str:
     """A hash of the config, domain and training data, and of the Rasa version pinned."""
     digest = hashlib.sha256()
-    files = [project / "config.yml"]
+    files = [project / config]
     for folder in ("domain", "data"):
         files += sorted((project / folder).rglob("*.yml"))
-    files.append(ROOT / "requirements" / "rasa.lock")
-    for path in files:
-        digest.update(str(path.relative_to(ROOT)).encode())
+    lock = ROOT / "requirements" / "rasa.lock"
+    for path in [*files, lock]:
+        # Named as from the repository root, whatever folder the project is in.
+        name = (
+            lock.relative_to(ROOT)
+            if path == lock
+            else Path("rasa_project", path.relative_to(project))
+        )
+        digest.update(str(name).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -122,11 +129,11 @@ def _cache_lock(cache_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def train_command(out: Path, name: str) -> list[str]:
-    """`rasa train` of the whole project into `out/<name>.tar.gz` (run in RASA_PROJECT)."""
+def train_command(out: Path, name: str, config: str = "config.yml") -> list[str]:
+    """`rasa train` of the whole project into `out/<name>.tar.gz` (run in the project)."""
     return [
         str(RASA_BIN), "train",
-        "--config", "config.yml", "--domain", "domain", "--data", "data",
+        "--config", config, "--domain", "domain", "--data", "data",
         "--out", str(out), "--fixed-model-name", name,
         # The data is validated by `rasa data validate` in the tests; here it would load
         # everything twice (about 30 s of a training).

@@ -26,6 +26,7 @@ from bot.dashboard import (
     conversation_routes,
     figure_routes,
     people_routes,
+    studio_routes,
 )
 from bot.dashboard.pages import render
 from bot.dashboard.security import LoginRequired
@@ -34,6 +35,7 @@ from bot.rasa_client import RasaClient
 from bot.services import conversations
 from bot.services.setup import prepare_database
 from bot.settings import Settings, get_settings
+from bot.studio.jobs import Runner
 
 logger = logging.getLogger(__name__)
 SYNC_EVERY = 2.0  # seconds between two looks at the tracker store
@@ -141,6 +143,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return RedirectResponse("/conversations", status_code=303)
 
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (auth_routes, conversation_routes, people_routes, figure_routes, admin_routes):
+    app.state.runner = Runner(settings, app.state.sessions)
+    for module in (
+        auth_routes,
+        conversation_routes,
+        people_routes,
+        figure_routes,
+        admin_routes,
+        studio_routes,
+    ):
         app.include_router(module.router)
     return app

@@ -11,15 +11,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.dashboard import handoff_routes
 from bot.dashboard.pages import back, flash, render
 from bot.dashboard.security import SIGNED_IN_FORM, Viewer, db, viewer
+from bot.db.models import Annotation
 from bot.services import conversations, transcripts
 from bot.services.conversations import ConversationError, Filters, Row
 from bot.services.handoff import open_for
-from bot.settings import Settings
+from bot.services.people import now
+from bot.settings import SUPPORTED_LANGUAGES, Settings
+from bot.studio.nlu import NluStore
 
 router = APIRouter()
 router.include_router(handoff_routes.router)
@@ -185,6 +189,8 @@ def transcript_page(
         last_id=entries[-1].id if entries else 0,
         handoff=handoff,
         can_write=request.app.state.telegram is not None,
+        intents=sorted(NluStore(settings.rasa_project_dir, SUPPORTED_LANGUAGES).overview()),
+        proposed={item.event_id: item.intent for item in annotations_of(session, sender_id)},
     )
 
 
@@ -256,3 +262,44 @@ def mark_reviewed(
         sender_id,
         lambda: conversations.set_reviewed(session, sender_id, user.id, reviewed == "yes"),
     )
+
+
+def annotations_of(session: Session, sender_id: str) -> list[Annotation]:
+    """The coaches' proposals about one conversation's messages."""
+    return list(session.scalars(select(Annotation).where(Annotation.sender_id == sender_id)))
+
+
+@router.post("/conversations/{sender_id}/annotations", dependencies=SIGNED_IN_FORM)
+def propose_intent(
+    sender_id: str,
+    request: Request,
+    event_id: Annotated[int, Form()] = 0,
+    intent: Annotated[str, Form(max_length=80)] = "",
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
+) -> Response:
+    """A coach proposes what a message meant; an admin accepts it into the training data."""
+    settings: Settings = request.app.state.settings
+    entry = next(
+        (
+            item
+            for item in transcripts.transcript(settings.tracker_store_url, sender_id, event_id - 1)
+            if item.id == event_id and item.kind == "user"
+        ),
+        None,
+    )
+    if entry is None or entry.text.startswith("/"):
+        flash(request, "That message cannot be annotated (a button, or it was erased).", "error")
+        return back(f"/conversations/{sender_id}")
+    if intent not in NluStore(settings.rasa_project_dir, SUPPORTED_LANGUAGES).overview():
+        flash(request, f"There is no intent {intent!r}.", "error")
+        return back(f"/conversations/{sender_id}")
+    session.add(
+        Annotation(
+            sender_id=sender_id, event_id=event_id, text=entry.text[:300],
+            language=entry.language or "en", predicted=entry.intent, intent=intent,
+            status="proposed", proposed_by=user.username, proposed_at=now(),
+        )
+    )  # fmt: skip
+    flash(request, f"Proposed: {entry.text!r} meant {intent}. An admin will review it.")
+    return back(f"/conversations/{sender_id}")

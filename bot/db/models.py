@@ -422,3 +422,70 @@ class DetailsViewed(Base):
     kind: Mapped[str] = mapped_column(String(16))
     sender_id: Mapped[str] = mapped_column(String(64), index=True)
     viewed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AuditEntry(Base):
+    """One change made in the dashboard: who, when, what, before and after (JSON)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    username: Mapped[str] = mapped_column(String(40))  # kept if the account goes
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    target: Mapped[str] = mapped_column(String(200))
+    before: Mapped[str | None] = mapped_column(Text)
+    after: Mapped[str | None] = mapped_column(Text)
+
+
+class StudioJob(Base):
+    """A training or a validation started from the studio, with its progress and outcome."""
+
+    __tablename__ = "studio_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # train or validate
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running/done/failed
+    stage: Mapped[str] = mapped_column(String(120), default="")
+    progress: Mapped[float] = mapped_column(default=0.0)  # 0..1 within the stage
+    started_by: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    output: Mapped[str] = mapped_column(Text, default="")  # the last lines, or the findings
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+
+
+class ModelVersion(Base):
+    """A trained model: where it is, when and by whom it was trained, and whether it is live."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(String(500))
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    trained_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    trained_by: Mapped[str] = mapped_column(String(40))
+    seconds: Mapped[float] = mapped_column(default=0.0)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    activated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Annotation(Base):
+    """A coach's proposal: this message meant that intent. Admins accept it into the training
+    data (as an example in the message's language) or reject it."""
+
+    __tablename__ = "annotations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender_id: Mapped[str] = mapped_column(String(64), index=True)
+    event_id: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(String(300))
+    language: Mapped[str] = mapped_column(String(8))
+    predicted: Mapped[str | None] = mapped_column(String(80))
+    intent: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(16), default="proposed", index=True)
+    proposed_by: Mapped[str] = mapped_column(String(40))
+    proposed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(40))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

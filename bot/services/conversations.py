@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from bot.db.models import (
     HANDOFF_OPEN,
+    Annotation,
     Conversation,
     ConversationTag,
     DetailsViewed,
@@ -167,6 +168,7 @@ def forget(session: Session, tracker_url: str, sender_id: str) -> None:
     session.execute(delete(Conversation).where(Conversation.sender_id == sender_id))
     session.execute(delete(Handoff).where(Handoff.sender_id == sender_id))
     session.execute(delete(DetailsViewed).where(DetailsViewed.sender_id == sender_id))
+    session.execute(delete(Annotation).where(Annotation.sender_id == sender_id))
     engine = tracker_engine(tracker_url)
     if has_events(engine):
         with engine.connect() as connection:

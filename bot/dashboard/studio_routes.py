@@ -1,0 +1,385 @@
+"""The admin studio's pages: intents and examples, responses, training and going live, the
+annotation loop and the audit log. Admins only (coaches get 403)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.dashboard.pages import back, flash, render
+from bot.dashboard.security import ADMIN_FORM, Viewer, admin, db
+from bot.db.models import Annotation, ModelVersion, StudioJob
+from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.services.people import now
+from bot.settings import SUPPORTED_LANGUAGES
+from bot.studio import audit, jobs
+from bot.studio.nlu import NluStore, StudioError
+from bot.studio.responses import ResponseStore, Variation, parse_buttons
+
+router = APIRouter(prefix="/admin")
+
+
+def _nlu(request: Request) -> NluStore:
+    return NluStore(request.app.state.settings.rasa_project_dir, SUPPORTED_LANGUAGES)
+
+
+def _responses(request: Request) -> ResponseStore:
+    return ResponseStore(request.app.state.settings.rasa_project_dir, SUPPORTED_LANGUAGES)
+
+
+# --- intents and examples -------------------------------------------------------------------
+
+
+@router.get("/intents", response_class=HTMLResponse)
+def intents_page(
+    request: Request, q: str = "", language: str = "", user: Viewer = Depends(admin)
+) -> Response:
+    """Every intent with its number of examples per language, warnings, and a search."""
+    store = _nlu(request)
+    found = store.search(q[:100], language or None) if q.strip() else []
+    return render(
+        request, "studio_intents.html", user, overview=store.overview(),
+        warnings=store.warnings(), languages=SUPPORTED_LANGUAGES, q=q, language=language,
+        found=found,
+    )  # fmt: skip
+
+
+@router.post("/intents", dependencies=ADMIN_FORM)
+def add_intent(
+    request: Request,
+    name: Annotated[str, Form(max_length=80)] = "",
+    user: Viewer = Depends(admin),
+    session: Session = Depends(db),
+) -> Response:
+    """A new intent (then its examples, per language)."""
+    name = name.strip()
+    try:
+        _nlu(request).add_intent(name)
+    except StudioError as error:
+        flash(request, str(error), "error")
+        return back("/admin/intents")
+    audit.record(session, user.id, user.username, "intent.add", name, None, name)
+    flash(request, f"Intent {name} added. Now give it examples in every language.")
+    return back(f"/admin/intents/{name}")
+
+
+@router.get("/intents/{name:path}", response_class=HTMLResponse)
+def intent_page(name: str, request: Request, user: Viewer = Depends(admin)) -> Response:
+    """One intent: its examples in every language, each editable on its own."""
+    store = _nlu(request)
+    if name not in store.overview():
+        raise HTTPException(404, f"There is no intent {name!r}.")
+    by_language = {code: store.examples(name, code) for code in SUPPORTED_LANGUAGES}
+    warnings = [w for w in store.warnings() if w.intent == name]
+    return render(
+        request, "studio_intent.html", user, name=name, by_language=by_language,
+        versions={code: store.version(name, code) for code in SUPPORTED_LANGUAGES},
+        warnings=warnings, usages=store.usages(name),
+    )  # fmt: skip
+
+
+@router.post("/intents/{name:path}/examples", dependencies=ADMIN_FORM)
+def save_examples(
+    name: str,
+    request: Request,
+    language: Annotated[str, Form(max_length=8)] = "",
+    examples: Annotated[str, Form(max_length=200_000)] = "",
+    version: Annotated[str, Form(max_length=40)] = "",
+    user: Viewer = Depends(admin),
+    session: Session = Depends(db),
+) -> Response:
+    """Save one language's examples of an intent (refused if someone changed them meanwhile)."""
+    try:
+        before, after = _nlu(request).save(name, language, examples.splitlines(), version)
+    except StudioError as error:
+        flash(request, str(error), "error")
+        return back(f"/admin/intents/{name}#{language}")
+    added = len([e for e in after if e not in before])
+    removed = len([e for e in before if e not in after])
+    audit.record(
+        session, user.id, user.username, "examples.save", f"{name} [{language}]", before, after
+    )
+    flash(request, f"Saved the {language} examples of {name}: {added} added, {removed} removed.")
+    return back(f"/admin/intents/{name}#{language}")
+
+
+@router.post("/intents/{name:path}/rename", dependencies=ADMIN_FORM)
+def rename_intent(
+    name: str,
+    request: Request,
+    new_name: Annotated[str, Form(max_length=80)] = "",
+    user: Viewer = Depends(admin),
+    session: Session = Depends(db),
+) -> Response:
+    """Rename an intent everywhere (data, domain, rules, stories, tests)."""
+    new_name = new_name.strip()
+    try:
+        _nlu(request).rename_intent(name, new_name)
+    except StudioError as error:
+        flash(request, str(error), "error")
+        return back(f"/admin/intents/{name}")
+    audit.record(session, user.id, user.username, "intent.rename", name, name, new_name)
+    flash(request, f"Renamed {name} to {new_name}.")
+    return back(f"/admin/intents/{new_name}")
+
+
+@router.post("/intents/{name:path}/delete", dependencies=ADMIN_FORM)
+def delete_intent(
+    name: str, request: Request, user: Viewer = Depends(admin), session: Session = Depends(db)
+) -> Response:
+    """Delete an intent and its examples (refused while rules or stories use it)."""
+    try:
+        removed = _nlu(request).delete_intent(name)
+    except StudioError as error:
+        flash(request, str(error), "error")
+        return back(f"/admin/intents/{name}")
+    audit.record(session, user.id, user.username, "intent.delete", name, removed, None)
+    flash(request, f"Deleted the intent {name}.")
+    return back("/admin/intents")
+
+
+# --- responses ------------------------------------------------------------------------------
+
+
+@router.get("/responses", response_class=HTMLResponse)
+def responses_page(request: Request, user: Viewer = Depends(admin)) -> Response:
+    """Every response, with the languages it still lacks."""
+    store = _responses(request)
+    return render(
+        request, "studio_responses.html", user, names=store.names(), missing=store.missing()
+    )
+
+
+@router.get("/responses/{name:path}", response_class=HTMLResponse)
+def response_page(name: str, request: Request, user: Viewer = Depends(admin)) -> Response:
+    """One response: its text and buttons in every language."""
+    store = _responses(request)
+    try:
+        variations = store.variations(name)
+    except StudioError as error:
+        raise HTTPException(404, str(error)) from None
+    return render(
+        request, "studio_response.html", user, name=name, languages=SUPPORTED_LANGUAGES,
+        variations=variations,
+        versions={code: store.version(name, code) for code in SUPPORTED_LANGUAGES},
+    )  # fmt: skip
+
+
+@router.post("/responses/{name:path}", dependencies=ADMIN_FORM)
+def save_response(
+    name: str,
+    request: Request,
+    language: Annotated[str, Form(max_length=8)] = "",
+    text: Annotated[str, Form(max_length=20_000)] = "",
+    buttons: Annotated[str, Form(max_length=20_000)] = "",
+    version: Annotated[str, Form(max_length=40)] = "",
+    user: Viewer = Depends(admin),
+    session: Session = Depends(db),
+) -> Response:
+    """Save one language's text and buttons (refused if someone changed them meanwhile)."""
+    try:
+        variation = Variation(text, parse_buttons(buttons))
+        before, after = _responses(request).save(name, language, variation, version)
+    except StudioError as error:
+        flash(request, str(error), "error")
+        return back(f"/admin/responses/{name}#{language}")
+    audit.record(
+        session, user.id, user.username, "response.save", f"{name} [{language}]", before, after
+    )
+    flash(request, f"Saved the {language} text of {name}.")
+    return back(f"/admin/responses/{name}#{language}")
+
+
+# --- training, validation, going live -------------------------------------------------------
+
+
+@router.get("/models", response_class=HTMLResponse)
+async def models_page(request: Request, user: Viewer = Depends(admin)) -> Response:
+    """The live model, the trained ones (activate, roll back), and the jobs."""
+    rasa: RasaClient = request.app.state.rasa
+    try:
+        status = await rasa.status()
+    except Exception:  # Rasa down: the page still shows what is stored
+        status = {}
+
+    def read() -> tuple[list[ModelVersion], list[StudioJob]]:
+        with request.app.state.sessions.begin() as session:
+            versions = list(session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc())))
+            recent = list(
+                session.scalars(select(StudioJob).order_by(StudioJob.id.desc()).limit(10))
+            )
+            session.expunge_all()
+            return versions, recent
+
+    versions, recent = await asyncio.to_thread(read)
+    return render(
+        request, "studio_models.html", user, versions=versions, jobs=recent,
+        rasa_model=str(status.get("model_file") or ""),
+        running=request.app.state.runner.busy(),
+    )  # fmt: skip
+
+
+@router.post("/train", dependencies=ADMIN_FORM)
+def train(
+    request: Request, user: Viewer = Depends(admin), session: Session = Depends(db)
+) -> Response:
+    """Start a training in the background (the bot keeps serving)."""
+    try:
+        job_id = request.app.state.runner.start_training(user.username)
+    except StudioError as error:
+        flash(request, str(error), "error")
+        return back("/admin/models")
+    audit.record(session, user.id, user.username, "model.train", f"job {job_id}")
+    flash(request, "Training started. This page shows its progress.")
+    return back("/admin/models")
+
+
+@router.post("/validate", dependencies=ADMIN_FORM)
+def validate(request: Request, user: Viewer = Depends(admin)) -> Response:
+    """Run `rasa data validate` in the background."""
+    try:
+        request.app.state.runner.start_validation(user.username)
+    except StudioError as error:
+        flash(request, str(error), "error")
+    else:
+        flash(request, "Validation started; its findings appear below.")
+    return back("/admin/models")
+
+
+@router.get("/jobs/{job_id}.json")
+def job_status(
+    job_id: int, user: Viewer = Depends(admin), session: Session = Depends(db)
+) -> JSONResponse:
+    """A job's progress, for the page's live view."""
+    job = session.get(StudioJob, job_id)
+    if job is None:
+        raise HTTPException(404, "There is no such job.")
+    return JSONResponse({
+        "id": job.id, "kind": job.kind, "status": job.status, "stage": job.stage,
+        "progress": job.progress, "model_id": job.model_id,
+    })  # fmt: skip
+
+
+@router.post("/models/{version_id}/activate", dependencies=ADMIN_FORM)
+async def activate(version_id: int, request: Request, user: Viewer = Depends(admin)) -> Response:
+    """Put a model live: Rasa loads it and swaps it in; conversations carry on."""
+    sessions = request.app.state.sessions
+
+    def path_of() -> tuple[str, str | None]:
+        with sessions.begin() as session:
+            version = session.get(ModelVersion, version_id)
+            if version is None:
+                raise StudioError("That model is no longer kept.")
+            current = jobs.live(session)
+            return version.path, current.path if current else None
+
+    try:
+        path, previous = await asyncio.to_thread(path_of)
+        await request.app.state.rasa.load_model(path)
+    except StudioError as error:
+        flash(request, str(error), "error")
+        return back("/admin/models")
+    except (RasaUnavailable, Exception) as error:  # noqa: BLE001 - shown to the admin
+        flash(
+            request,
+            f"Rasa did not load the model ({type(error).__name__}); nothing changed.",
+            "error",
+        )
+        return back("/admin/models")
+
+    def record() -> None:
+        with sessions.begin() as session:
+            jobs.mark_active(session, version_id)
+            audit.record(session, user.id, user.username, "model.activate", path, previous, path)
+
+    await asyncio.to_thread(record)
+    flash(request, "The model is live. Conversations in progress carried on.")
+    return back("/admin/models")
+
+
+# --- the annotation loop --------------------------------------------------------------------
+
+
+@router.get("/annotations", response_class=HTMLResponse)
+def annotations_page(
+    request: Request, user: Viewer = Depends(admin), session: Session = Depends(db)
+) -> Response:
+    """Coaches' proposals ("this message meant …"), to accept into the data or reject."""
+    proposed = list(
+        session.scalars(
+            select(Annotation).where(Annotation.status == "proposed").order_by(Annotation.id)
+        )
+    )
+    decided = list(
+        session.scalars(
+            select(Annotation)
+            .where(Annotation.status != "proposed")
+            .order_by(Annotation.decided_at.desc())
+            .limit(50)
+        )
+    )
+    return render(request, "studio_annotations.html", user, proposed=proposed, decided=decided)
+
+
+@router.post("/annotations/{annotation_id}/{decision}", dependencies=ADMIN_FORM)
+def decide(
+    annotation_id: int,
+    decision: str,
+    request: Request,
+    user: Viewer = Depends(admin),
+    session: Session = Depends(db),
+) -> Response:
+    """Accept a proposal (the message becomes an example of the intent) or reject it."""
+    annotation = session.get(Annotation, annotation_id)
+    if (
+        annotation is None
+        or annotation.status != "proposed"
+        or decision not in ("accept", "reject")
+    ):
+        flash(request, "That proposal was already decided.", "error")
+        return back("/admin/annotations")
+    if decision == "accept":
+        store = _nlu(request)
+        current = store.examples(annotation.intent, annotation.language)
+        try:
+            before, after = store.save(
+                annotation.intent, annotation.language, [*current, annotation.text],
+                store.version(annotation.intent, annotation.language),
+            )  # fmt: skip
+        except StudioError as error:
+            flash(request, str(error), "error")
+            return back("/admin/annotations")
+        audit.record(
+            session, user.id, user.username, "examples.save",
+            f"{annotation.intent} [{annotation.language}]", before, after,
+        )  # fmt: skip
+    annotation.status = "accepted" if decision == "accept" else "rejected"
+    annotation.decided_by, annotation.decided_at = user.username, now()
+    audit.record(
+        session, user.id, user.username, f"annotation.{decision}",
+        f"{annotation.text} → {annotation.intent}",
+    )  # fmt: skip
+    flash(request, f"{'Accepted' if decision == 'accept' else 'Rejected'}: {annotation.text!r}.")
+    return back("/admin/annotations")
+
+
+# --- the audit log --------------------------------------------------------------------------
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    action: str = "",
+    user: Viewer = Depends(admin),
+    session: Session = Depends(db),
+) -> Response:
+    """Every change, newest first: who, when, what, before and after."""
+    return render(
+        request, "studio_audit.html", user, entries=audit.recent(session, 300, action or None),
+        action=action,
+    )  # fmt: skip

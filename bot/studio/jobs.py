@@ -1,0 +1,246 @@
+"""Training and validating in the background, and putting a model live without downtime.
+
+One job at a time runs in a thread of the dashboard, as a `rasa` subprocess; its progress
+(stage, epochs) is read from Rasa's output and kept in `studio_jobs`, so the page can show it
+and it survives the page being closed. The bot keeps serving the live model meanwhile.
+Activating loads a model into the running Rasa server through its HTTP API (`PUT /model`):
+Rasa swaps it in when loaded; conversations live in the tracker store and carry on.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db.models import ModelVersion, StudioJob
+from bot.services.people import now
+from bot.settings import Settings
+from bot.studio.nlu import StudioError
+from bot.training import RASA_BIN, model_hash, rasa_env, train_command, write_generated_data
+
+logger = logging.getLogger(__name__)
+_COMPONENT = re.compile(r"Starting to train component '([^']+)'")
+_RESTORED = re.compile(r"Restored component '([^']+)'")
+_EPOCHS = re.compile(r"Epochs:\s+(\d+)%")
+_WARNING = re.compile(r"UserWarning: (.+)")
+OUTPUT_KEPT = 6000  # characters of a job's output kept for the page
+FALSE_WARNINGS = (  # Rasa 3.6's validator reports these wrongly (see tests/integration)
+    "The utterance 'utter_default' is not used",
+    "The utterance 'utter_ask_rephrase' is not used",
+    "duplicated intents have been found across multiple domain files: ask_programme",
+)
+
+
+def _lines(stream: object) -> object:
+    """Lines of a subprocess's output, split on \\n and on tqdm's \\r."""
+    buffer = b""
+    while True:
+        chunk = stream.read1(4096)  # type: ignore[attr-defined]
+        if not chunk:
+            break
+        buffer += chunk
+        parts = re.split(rb"[\r\n]", buffer)
+        buffer = parts.pop()
+        for part in parts:
+            if part.strip():
+                yield part.decode("utf-8", "replace")
+    if buffer.strip():
+        yield buffer.decode("utf-8", "replace")
+
+
+class Runner:
+    """Starts and follows studio jobs for one dashboard."""
+
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def project(self) -> Path:
+        return self.settings.rasa_project_dir
+
+    def busy(self) -> bool:
+        """Whether a job is running now."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _start(self, kind: str, username: str) -> int:
+        with self._lock:
+            if self.busy():
+                raise StudioError("A training or validation is already running: wait for it.")
+            with self.sessions.begin() as session:
+                job = StudioJob(
+                    kind=kind, status="running", stage="Starting", progress=0.0,
+                    started_by=username, started_at=now(), output="",
+                )  # fmt: skip
+                session.add(job)
+                session.flush()
+                job_id = job.id
+            target = self._train if kind == "train" else self._validate
+            self._thread = threading.Thread(target=target, args=(job_id, username), daemon=True)
+            self._thread.start()
+            return job_id
+
+    def start_training(self, username: str) -> int:
+        """Train a model of the project as it is now, in the background; returns the job."""
+        return self._start("train", username)
+
+    def start_validation(self, username: str) -> int:
+        """Run `rasa data validate` in the background; returns the job."""
+        return self._start("validate", username)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the running job ends (for the command line and tests)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _update(self, job_id: int, **values: object) -> None:
+        with self.sessions.begin() as session:
+            session.execute(update(StudioJob).where(StudioJob.id == job_id).values(**values))
+
+    def _follow(self, job_id: int, command: list[str]) -> tuple[int, str]:
+        """Run `command` in the project, updating the job's stage and progress as it goes."""
+        output: list[str] = []
+        stage, progress, last_write = "Loading the data", 0.0, 0.0
+        process = subprocess.Popen(
+            command, cwd=self.project, env=rasa_env(),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        assert process.stdout is not None
+        for line in _lines(process.stdout):  # type: ignore[attr-defined]
+            if not line.startswith("Epochs:"):
+                output.append(line)
+            if match := _COMPONENT.search(line):
+                stage, progress = f"Training {match.group(1)}", 0.0
+            elif match := _RESTORED.search(line):
+                stage, progress = f"Reused {match.group(1)} (unchanged)", 1.0
+            elif match := _EPOCHS.search(line):
+                progress = int(match.group(1)) / 100
+            if time.monotonic() - last_write > 1.0:
+                last_write = time.monotonic()
+                self._update(job_id, stage=stage, progress=progress)
+        return process.wait(), "\n".join(output)
+
+    def _train(self, job_id: int, username: str) -> None:
+        started = time.monotonic()
+        try:
+            write_generated_data(self.project)
+            fingerprint = model_hash(self.project, self.settings.training_config)
+            name = f"{fingerprint}-{int(time.time())}"
+            out = self.settings.model_cache_dir
+            out.mkdir(parents=True, exist_ok=True)
+            command = train_command(out, name, self.settings.training_config)
+            code, output = self._follow(job_id, command)
+            model = out / f"{name}.tar.gz"
+            if code != 0 or not model.exists():
+                self._update(
+                    job_id, status="failed", stage=f"rasa train failed (exit code {code})",
+                    finished_at=now(), output=output[-OUTPUT_KEPT:],
+                )  # fmt: skip
+                return
+            with self.sessions.begin() as session:
+                version = ModelVersion(
+                    path=str(model), fingerprint=fingerprint, trained_at=now(),
+                    trained_by=username, seconds=time.monotonic() - started, active=False,
+                )  # fmt: skip
+                session.add(version)
+                session.flush()
+                session.execute(
+                    update(StudioJob)
+                    .where(StudioJob.id == job_id)
+                    .values(
+                        status="done", stage="Trained", progress=1.0, finished_at=now(),
+                        output=output[-OUTPUT_KEPT:], model_id=version.id,
+                    )
+                )  # fmt: skip
+                prune(session, self.settings.models_kept)
+        except Exception as error:
+            logger.exception("The training job %d failed", job_id)
+            self._update(job_id, status="failed", stage=str(error)[:120], finished_at=now())
+
+    def _validate(self, job_id: int, username: str) -> None:
+        try:
+            command = [
+                str(RASA_BIN), "data", "validate", "--domain", "domain", "--data", "data",
+                "--config", self.settings.training_config,
+            ]  # fmt: skip
+            self._update(job_id, stage="Validating the data")
+            code, output = self._follow(job_id, command)
+            findings = [
+                finding
+                for finding in _WARNING.findall(output)
+                if not any(known in finding for known in FALSE_WARNINGS)
+            ]
+            errors = [line for line in output.splitlines() if "ERROR" in line or "Error" in line]
+            summary = findings + errors
+            status = "done" if code == 0 else "failed"
+            stage = (
+                "No problems found"
+                if code == 0 and not summary
+                else f"{len(summary)} finding(s)" + ("" if code == 0 else f", exit code {code}")
+            )
+            self._update(
+                job_id, status=status, stage=stage, progress=1.0, finished_at=now(),
+                output="\n".join(summary)[-OUTPUT_KEPT:] or output[-OUTPUT_KEPT:],
+            )  # fmt: skip
+        except Exception as error:
+            logger.exception("The validation job %d failed", job_id)
+            self._update(job_id, status="failed", stage=str(error)[:120], finished_at=now())
+
+
+def prune(session: Session, keep: int) -> list[str]:
+    """Keep the newest `keep` trained models (and always the live one); delete the rest."""
+    versions = list(session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc())))
+    removed = []
+    for version in versions[keep:]:
+        if version.active:
+            continue
+        Path(version.path).unlink(missing_ok=True)
+        removed.append(version.path)
+        session.execute(
+            update(StudioJob).where(StudioJob.model_id == version.id).values(model_id=None)
+        )
+        session.delete(version)
+    return removed
+
+
+def live(session: Session) -> ModelVersion | None:
+    """The model the studio last put live."""
+    return session.scalar(select(ModelVersion).where(ModelVersion.active.is_(True)))
+
+
+def register_live(session: Session, path: Path, by: str = "neetbot run") -> ModelVersion:
+    """Note the model the Rasa server was started with as the live one."""
+    current = live(session)
+    if current is not None and Path(current.path) == path:
+        return current
+    session.execute(update(ModelVersion).values(active=False))
+    version = session.scalar(select(ModelVersion).where(ModelVersion.path == str(path)))
+    if version is None:
+        version = ModelVersion(
+            path=str(path), fingerprint=path.name.split(".")[0].split("-")[0],
+            trained_at=now(), trained_by=by, seconds=0.0,
+        )  # fmt: skip
+        session.add(version)
+    version.active, version.activated_at = True, now()
+    session.flush()
+    return version
+
+
+def mark_active(session: Session, version_id: int) -> ModelVersion:
+    """Record that a model is now the live one."""
+    version = session.get(ModelVersion, version_id)
+    if version is None or not Path(version.path).exists():
+        raise StudioError("That model is no longer kept.")
+    session.execute(update(ModelVersion).values(active=False))
+    version.active, version.activated_at = True, now()
+    session.flush()
+    return version

@@ -253,9 +253,8 @@ def test_a_coach_proposes_an_intent_and_an_admin_accepts_it(
 ) -> None:
     token = sign_in(client, "carla")
     assert client.get("/admin/intents").status_code == 403
-    proposed = client.post(
-        "/conversations/tg-s1/annotations", data={"csrf_token": token, "event_id": "1", "intent": "ask_jobs"}
-    )  # fmt: skip
+    form = {"csrf_token": token, "event_id": "1", "intent": "ask_jobs"}
+    proposed = client.post("/conversations/tg-s1/annotations", data=form)
     assert "meant ask_jobs. An admin will review it." in proposed.text
     client.post("/logout", data={"csrf_token": token})
     token = sign_in(client, "boss")

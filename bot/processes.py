@@ -89,6 +89,11 @@ def dashboard(settings: Settings) -> ProcessSpec:
         env["TELEGRAM_BOT_TOKEN"] = settings.telegram_bot_token.get_secret_value()
         env["TELEGRAM_API_BASE_URL"] = settings.telegram_api_base_url
     env["HANDOFF_TIMEOUT_SECONDS"] = str(settings.handoff_timeout_seconds)
+    # The studio edits and trains this project, into this cache.
+    env["RASA_PROJECT_DIR"] = str(settings.rasa_project_dir)
+    env["TRAINING_CONFIG"] = settings.training_config
+    env["MODEL_CACHE_DIR"] = str(settings.model_cache_dir)
+    env["MODELS_KEPT"] = str(settings.models_kept)
     return ProcessSpec("dashboard", command, env)
 
 

@@ -203,8 +203,9 @@ def prune(session: Session, keep: int) -> list[str]:
     for version in versions[keep:]:
         if version.active:
             continue
-        Path(version.path).unlink(missing_ok=True)
-        removed.append(version.path)
+        if version.trained_by != "neetbot run":  # that one is the shared cache's: kept there
+            Path(version.path).unlink(missing_ok=True)
+            removed.append(version.path)
         session.execute(
             update(StudioJob).where(StudioJob.model_id == version.id).values(model_id=None)
         )

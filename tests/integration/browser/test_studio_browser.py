@@ -1,0 +1,166 @@
+"""An admin in a real browser changes what the assistant knows and puts it live while a young
+person is chatting: examples in two languages, a response, a refused concurrent edit, a
+training (a fast test configuration), activation, the change seen through the fake Bot API,
+a roll back, and the audit log of every step. A coach cannot reach any of it.
+
+Everything runs on a copy of the Rasa project, with its own Rasa server, so the rest of the
+suite keeps the model it expects."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from pydantic import SecretStr
+
+from bot import processes
+from bot.db.session import session_factory
+from bot.services.setup import prepare_database
+from bot.settings import Settings
+from bot.studio import jobs
+from bot.training import RASA_PROJECT
+from tests.integration.conftest import (
+    Dashboard,
+    Stack,
+    create_account,
+    free_port,
+    shifted_sample,
+    start_connector,
+    start_dashboard,
+)
+from tests.integration.person import Person, text_of
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "studio admin 789"
+PHRASE_IT = "zumba zumba patatina"
+PHRASE_EN = "zumba zumba potato"
+NEW_TEXT = "Posso aiutarti con corsi e lavoro, nella versione nuova."
+
+
+def fast_config(project: Path) -> str:
+    """The project's configuration with fewer epochs: a test of the studio, not of accuracy."""
+    text = (project / "config.yml").read_text(encoding="utf-8")
+    text = re.sub(r"(ResponseSelector[\s\S]*?epochs:) \d+", r"\1 1", text)
+    text = re.sub(r"(TEDPolicy[\s\S]*?epochs:) \d+", r"\1 3", text)
+    (project / "config.fast.yml").write_text(text, encoding="utf-8")
+    return "config.fast.yml"
+
+
+@pytest.fixture(scope="module")
+def studio(
+    tmp_path_factory: pytest.TempPathFactory, trained_model: Path, fake_telegram
+) -> Iterator[tuple[Stack, Dashboard]]:
+    var = tmp_path_factory.mktemp("studio")
+    project = var / "rasa_project"
+    shutil.copytree(RASA_PROJECT, project, ignore=shutil.ignore_patterns(".rasa", "models"))
+    settings = Settings(
+        _env_file=None, var_dir=var, database_url=f"sqlite:///{var / 'app.db'}",
+        rasa_port=free_port(), actions_port=free_port(), rasa_token=SecretStr("test-rasa-token"),
+        secret_key=SecretStr("test-secret-key"), rasa_project_dir=project,
+        training_config=fast_config(project), model_cache_dir=var / "models",
+    )  # fmt: skip
+    prepare_database(settings.database_url, sample=shifted_sample(var / "catalogue.csv"))
+    with session_factory(settings.database_url).begin() as session:
+        jobs.register_live(session, trained_model)
+    logs = var / "logs"
+    backend = processes.start_backend(settings, trained_model, logs)
+    stack = Stack(settings, trained_model, logs)
+    connector = start_connector(stack, fake_telegram, "telegram-studio")
+    create_account(stack, "rosa", "admin", PASSWORD)
+    create_account(stack, "teo", "admin", PASSWORD)
+    create_account(stack, "carla", "coach", PASSWORD)
+    dashboard = start_dashboard(stack, fake_telegram, "dashboard-studio")
+    try:
+        yield stack, dashboard
+    finally:
+        for process in (dashboard.process, connector.process, *reversed(backend)):
+            processes.stop(process)
+
+
+def signed_in(browser: Browser, dashboard: Dashboard, username: str) -> Page:
+    page = browser.new_context().new_page()
+    page.set_default_timeout(30_000)
+    page.goto(dashboard.url + "/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    return page
+
+
+def append_line(page: Page, field: str, line: str) -> None:
+    box = page.locator(field)
+    box.fill(box.input_value().rstrip("\n") + "\n" + line)
+
+
+@pytest.mark.timeout(900)
+def test_an_admin_edits_retrains_and_puts_the_model_live_during_a_conversation(
+    studio: tuple[Stack, Dashboard], browser: Browser, fake_telegram
+) -> None:
+    _, dashboard = studio
+    chat = Person(fake_telegram, language_code="it")
+    assert NEW_TEXT not in text_of(chat.say(PHRASE_IT))  # the live model does not know it yet
+
+    rosa = signed_in(browser, dashboard, "rosa")
+    teo = signed_in(browser, dashboard, "teo")
+    rosa.goto(dashboard.url + "/admin/intents/help")
+    teo.goto(dashboard.url + "/admin/intents/help")  # both open the same examples
+
+    append_line(rosa, "#examples-it", PHRASE_IT)
+    rosa.get_by_role("button", name="Save it").click()
+    expect(rosa.get_by_role("status")).to_contain_text("Saved the it examples of help: 1 added")
+    append_line(rosa, "#examples-en", PHRASE_EN)
+    rosa.get_by_role("button", name="Save en").click()
+    expect(rosa.get_by_role("status")).to_contain_text("Saved the en examples of help: 1 added")
+
+    append_line(teo, "#examples-it", "qualcosa di diverso")  # from the page opened before
+    teo.get_by_role("button", name="Save it").click()
+    expect(teo.get_by_role("status")).to_contain_text(
+        "Someone else changed the it examples of help"
+    )
+
+    rosa.goto(dashboard.url + "/admin/responses/utter_help")
+    rosa.locator("#text-it").fill(NEW_TEXT)
+    rosa.get_by_role("button", name="Save it").click()
+    expect(rosa.get_by_role("status")).to_contain_text("Saved the it text of utter_help")
+
+    rosa.goto(dashboard.url + "/admin/models")
+    live_before = rosa.locator("#rasa-model").inner_text()
+    rosa.get_by_role("button", name="Train a new model").click()
+    expect(rosa.get_by_role("status")).to_contain_text("Training started")
+    expect(rosa.locator("#jobs tbody tr").first.locator(".status")).to_have_text(
+        "done", timeout=600_000
+    )
+    chat.say("ciao")  # the conversation goes on while the model is trained and swapped
+    rosa.locator("#models tbody tr").first.get_by_role("button", name="Activate").click()
+    expect(rosa.get_by_role("status")).to_contain_text("The model is live", timeout=300_000)
+    assert rosa.locator("#rasa-model").inner_text() != live_before
+
+    assert NEW_TEXT in text_of(chat.say(PHRASE_IT))  # same conversation, new model
+
+    rosa.locator("#models tbody tr").last.get_by_role("button", name="Roll back to this").click()
+    expect(rosa.get_by_role("status")).to_contain_text("The model is live", timeout=300_000)
+    assert rosa.locator("#rasa-model").inner_text() == live_before
+    assert NEW_TEXT not in text_of(chat.say(PHRASE_IT))
+
+    rosa.goto(dashboard.url + "/admin/audit")
+    log = rosa.locator("#audit tbody").inner_text()
+    for action, target in [
+        ("examples.save", "help [it]"),
+        ("examples.save", "help [en]"),
+        ("response.save", "utter_help [it]"),
+        ("model.train", "job"),
+        ("model.activate", ".tar.gz"),
+    ]:
+        assert re.search(rf"rosa\s+{re.escape(action)}\s+[^\n]*{re.escape(target)}", log), action
+    assert log.count("model.activate") == 2 and "teo" not in log
+
+    carla = signed_in(browser, dashboard, "carla")
+    for path in ("/admin/intents", "/admin/responses/utter_help", "/admin/models", "/admin/audit"):
+        carla.goto(dashboard.url + path)
+        expect(carla.locator("main")).to_contain_text("This page is for admins.")

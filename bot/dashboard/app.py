@@ -23,6 +23,7 @@ from telegram import Bot
 from bot.dashboard import (
     admin_routes,
     auth_routes,
+    catalogue_routes,
     conversation_routes,
     figure_routes,
     people_routes,
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         figure_routes,
         admin_routes,
         studio_routes,
+        catalogue_routes,
     ):
         app.include_router(module.router)
     return app

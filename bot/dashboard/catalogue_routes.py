@@ -1,0 +1,213 @@
+"""The catalogue in the studio: create, edit, unpublish; CSV import with a preview; export.
+New and re-published opportunities are matched against subscriptions and alerts are queued
+(the Telegram connector sends them)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.dashboard.pages import back, flash, render
+from bot.dashboard.security import ADMIN_FORM, Viewer, admin, db
+from bot.db.models import Opportunity, Topic
+from bot.services import catalogue_admin
+from bot.services.alerts import queue_alerts
+from bot.services.catalogue_admin import CatalogueError, Stale
+from bot.services.catalogue_csv import COLUMNS, export_catalogue, import_catalogue
+from bot.studio import audit
+
+router = APIRouter(prefix="/admin/catalogue")
+MAX_UPLOAD = 20 * 1024 * 1024  # bytes
+
+
+def _topics(session: Session) -> list[str]:
+    return list(session.scalars(select(Topic.key).order_by(Topic.key)))
+
+
+def _uploads(request: Request) -> Path:
+    folder: Path = request.app.state.settings.var_dir / "imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@router.get("", response_class=HTMLResponse)
+def catalogue_page(
+    request: Request,
+    q: str = "",
+    kind: str = "",
+    page: int = 1,
+    user: Viewer = Depends(admin),
+    session: Session = Depends(db),
+) -> Response:
+    """Every opportunity (unpublished too), with search, import and export."""
+    items, total = catalogue_admin.listing(session, q[:100], kind, max(1, page))
+    return render(
+        request, "studio_catalogue.html", user, items=items, total=total, q=q, kind=kind,
+        page=max(1, page), pages=max(1, -(-total // 50)),
+    )  # fmt: skip
+
+
+@router.get("/export.csv")
+def export(user: Viewer = Depends(admin), session: Session = Depends(db)) -> Response:
+    """The whole catalogue as CSV with the contract's columns."""
+    return Response(
+        export_catalogue(session),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="catalogue.csv"'},
+    )
+
+
+def _form_page(
+    request: Request, user: Viewer, session: Session, item: Opportunity | None,
+    values: dict[str, str], status_code: int = 200, error: str = "",
+) -> Response:  # fmt: skip
+    return render(
+        request, "studio_opportunity.html", user, item=item, values=values,
+        topics=_topics(session), columns=COLUMNS, error=error, status_code=status_code,
+        version=catalogue_admin.version(item) if item is not None else "",
+    )  # fmt: skip
+
+
+@router.get("/new", response_class=HTMLResponse)
+def new_page(
+    request: Request, kind: str = "training", user: Viewer = Depends(admin),
+    session: Session = Depends(db),
+) -> Response:  # fmt: skip
+    """An empty form."""
+    values = dict.fromkeys(COLUMNS, "")
+    values.update(kind=kind if kind in ("training", "job") else "training", mode="in_person",
+                  cost_eur="0", women_only="false", neet_only="false")  # fmt: skip
+    return _form_page(request, user, session, None, values)
+
+
+@router.post("/new", dependencies=ADMIN_FORM)
+async def create(request: Request, user: Viewer = Depends(admin)) -> Response:
+    """Create and publish an opportunity; alerts are queued for matching subscribers."""
+    values = catalogue_admin.form_values(await request.form())
+    with request.app.state.sessions.begin() as session:
+        try:
+            item = catalogue_admin.create(session, values)
+        except CatalogueError as error:
+            return _form_page(request, user, session, None, values, 422, str(error))
+        queued = queue_alerts(session, [item.id])
+        audit.record(session, user.id, user.username, "catalogue.create", item.title, None, values)
+        item_id = item.id
+    flash(request, f"Published. {queued} alert(s) queued for subscribers.")
+    return back(f"/admin/catalogue/{item_id}")
+
+
+@router.get("/{item_id:int}", response_class=HTMLResponse)
+def edit_page(
+    item_id: int, request: Request, user: Viewer = Depends(admin), session: Session = Depends(db)
+) -> Response:
+    """One opportunity's form."""
+    item = session.get(Opportunity, item_id)
+    if item is None:
+        raise HTTPException(404, "There is no such opportunity.")
+    return _form_page(request, user, session, item, catalogue_admin.values_of(item))
+
+
+@router.post("/{item_id:int}", dependencies=ADMIN_FORM)
+async def save(item_id: int, request: Request, user: Viewer = Depends(admin)) -> Response:
+    """Save an opportunity (refused if someone changed it since the form was opened)."""
+    form = await request.form()
+    values = catalogue_admin.form_values(form)
+    with request.app.state.sessions.begin() as session:
+        item = session.get(Opportunity, item_id)
+        if item is None:
+            raise HTTPException(404, "There is no such opportunity.")
+        before = catalogue_admin.values_of(item)
+        try:
+            catalogue_admin.update(session, item_id, values, str(form.get("version") or ""))
+        except Stale as error:  # show what is stored now: theirs, not a blind overwrite
+            current = catalogue_admin.values_of(item)
+            return _form_page(request, user, session, item, current, 409, str(error))
+        except CatalogueError as error:  # refused before anything changed
+            return _form_page(request, user, session, item, values, 422, str(error))
+        audit.record(session, user.id, user.username, "catalogue.edit", item.title, before, values)
+    flash(request, "Saved.")
+    return back(f"/admin/catalogue/{item_id}")
+
+
+@router.post("/{item_id:int}/{action}", dependencies=ADMIN_FORM)
+def publish(
+    item_id: int, action: str, request: Request, user: Viewer = Depends(admin),
+    session: Session = Depends(db),
+) -> Response:  # fmt: skip
+    """Unpublish (hidden from search and alerts) or publish again (alerts queued)."""
+    if action not in ("publish", "unpublish"):
+        raise HTTPException(404, "No such action.")
+    try:
+        item = catalogue_admin.set_published(session, item_id, action == "publish")
+    except CatalogueError as error:
+        raise HTTPException(404, str(error)) from None
+    queued = queue_alerts(session, [item.id]) if action == "publish" else 0
+    audit.record(session, user.id, user.username, f"catalogue.{action}", item.title)
+    flash(request, "Published again." + (f" {queued} alert(s) queued." if queued else "")
+          if action == "publish" else "Unpublished: no longer shown or alerted.")  # fmt: skip
+    return back(f"/admin/catalogue/{item_id}")
+
+
+@router.post("/import", dependencies=ADMIN_FORM)
+async def import_preview(
+    request: Request, file: UploadFile, user: Viewer = Depends(admin)
+) -> Response:
+    """Check an uploaded CSV and show what it would do; nothing is written yet."""
+    content = await file.read(MAX_UPLOAD + 1)
+    if len(content) > MAX_UPLOAD:
+        flash(request, "The file is larger than 20 MB: split it.", "error")
+        return back("/admin/catalogue")
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        flash(request, "The file is not UTF-8 text: save it as UTF-8 CSV.", "error")
+        return back("/admin/catalogue")
+    with request.app.state.sessions.begin() as session:
+        result = catalogue_admin.preview(session, text)
+    token = ""
+    if not result.errors:
+        token = secrets.token_urlsafe(16)
+        (_uploads(request) / f"{token}.csv").write_text(text, encoding="utf-8")
+        request.session["import"] = token
+    return render(
+        request, "studio_import.html", user, preview=result, token=token,
+        filename=file.filename or "upload.csv",
+    )  # fmt: skip
+
+
+@router.post("/import/confirm", dependencies=ADMIN_FORM)
+async def import_confirm(request: Request, user: Viewer = Depends(admin)) -> Response:
+    """Import the previewed file (all or nothing) and queue alerts for the new items."""
+    form = await request.form()
+    token = str(form.get("token") or "")
+    if not token or token != request.session.get("import"):
+        flash(request, "That preview has expired: upload the file again.", "error")
+        return back("/admin/catalogue")
+    path = _uploads(request) / f"{token}.csv"
+    if not path.exists():
+        flash(request, "That preview has expired: upload the file again.", "error")
+        return back("/admin/catalogue")
+    text = path.read_text(encoding="utf-8")
+    with request.app.state.sessions.begin() as session:
+        report = import_catalogue(session, text)
+        if not report.ok:  # the catalogue changed since the preview; nothing was written
+            flash(request, f"Nothing imported: {report.errors[0]}", "error")
+            return back("/admin/catalogue")
+        queued = queue_alerts(session, report.created)
+        audit.record(
+            session, user.id, user.username, "catalogue.import", str(form.get("filename") or "csv"),
+            None, {"created": len(report.created), "updated": len(report.updated)},
+        )  # fmt: skip
+    path.unlink(missing_ok=True)
+    request.session.pop("import", None)
+    flash(
+        request,
+        f"Imported: {len(report.created)} new, {len(report.updated)} updated; "
+        f"{queued} alert(s) queued for subscribers.",
+    )
+    return back("/admin/catalogue")

@@ -1,0 +1,162 @@
+"""The catalogue as admins edit it: one opportunity at a time (validated like a CSV row),
+unpublishing, and an import previewed before it is committed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from bot.db.models import Opportunity, Topic
+from bot.services.catalogue_csv import (
+    COLUMNS,
+    CatalogueRow,
+    RowError,
+    _apply,
+    _cell,
+    _describe,
+    parse_catalogue,
+)
+from bot.text import normalise
+
+
+class CatalogueError(ValueError):
+    """An opportunity that cannot be saved, with the reason for the admin."""
+
+
+class Stale(CatalogueError):
+    """Someone changed the opportunity since the admin opened it."""
+
+
+def version(item: Opportunity) -> str:
+    """What the edit form carries to detect a concurrent change."""
+    return "|".join(_cell(getattr(item, name, None)) for name in COLUMNS if name != "topics") + (
+        "|" + ";".join(item.topic_keys) + "|" + str(item.published)
+    )
+
+
+def values_of(item: Opportunity) -> dict[str, str]:
+    """The opportunity as the form's (and the CSV's) text values."""
+    values = {name: _cell(getattr(item, name)) for name in COLUMNS if name != "topics"}
+    values["topics"] = ";".join(item.topic_keys)
+    return values
+
+
+def _row(session: Session, values: dict[str, str]) -> CatalogueRow:
+    try:
+        row = CatalogueRow.model_validate({name: values.get(name, "") for name in COLUMNS})
+    except ValidationError as error:
+        raise CatalogueError(_describe(error)) from None
+    known = set(session.scalars(select(Topic.key)))
+    unknown = [key for key in row.topics if key not in known]
+    if unknown:
+        raise CatalogueError(f"topics: unknown topic(s) {', '.join(unknown)}")
+    return row
+
+
+def create(session: Session, values: dict[str, str]) -> Opportunity:
+    """A new published opportunity; refused if the same one exists already."""
+    row = _row(session, values)
+    if session.scalar(select(Opportunity.id).where(Opportunity.natural_key == row.natural_key)):
+        raise CatalogueError(
+            "This opportunity exists already (same kind, title, provider, city and start date)."
+        )
+    item = Opportunity()
+    session.add(item)
+    _apply(item, row)
+    session.flush()
+    return item
+
+
+def update(session: Session, item_id: int, values: dict[str, str], expected: str) -> Opportunity:
+    """Change an opportunity; refused if someone changed it since the form was opened."""
+    item = session.get(Opportunity, item_id)
+    if item is None:
+        raise CatalogueError("There is no such opportunity.")
+    if version(item) != expected:
+        raise Stale(
+            "Someone else changed this opportunity since you opened it. Nothing was saved: "
+            "reload the page to see their change, then redo yours."
+        )
+    published = item.published
+    row = _row(session, values)
+    clash = session.scalar(
+        select(Opportunity.id).where(
+            Opportunity.natural_key == row.natural_key, Opportunity.id != item_id
+        )
+    )
+    if clash:
+        raise CatalogueError(
+            "Another opportunity has the same kind, title, provider, city and start."
+        )
+    _apply(item, row)
+    item.published = published
+    session.flush()
+    return item
+
+
+def set_published(session: Session, item_id: int, published: bool) -> Opportunity:
+    """Publish or unpublish (an unpublished one is never shown nor alerted)."""
+    item = session.get(Opportunity, item_id)
+    if item is None:
+        raise CatalogueError("There is no such opportunity.")
+    item.published = published
+    return item
+
+
+@dataclass
+class Preview:
+    """What an import would do, before it is done."""
+
+    rows: list[CatalogueRow] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    new: int = 0
+    updated: int = 0
+
+
+def preview(session: Session, text: str) -> Preview:
+    """Validate a CSV document and count what it would add and change (nothing is written)."""
+    rows, errors = parse_catalogue(text, set(session.scalars(select(Topic.key))))
+    result = Preview(rows, errors)
+    if rows and not errors:
+        keys = [row.natural_key for row in rows]
+        existing = set(
+            session.scalars(
+                select(Opportunity.natural_key).where(Opportunity.natural_key.in_(keys))
+            )
+        )
+        result.updated = len([key for key in keys if key in existing])
+        result.new = len(keys) - result.updated
+    return result
+
+
+def listing(
+    session: Session, query: str = "", kind: str = "", page: int = 1, per_page: int = 50
+) -> tuple[list[Opportunity], int]:
+    """Opportunities for the admin list (unpublished too), newest first."""
+    statement = select(Opportunity)
+    if kind in ("training", "job"):
+        statement = statement.where(Opportunity.kind == kind)
+    if normalise(query):
+        words = normalise(query)
+        statement = statement.where(
+            or_(Opportunity.search_text.contains(words, autoescape=True),
+                func.lower(Opportunity.title).contains(query.lower(), autoescape=True))
+        )  # fmt: skip
+    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    items = list(
+        session.scalars(
+            statement.order_by(Opportunity.id.desc()).offset((page - 1) * per_page).limit(per_page)
+        )
+    )
+    return items, total
+
+
+def form_values(form: Any) -> dict[str, str]:
+    """The contract's columns from a submitted form (topics as several checkboxes)."""
+    values = {name: str(form.get(name) or "") for name in COLUMNS if name != "topics"}
+    values["topics"] = ";".join(str(value) for value in form.getlist("topics"))
+    return values

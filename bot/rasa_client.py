@@ -52,6 +52,18 @@ class RasaClient:
         response.raise_for_status()
         return response.json()
 
+    async def parse(self, text: str) -> dict[str, Any]:
+        """What the NLU makes of a text (intent, confidence, entities), without a conversation."""
+        try:
+            response = await self._http.post(
+                "/model/parse", params=self._params(), json={"text": text}
+            )
+        except httpx.HTTPError as error:
+            raise RasaUnavailable(type(error).__name__) from error
+        if response.status_code != 200:
+            raise RasaUnavailable(f"HTTP {response.status_code}")
+        return response.json()
+
     async def is_ready(self) -> bool:
         """True when the server answers and has a model loaded."""
         try:

@@ -90,6 +90,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await app.state.rasa.close()
+        await asyncio.to_thread(app.state.runner.sandbox.stop)
         if app.state.telegram is not None:
             with contextlib.suppress(Exception):
                 await app.state.telegram.shutdown()

@@ -4,8 +4,10 @@ annotation loop and the audit log. Admins only (coaches get 403)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
+import httpx
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
@@ -20,6 +22,8 @@ from bot.settings import SUPPORTED_LANGUAGES
 from bot.studio import audit, jobs
 from bot.studio.nlu import NluStore, StudioError
 from bot.studio.responses import ResponseStore, Variation, parse_buttons
+from bot.studio.sandbox import SANDBOX_SENDER
+from bot.studio.topics import TOPICS_FILE, TopicStore
 
 router = APIRouter(prefix="/admin")
 
@@ -143,6 +147,62 @@ def delete_intent(
     return back("/admin/intents")
 
 
+# --- topic words ----------------------------------------------------------------------------
+
+
+def _topics(request: Request) -> TopicStore:
+    return TopicStore(TOPICS_FILE, SUPPORTED_LANGUAGES)
+
+
+@router.get("/topics", response_class=HTMLResponse)
+def topics_page(request: Request, user: Viewer = Depends(admin)) -> Response:
+    """Every topic with its number of words per language."""
+    store = _topics(request)
+    return render(
+        request, "studio_topics.html", user, topics=store.topics(), languages=SUPPORTED_LANGUAGES,
+        labels={key: store.label(key) for key in store.topics()},
+    )  # fmt: skip
+
+
+@router.get("/topics/{key}", response_class=HTMLResponse)
+def topic_page(key: str, request: Request, user: Viewer = Depends(admin)) -> Response:
+    """One topic's words in every language."""
+    store = _topics(request)
+    topics = store.topics()
+    if key not in topics:
+        raise HTTPException(404, f"There is no topic {key!r}.")
+    return render(
+        request, "studio_topic.html", user, key=key, label=store.label(key),
+        by_language=topics[key], versions={c: store.version(key, c) for c in SUPPORTED_LANGUAGES},
+    )  # fmt: skip
+
+
+@router.post("/topics/{key}", dependencies=ADMIN_FORM)
+def save_topic(
+    key: str,
+    request: Request,
+    language: Annotated[str, Form(max_length=8)] = "",
+    words: Annotated[str, Form(max_length=100_000)] = "",
+    version: Annotated[str, Form(max_length=40)] = "",
+    user: Viewer = Depends(admin),
+    session: Session = Depends(db),
+) -> Response:
+    """Save one language's words of a topic (used by the NLU after the next training, and by
+    the search at once)."""
+    try:
+        before, after = _topics(request).save(key, language, words.splitlines(), version)
+    except StudioError as error:
+        flash(request, str(error), "error")
+        return back(f"/admin/topics/{key}#{language}")
+    audit.record(
+        session, user.id, user.username, "topic.save", f"{key} [{language}]", before, after
+    )
+    flash(
+        request, f"Saved the {language} words of {key}. Train a new model to use them in the NLU."
+    )
+    return back(f"/admin/topics/{key}#{language}")
+
+
 # --- responses ------------------------------------------------------------------------------
 
 
@@ -198,9 +258,9 @@ def save_response(
 # --- training, validation, going live -------------------------------------------------------
 
 
-@router.get("/models", response_class=HTMLResponse)
-async def models_page(request: Request, user: Viewer = Depends(admin)) -> Response:
-    """The live model, the trained ones (activate, roll back), and the jobs."""
+async def _models_page(
+    request: Request, user: Viewer, tried: dict[str, Any] | None = None
+) -> Response:
     rasa: RasaClient = request.app.state.rasa
     try:
         status = await rasa.status()
@@ -217,11 +277,61 @@ async def models_page(request: Request, user: Viewer = Depends(admin)) -> Respon
             return versions, recent
 
     versions, recent = await asyncio.to_thread(read)
+    runner = request.app.state.runner
     return render(
         request, "studio_models.html", user, versions=versions, jobs=recent,
-        rasa_model=str(status.get("model_file") or ""),
-        running=request.app.state.runner.busy(),
+        rasa_model=str(status.get("model_file") or ""), running=runner.busy(),
+        metrics={v.id: json.loads(v.metrics) for v in versions if v.metrics},
+        sandbox=next((v for v in versions if runner.sandbox.serving(v.path)), None),
+        languages=SUPPORTED_LANGUAGES, tried=tried,
     )  # fmt: skip
+
+
+@router.get("/models", response_class=HTMLResponse)
+async def models_page(request: Request, user: Viewer = Depends(admin)) -> Response:
+    """The live model, the trained ones (evaluation, try, activate, roll back), the jobs."""
+    return await _models_page(request, user)
+
+
+@router.post("/try", dependencies=ADMIN_FORM)
+async def try_model(
+    request: Request,
+    message: Annotated[str, Form(max_length=1000)] = "",
+    language: Annotated[str, Form(max_length=8)] = "en",
+    user: Viewer = Depends(admin),
+) -> Response:
+    """Send a message to the model in the sandbox (not live) and show what it understood and
+    answered."""
+    runner = request.app.state.runner
+    settings = request.app.state.settings
+    if not runner.sandbox.url or not message.strip():
+        flash(request, "Train a model first: it is tried in a sandbox before going live.", "error")
+        return back("/admin/models")
+    if language not in SUPPORTED_LANGUAGES:
+        language = "en"
+    token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
+    sandbox = RasaClient(runner.sandbox.url, token)
+    sender = f"{SANDBOX_SENDER}{user.username}"
+    try:
+        value, new = await sandbox.slot(sender, "language")
+        if value != language:
+            await sandbox.set_slot(sender, "language", language, new=new)
+        replies = await sandbox.send_message(sender, message.strip(), {"language": language})
+        parse = await sandbox.parse(message.strip())
+    except (RasaUnavailable, httpx.HTTPError):
+        flash(request, "The sandbox is not answering; train again.", "error")
+        return back("/admin/models")
+    finally:
+        await sandbox.close()
+    intent = parse.get("intent") or {}
+    tried = {
+        "message": message.strip(),
+        "language": language,
+        "intent": intent.get("name"),
+        "confidence": intent.get("confidence"),
+        "replies": [str(reply.get("text") or "") for reply in replies if reply.get("text")],
+    }
+    return await _models_page(request, user, tried)
 
 
 @router.post("/train", dependencies=ADMIN_FORM)
@@ -298,6 +408,8 @@ async def activate(version_id: int, request: Request, user: Viewer = Depends(adm
             audit.record(session, user.id, user.username, "model.activate", path, previous, path)
 
     await asyncio.to_thread(record)
+    if request.app.state.runner.sandbox.serving(path):
+        await asyncio.to_thread(request.app.state.runner.sandbox.stop)  # it is live now
     flash(request, "The model is live. Conversations in progress carried on.")
     return back("/admin/models")
 

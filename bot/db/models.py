@@ -469,6 +469,8 @@ class ModelVersion(Base):
     seconds: Mapped[float] = mapped_column(default=0.0)
     active: Mapped[bool] = mapped_column(Boolean, default=False)
     activated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Held-out scores per language of this model and of the live one when it was trained.
+    metrics: Mapped[str | None] = mapped_column(Text)
 
 
 class Annotation(Base):

@@ -139,10 +139,25 @@ def load_vocabulary(config_dir: Path = CONFIG_DIR) -> Vocabulary:
     )
 
 
-@lru_cache
+_VOCABULARY_FILES = ("topics.yml", "places.yml", "search.yml")
+
+
+def _stamp(config_dir: Path) -> tuple[float, ...]:
+    return tuple((config_dir / name).stat().st_mtime for name in _VOCABULARY_FILES)
+
+
+@lru_cache(maxsize=2)
+def _vocabulary(config_dir: Path, stamp: tuple[float, ...]) -> Vocabulary:
+    return load_vocabulary(config_dir)
+
+
 def vocabulary() -> Vocabulary:
-    """The vocabulary of this process, read once from `config/`."""
-    return load_vocabulary()
+    """The vocabulary of this process, read from `config/`, and again when a file changes
+    (the studio edits topic words while the action server runs)."""
+    return _vocabulary(CONFIG_DIR, _stamp(CONFIG_DIR))
+
+
+vocabulary.cache_clear = _vocabulary.cache_clear  # type: ignore[attr-defined]
 
 
 def normalise_choice(text: str) -> str:

@@ -9,6 +9,7 @@ Rasa swaps it in when loaded; conversations live in the tracker store and carry 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import subprocess
@@ -16,13 +17,16 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import ModelVersion, StudioJob
 from bot.services.people import now
 from bot.settings import Settings
+from bot.studio.evaluation import evaluate, held_out
 from bot.studio.nlu import StudioError
+from bot.studio.sandbox import Sandbox
 from bot.training import RASA_BIN, model_hash, rasa_env, train_command, write_generated_data
 
 logger = logging.getLogger(__name__)
@@ -61,6 +65,7 @@ class Runner:
     def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
         self.settings = settings
         self.sessions = sessions
+        self.sandbox = Sandbox(settings)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -157,14 +162,45 @@ class Runner:
                     update(StudioJob)
                     .where(StudioJob.id == job_id)
                     .values(
-                        status="done", stage="Trained", progress=1.0, finished_at=now(),
+                        stage="Trained; evaluating it next to the live model", progress=0.0,
                         output=output[-OUTPUT_KEPT:], model_id=version.id,
                     )
                 )  # fmt: skip
                 prune(session, self.settings.models_kept)
+                version_id = version.id
+            stage = self._evaluate(job_id, version_id, model)
+            self._update(job_id, status="done", stage=stage, progress=1.0, finished_at=now())
         except Exception as error:
             logger.exception("The training job %d failed", job_id)
             self._update(job_id, status="failed", stage=str(error)[:120], finished_at=now())
+
+    def _evaluate(self, job_id: int, version_id: int, model: Path) -> str:
+        """Serve the new model in the sandbox (where admins can also try it) and score it and
+        the live one on the held-out messages. Returns the job's last stage."""
+        sets = held_out()
+        try:
+            self._update(job_id, stage="Starting a sandbox with the new model")
+            url = self.sandbox.start(model)
+            if not sets:
+                return "Trained (no held-out messages in eval/intents to evaluate with)"
+            token = self.settings.rasa_token.get_secret_value() if self.settings.rasa_token else ""
+            self._update(job_id, stage="Evaluating the new model")
+            new = evaluate(url, token, sets)
+            self._update(job_id, stage="Evaluating the live model")
+            try:
+                live_scores = evaluate(self.settings.rasa_url, token, sets)
+            except httpx.HTTPError:
+                live_scores = {}
+        except Exception as error:
+            logger.warning("Evaluating model %d failed", version_id, exc_info=True)
+            return f"Trained (not evaluated: {type(error).__name__})"
+        with self.sessions.begin() as session:
+            session.execute(
+                update(ModelVersion)
+                .where(ModelVersion.id == version_id)
+                .values(metrics=json.dumps({"new": new, "live": live_scores}))
+            )
+        return "Trained and evaluated: try it below, then activate it"
 
     def _validate(self, job_id: int, username: str) -> None:
         try:

@@ -4,6 +4,7 @@ and its pages through FastAPI's test client (audit log, annotations, admins only
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -16,14 +17,17 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import create_engine, insert, select
 
+from bot.dashboard import studio_routes
 from bot.dashboard.app import create_app
 from bot.db.models import Annotation, AuditEntry
 from bot.db.session import session_factory
 from bot.services.tracker_store import EVENTS
 from bot.services.users import create_user
 from bot.settings import ROOT, SUPPORTED_LANGUAGES, Settings
+from bot.studio.evaluation import scores
 from bot.studio.nlu import Conflict, NluStore, StudioError
 from bot.studio.responses import ResponseStore, Variation, parse_buttons
+from bot.studio.topics import TOPICS_FILE, TopicStore
 
 PASSWORD = "studio password 1"
 
@@ -269,3 +273,41 @@ def test_a_coach_proposes_an_intent_and_an_admin_accepts_it(
     assert "already decided" in again.text
     with session_factory(client.app.state.settings.database_url).begin() as session:  # type: ignore[attr-defined]
         assert session.scalar(select(Annotation.status)) == "accepted"
+
+
+def test_topic_words_per_language_one_topic_per_word(
+    tmp_path: Path, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topics = tmp_path / "topics.yml"
+    shutil.copy(TOPICS_FILE, topics)
+    monkeypatch.setattr(studio_routes, "TOPICS_FILE", topics)
+    token = sign_in(client, "boss")
+    page = client.get("/admin/topics/digital").text
+    words = TopicStore(topics, SUPPORTED_LANGUAGES).topics()["digital"]["it"]
+    form = {"csrf_token": token, "language": "it", "version": version_on(page, "it")}
+    taken = client.post(
+        "/admin/topics/digital", data={**form, "words": "\n".join([*words, "turismo"])}
+    )
+    assert '"turismo" is already a word of the topic tourism_hospitality.' in html.unescape(
+        taken.text
+    )
+    saved = client.post(
+        "/admin/topics/digital", data={**form, "words": "\n".join([*words, "Cloud  Computing"])}
+    )
+    assert "Saved the it words of digital." in saved.text
+    assert (
+        TopicStore(topics, SUPPORTED_LANGUAGES).topics()["digital"]["it"][-1] == "cloud computing"
+    )
+    stale = client.post("/admin/topics/digital", data={**form, "words": "informatica"})
+    assert "Someone else changed the it words of digital" in stale.text
+    assert TOPICS_FILE.read_text(encoding="utf-8") != topics.read_text(encoding="utf-8")
+    assert "cloud computing" not in TOPICS_FILE.read_text(encoding="utf-8")  # the repo's untouched
+
+
+def test_scores_are_accuracy_and_macro_f1() -> None:
+    gold = ["greet", "greet", "ask_jobs", "ask_jobs"]
+    predicted = ["greet", "ask_jobs", "ask_jobs", "ask_jobs"]
+    result = scores(gold, predicted)
+    assert result["accuracy"] == 0.75 and result["n"] == 4
+    # greet: precision 1, recall 0.5 → F1 2/3; ask_jobs: precision 2/3, recall 1 → F1 0.8
+    assert result["f1"] == pytest.approx((2 / 3 + 0.8) / 2)

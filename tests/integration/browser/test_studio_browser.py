@@ -137,6 +137,16 @@ def test_an_admin_edits_retrains_and_puts_the_model_live_during_a_conversation(
         "done", timeout=600_000
     )
     chat.say("ciao")  # the conversation goes on while the model is trained and swapped
+    evaluation = rosa.locator("table.evaluation tbody tr")
+    expect(evaluation).to_have_count(10)  # every language, new model next to the live one
+    rows = evaluation.all_inner_texts()
+    assert any(re.match(r"it\s+[01]\.\d\d\s+[01]\.\d\d", row) for row in rows), rows
+    rosa.get_by_label("Message").fill(PHRASE_IT)
+    rosa.locator("#try select[name=language]").select_option("it")
+    rosa.get_by_role("button", name="Send to the new model").click()
+    expect(rosa.locator("#tried")).to_contain_text(NEW_TEXT)  # tried before it is live
+    expect(rosa.locator("#tried")).to_contain_text("help")
+    assert NEW_TEXT not in text_of(chat.say(PHRASE_IT))  # the young person still has the old
     rosa.locator("#models tbody tr").first.get_by_role("button", name="Activate").click()
     expect(rosa.get_by_role("status")).to_contain_text("The model is live", timeout=300_000)
     assert rosa.locator("#rasa-model").inner_text() != live_before

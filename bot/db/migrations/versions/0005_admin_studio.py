@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("seconds", sa.Double(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("activated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("metrics", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_model_versions")),
     )
     op.create_table(

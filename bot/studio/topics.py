@@ -1,0 +1,93 @@
+"""Topic words per language (`config/topics.yml`): what the NLU maps to a topic key (through
+the synonyms generated at training) and what the search reads in free text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml.comments import CommentedSeq
+
+from bot.services.vocabulary import CONFIG_DIR
+from bot.studio import yamlio
+from bot.studio.nlu import Conflict, StudioError, version_of
+from bot.text import normalise
+
+TOPICS_FILE = CONFIG_DIR / "topics.yml"
+MAX_WORD = 60
+
+
+class TopicStore:
+    """The topics, their labels and their words in every language."""
+
+    def __init__(self, path: Path, languages: Sequence[str]) -> None:
+        self.path = path
+        self.languages = list(languages)
+
+    def _document(self) -> Any:
+        return yamlio.load(self.path)
+
+    def topics(self) -> dict[str, dict[str, list[str]]]:
+        """Topic key → language → words."""
+        topics = self._document().get("topics") or {}
+        return {
+            key: {code: [str(w) for w in (spec.get("synonyms") or {}).get(code) or []]
+                  for code in self.languages}
+            for key, spec in topics.items()
+        }  # fmt: skip
+
+    def label(self, key: str, language: str = "en") -> str:
+        """A topic's label."""
+        spec = (self._document().get("topics") or {}).get(key) or {}
+        return str((spec.get("labels") or {}).get(language) or key)
+
+    def version(self, key: str, language: str) -> str:
+        """The version of one topic's words in one language."""
+        return version_of(self.topics().get(key, {}).get(language, []))
+
+    def save(
+        self, key: str, language: str, words: list[str], expected: str
+    ) -> tuple[list[str], list[str]]:
+        """Replace one topic's words in one language; a word belongs to one topic only."""
+        document = self._document()
+        topics = document.get("topics") or {}
+        if key not in topics:
+            raise StudioError(f"There is no topic {key!r}.")
+        if language not in self.languages:
+            raise StudioError(f"{language!r} is not a language of the assistant.")
+        before = [str(word) for word in (topics[key].get("synonyms") or {}).get(language) or []]
+        if version_of(before) != expected:
+            raise Conflict(
+                f"Someone else changed the {language} words of {key} since you opened them. "
+                "Nothing was saved: reload the page to see their change, then redo yours."
+            )
+        others = {
+            normalise(str(word)): other
+            for other, spec in topics.items()
+            if other != key
+            for words in (spec.get("synonyms") or {}).values()
+            for word in words or []
+        }
+        after: list[str] = []
+        for raw in words:
+            word = " ".join(raw.split()).lower()
+            if not word or word in after:
+                continue
+            if len(word) > MAX_WORD:
+                raise StudioError(f'"{word[:20]}…" is longer than {MAX_WORD} characters.')
+            if normalise(word) in others:
+                raise StudioError(
+                    f'"{word}" is already a word of the topic {others[normalise(word)]}.'
+                )
+            after.append(word)
+        topics[key].setdefault("synonyms", {})[language] = _flow(after)
+        yamlio.write(self.path, document)
+        return before, after
+
+
+def _flow(words: list[str]) -> CommentedSeq:
+    """A list written on one line, like the file's others: [a, b, c]."""
+    seq = CommentedSeq(words)
+    seq.fa.set_flow_style()
+    return seq

@@ -129,9 +129,18 @@ def every_route(client: TestClient) -> list[tuple[str, str]]:
     routes = []
     for route in found:
         path = (
-            route.path.replace("{sender_id}", SENDER)
+            re.sub(r"\{(\w+):int\}", r"{\1}", route.path)
+            .replace("{sender_id}", SENDER)
             .replace("{handoff_id}", "1")
             .replace("{person_id}", "1")
+            .replace("{item_id}", "1")
+            .replace("{version_id}", "1")
+            .replace("{job_id}", "1")
+            .replace("{annotation_id}", "1")
+            .replace("{decision}", "accept")
+            .replace("{action}", "publish")
+            .replace("{key}", "digital")
+            .replace("{name:path}", "greet")
         )
         routes.extend((method, path) for method in sorted(route.methods))
     return routes

@@ -13,8 +13,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+import yaml
+from sqlalchemy.engine import make_url
 
 from bot.settings import ROOT, Settings
 from bot.training import RASA_BIN, RASA_PROJECT, rasa_env
@@ -47,18 +51,53 @@ def app_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def rasa_server(settings: Settings, model: Path) -> ProcessSpec:
-    """The Rasa server: REST channel and HTTP API (token-protected) on 127.0.0.1 only."""
-    assert settings.rasa_token is not None
-    env = {
-        **rasa_env(),
-        "ACTION_ENDPOINT_URL": settings.actions_url,
-        "RASA_TRACKER_DB": str(settings.tracker_db_path),
+def endpoints(settings: Settings) -> tuple[dict[str, Any], dict[str, str]]:
+    """Rasa's endpoints for these settings, and the environment holding their secrets (Rasa
+    substitutes `${...}` from the environment, so no password is written to the file)."""
+    secrets: dict[str, str] = {}
+    url = make_url(settings.tracker_store_url)
+    if url.get_backend_name() == "sqlite":
+        tracker: dict[str, Any] = {"type": "SQL", "dialect": "sqlite", "db": url.database}
+    else:
+        tracker = {
+            "type": "SQL", "dialect": url.get_backend_name(), "url": url.host or "127.0.0.1",
+            "port": url.port or 5432, "db": url.database, "username": url.username or "",
+            "login_db": url.database,
+        }  # fmt: skip
+        if url.password:
+            tracker["password"] = "${NEETBOT_TRACKER_PASSWORD}"  # noqa: S105 - a reference
+            secrets["NEETBOT_TRACKER_PASSWORD"] = str(url.password)
+    result: dict[str, Any] = {
+        "action_endpoint": {"url": settings.actions_url},
+        "tracker_store": tracker,
     }
+    if settings.lock_store_url:
+        lock = urlsplit(settings.lock_store_url)
+        # Rasa's own "redis" type has a race between servers (rasa_project/neetbot_locks.py).
+        result["lock_store"] = {
+            "type": "neetbot_locks.AtomicRedisLockStore",
+            "url": lock.hostname or "127.0.0.1", "port": lock.port or 6379,
+            "db": int((lock.path or "/0").strip("/") or 0), "key_prefix": "neetbot",
+        }  # fmt: skip
+        if lock.password:
+            result["lock_store"]["password"] = "${NEETBOT_LOCK_PASSWORD}"  # noqa: S105
+            secrets["NEETBOT_LOCK_PASSWORD"] = lock.password
+    return result, secrets
+
+
+def rasa_server(settings: Settings, model: Path) -> ProcessSpec:
+    """The Rasa server: REST channel and HTTP API (token-protected) on 127.0.0.1 only, with
+    its endpoints (actions, tracker store, lock store) written from the settings."""
+    assert settings.rasa_token is not None
+    document, secrets = endpoints(settings)
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    endpoints_file = settings.var_dir / f"endpoints-{settings.rasa_port}.yml"
+    endpoints_file.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    env = {**rasa_env(), **secrets}
     command = [
         str(RASA_BIN), "run",
         "--model", str(model),
-        "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+        "--endpoints", str(endpoints_file), "--credentials", "credentials.yml",
         "--enable-api", "--auth-token", settings.rasa_token.get_secret_value(),
         "--interface", settings.rasa_host, "--port", str(settings.rasa_port),
     ]  # fmt: skip

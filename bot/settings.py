@@ -40,6 +40,7 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         env_ignore_empty=True,
         extra="ignore",
+        populate_by_name=True,
     )
 
     telegram_bot_token: SecretStr | None = None
@@ -53,6 +54,11 @@ class Settings(BaseSettings):
     telegram_rate_limit: float = 30.0
 
     database_url: str = ""
+    # Rasa's tracker store (SQLAlchemy URL; PostgreSQL in production, shared by all Rasa
+    # servers) and lock store (redis://host:port/db), which lets several Rasa servers serve the
+    # same conversations safely. Unset: a SQLite file under var/, and Rasa's in-memory locks.
+    tracker_store: str = Field(default="", alias="TRACKER_STORE_URL")
+    lock_store_url: str = ""
     rasa_port: int = 5005
     actions_port: int = 5055
     dashboard_port: int = 8000
@@ -119,8 +125,9 @@ class Settings(BaseSettings):
 
     @property
     def tracker_store_url(self) -> str:
-        """SQLAlchemy URL of Rasa's tracker store, for reading transcripts and erasing them."""
-        return f"sqlite:///{self.tracker_db_path}"
+        """SQLAlchemy URL of Rasa's tracker store, for reading transcripts and erasing them:
+        `TRACKER_STORE_URL` (e.g. PostgreSQL in production), else a SQLite file of its own."""
+        return self.tracker_store or f"sqlite:///{self.tracker_db_path}"
 
 
 @lru_cache

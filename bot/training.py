@@ -44,6 +44,8 @@ def rasa_env() -> dict[str, str]:
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         "PYTHONWARNINGS": "ignore",
         "TF_ENABLE_ONEDNN_OPTS": "0",
+        # Our lock store (rasa_project/neetbot_locks.py) is imported by Rasa from here.
+        "PYTHONPATH": str(RASA_PROJECT),
     }
 
 

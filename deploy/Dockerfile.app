@@ -1,0 +1,10 @@
+# The application image: action server, Telegram connector, dashboard, `neetbot` CLI (Python 3.11).
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+RUN pip install uv
+COPY requirements/app.lock requirements/app.lock
+RUN uv pip install --system -r requirements/app.lock
+COPY . .
+RUN uv pip install --system --no-deps -e . && useradd --create-home neetbot && chown -R neetbot /app
+USER neetbot

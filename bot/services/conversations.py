@@ -40,6 +40,8 @@ FALLBACK_ACTIONS = {
     "utter_default",
     "utter_ask_rephrase",
 }
+# Events that do not change what was said (between a `rewind` and the message read again).
+BOOKKEEPING = {"action", "user_featurization", "slot", "active_loop"}
 SEARCH_TEXT_LIMIT = 8000  # characters of a conversation kept for free-text search
 _sync_lock = threading.Lock()
 
@@ -58,14 +60,17 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def _fold(row: Conversation, type_name: str, timestamp: float, data: dict[str, Any]) -> None:
-    """Fold one tracker event into a conversation's summary."""
+def _fold(
+    row: Conversation, type_name: str, timestamp: float, data: dict[str, Any], replay: bool = False
+) -> None:
+    """Fold one tracker event into a conversation's summary. A `replay` is a message Rasa reads
+    again after a `rewind` (its two-stage fallback): the same message, not a new one."""
     when = _when(timestamp)
     row.started_at = min(_aware(row.started_at), when)
     if type_name in ("user", "bot"):
         row.last_at = max(_aware(row.last_at), when)
     if type_name == "user":
-        row.user_messages += 1
+        row.user_messages += 0 if replay else 1
         parse = data.get("parse_data") or {}
         intent = parse.get("intent") or {}
         name, confidence = intent.get("name"), intent.get("confidence")
@@ -81,7 +86,8 @@ def _fold(row: Conversation, type_name: str, timestamp: float, data: dict[str, A
         if isinstance(language, str) and language:
             _set_language(row, language)
         text = str(data.get("text") or "")
-        if text and not text.startswith("/") and len(row.search_text) < SEARCH_TEXT_LIMIT:
+        searchable = text and not text.startswith("/") and not replay
+        if searchable and len(row.search_text) < SEARCH_TEXT_LIMIT:
             row.search_text = (row.search_text + " " + normalise(text)).strip()
     elif type_name == "action" and data.get("name") in FALLBACK_ACTIONS:
         row.fallback = True
@@ -129,6 +135,7 @@ def sync(session: Session, tracker_url: str, batch: int = 5000) -> int:
                     select(Conversation).where(Conversation.sender_id.in_(senders))
                 )
             }
+            last: dict[str, str] = {}  # each sender's last event that is not bookkeeping
             for event_id, sender, type_name, timestamp, data in rows:
                 summary = summaries.get(sender)
                 if summary is None:
@@ -150,7 +157,9 @@ def sync(session: Session, tracker_url: str, batch: int = 5000) -> int:
                     event = json.loads(data or "{}")
                 except ValueError:
                     event = {}
-                _fold(summary, type_name, timestamp or 0.0, event)
+                _fold(summary, type_name, timestamp or 0.0, event, last.get(sender) == "rewind")
+                if type_name not in BOOKKEEPING:
+                    last[sender] = type_name
                 summary.last_event_id = event_id
             state.value = rows[-1].id
             read += len(rows)

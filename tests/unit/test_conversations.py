@@ -209,6 +209,23 @@ def test_the_fallback_intent_or_a_fallback_action_marks_a_conversation(
     assert flags == {ANA: True, BEN: True, CAM: False}
 
 
+def test_a_message_read_again_after_a_rewind_counts_once(
+    db: sessionmaker[Session], tracker: Tracker
+) -> None:
+    # Rasa's two-stage fallback rewinds and reads the person's message again.
+    tracker.add(ANA, user("bye", "nlu_fallback", 0.3), T0)
+    tracker.add(ANA, action("action_two_stage_fallback"), T0)
+    tracker.add(ANA, {"event": "rewind"}, T0)
+    tracker.add(ANA, action("action_listen"), T0)
+    tracker.add(ANA, user("bye", "goodbye", 0.9), T0)
+    tracker.add(ANA, user("bye again", "goodbye", 0.9), T0 + minutes(1))
+    sync(db, tracker)
+    with db.begin() as session:
+        summary = session.get(Conversation, ANA)
+        assert summary is not None and summary.user_messages == 2
+        assert summary.search_text == "bye bye again"
+
+
 def test_a_second_sync_reads_only_new_events_and_updates_the_same_row(
     db: sessionmaker[Session], tracker: Tracker
 ) -> None:

@@ -11,6 +11,7 @@ import os
 import secrets
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,7 +165,9 @@ def test_two_rasa_servers_serve_one_conversation_at_once_without_losing_a_turn(
             for client in clients:
                 await client.close()
 
-    replies = asyncio.run(conversation())
+    # In a thread of its own: another test's Playwright may hold this thread's event loop.
+    with ThreadPoolExecutor(1) as pool:
+        replies = pool.submit(asyncio.run, conversation()).result()
     assert all(reply for reply in replies), replies  # every message was answered
     turns = user_turns(replicas.settings.tracker_store_url, sender)
     assert sorted(text for text, _ in turns) == sorted(messages), turns  # none lost, none twice

@@ -13,8 +13,10 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Chromium, for one module: Playwright's sync API holds the thread's event loop while it
+    runs, so it is stopped before other modules' tests."""
     executable = shutil.which("chromium")
     if executable is None:
         if os.environ.get("CI") == "true":

@@ -25,7 +25,7 @@ from sqlalchemy import insert  # noqa: E402
 
 from bot.db.models import Conversation, ConversationTag, Handoff, Person  # noqa: E402
 from bot.db.session import session_factory  # noqa: E402
-from bot.services.conversations import Filters, list_conversations, waiting  # noqa: E402
+from bot.services.conversation_list import Filters, list_conversations, waiting  # noqa: E402
 from bot.services.setup import prepare_database  # noqa: E402
 
 LANGUAGES = ["en", "it", "fr", "es", "de", "ro", "hr", "sl", "lt", "ar"]

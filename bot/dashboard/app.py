@@ -26,6 +26,7 @@ from bot.dashboard import (
     catalogue_routes,
     conversation_routes,
     figure_routes,
+    model_routes,
     people_routes,
     studio_routes,
 )
@@ -153,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         figure_routes,
         admin_routes,
         studio_routes,
+        model_routes,
         catalogue_routes,
     ):
         app.include_router(module.router)

@@ -18,8 +18,10 @@ from bot.dashboard import handoff_routes
 from bot.dashboard.pages import back, flash, render
 from bot.dashboard.security import SIGNED_IN_FORM, Viewer, db, viewer
 from bot.db.models import Annotation
+from bot.services import conversation_list as listing
 from bot.services import conversations, transcripts
-from bot.services.conversations import ConversationError, Filters, Row
+from bot.services.conversation_list import Filters, Row
+from bot.services.conversations import ConversationError
 from bot.services.handoff import open_for
 from bot.services.people import now
 from bot.settings import SUPPORTED_LANGUAGES, Settings
@@ -87,7 +89,7 @@ def conversation_list(
         page_number = max(1, int(request.query_params.get("page", "1")))
     except ValueError:
         page_number = 1
-    page = conversations.list_conversations(session, filters, page_number, PER_PAGE)
+    page = listing.list_conversations(session, filters, page_number, PER_PAGE)
     query = request.url.query
     base = "&".join(part for part in query.split("&") if part and not part.startswith("page="))
     return render(
@@ -95,10 +97,10 @@ def conversation_list(
         "conversations.html",
         user,
         page=page,
-        waiting=conversations.waiting(session),
+        waiting=listing.waiting(session),
         params=request.query_params,
         query_base=base,
-        known=conversations.known_values(session),
+        known=listing.known_values(session),
     )
 
 
@@ -131,7 +133,7 @@ def export_csv(
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
     writer.writeheader()
-    for row in conversations.iter_filtered(session, filters_of(request)):
+    for row in listing.iter_filtered(session, filters_of(request)):
         writer.writerow(_export_row(row))
     return Response(
         buffer.getvalue(),
@@ -147,7 +149,7 @@ def export_json(
     """The filtered conversations as JSON, each with its transcript."""
     _sync(request, session)
     settings: Settings = request.app.state.settings
-    rows = list(conversations.iter_filtered(session, filters_of(request)))
+    rows = list(listing.iter_filtered(session, filters_of(request)))
 
     def chunks() -> Iterator[str]:
         yield "["

@@ -24,8 +24,9 @@ from bot.db.models import (
     User,
 )
 from bot.db.session import session_factory
-from bot.services import conversations, people, transcripts
-from bot.services.conversations import ConversationError, Filters
+from bot.services import conversation_list, conversations, people, transcripts
+from bot.services.conversation_list import Filters
+from bot.services.conversations import ConversationError
 from bot.services.setup import prepare_database
 from bot.services.tracker_store import EVENTS
 from bot.services.users import create_user
@@ -155,7 +156,7 @@ def listed(db: sessionmaker[Session], filters: Filters, **paging: int) -> list[s
     with db.begin() as session:
         return [
             row.sender_id
-            for row in conversations.list_conversations(session, filters, **paging).rows
+            for row in conversation_list.list_conversations(session, filters, **paging).rows
         ]
 
 
@@ -188,7 +189,7 @@ def test_sync_folds_the_events_of_a_conversation_into_one_summary(
         assert summary.search_text == "jobs in split c e un corso di cucina"
         assert summary.last_event_id == last
         assert session.get(SyncState, conversations.SYNC_KEY).value == last
-        row = conversations.list_conversations(session, Filters()).rows[0]
+        row = conversation_list.list_conversations(session, Filters()).rows[0]
     assert row.name == "anon-tg-a1a1a" and not row.registered
     assert row.languages == ["en", "it"] and row.language == "it"
     assert row.intents == ["ask_jobs", "show_more", "ask_trainings"]
@@ -343,7 +344,8 @@ def test_a_conversation_is_found_by_its_pseudonym_as_shown(
 def test_rows_show_names_tags_reviews_and_handoffs(landscape: sessionmaker[Session]) -> None:
     with landscape.begin() as session:
         rows = {
-            row.sender_id: row for row in conversations.list_conversations(session, Filters()).rows
+            row.sender_id: row
+            for row in conversation_list.list_conversations(session, Filters()).rows
         }
     assert (rows[ANA].name, rows[ANA].registered, rows[ANA].tags) == (
         "Ana Horvat",
@@ -365,11 +367,11 @@ def test_pages_hold_per_page_rows_and_out_of_range_pages_are_clamped(
     landscape: sessionmaker[Session],
 ) -> None:
     with landscape.begin() as session:
-        first = conversations.list_conversations(session, Filters(), page=1, per_page=3)
-        second = conversations.list_conversations(session, Filters(), page=2, per_page=3)
-        beyond = conversations.list_conversations(session, Filters(), page=9, per_page=3)
-        before = conversations.list_conversations(session, Filters(), page=0, per_page=3)
-        nothing = conversations.list_conversations(session, Filters(language="de"), page=3)
+        first = conversation_list.list_conversations(session, Filters(), page=1, per_page=3)
+        second = conversation_list.list_conversations(session, Filters(), page=2, per_page=3)
+        beyond = conversation_list.list_conversations(session, Filters(), page=9, per_page=3)
+        before = conversation_list.list_conversations(session, Filters(), page=0, per_page=3)
+        nothing = conversation_list.list_conversations(session, Filters(language="de"), page=3)
     assert [row.sender_id for row in first.rows] == [DIA, CAM, BEN]
     assert (first.total, first.pages, first.page) == (4, 2, 1)
     assert [row.sender_id for row in second.rows] == [ANA] and second.page == 2
@@ -391,7 +393,7 @@ def test_conversations_active_at_the_same_moment_are_listed_by_pseudonym(
 def test_known_values_offer_the_languages_and_tags_in_use(landscape: sessionmaker[Session]) -> None:
     with landscape.begin() as session:
         conversations.add_tag(session, DIA, "follow up")
-        assert conversations.known_values(session) == {
+        assert conversation_list.known_values(session) == {
             "languages": ["en", "fr", "hr", "it"],
             "tags": ["follow up", "job-ready"],
         }
@@ -428,7 +430,7 @@ def test_waiting_lists_urgent_requests_first_then_the_longest_waiting(
             ]
         )
     with db.begin() as session:
-        rows = conversations.waiting(session)
+        rows = conversation_list.waiting(session)
         # a coach already talks with Ben: the people nobody has answered yet come first
         taken = session.scalar(select(Handoff).where(Handoff.sender_id == BEN))
         taken.status, taken.taken_by = "active", marta.id
@@ -437,7 +439,7 @@ def test_waiting_lists_urgent_requests_first_then_the_longest_waiting(
     assert (rows[2].name, rows[3].name) == ("Ben", "anon-tg-a1a1a")
     assert rows[3].requested_at == T0 + minutes(10) and rows[3].coach is None
     with db.begin() as session:
-        rows = conversations.waiting(session)
+        rows = conversation_list.waiting(session)
     assert [(row.sender_id, row.status, row.coach) for row in rows] == [
         (CAM, "waiting", None),
         ("tg-e5", "waiting", None),
@@ -484,7 +486,7 @@ def test_notes_are_trimmed_and_limited(landscape: sessionmaker[Session]) -> None
             conversations.set_note(session, "tg-nobody", "hello")
     with landscape.begin() as session:
         assert conversations.get(session, ANA).note == "Call back on Monday."  # type: ignore[union-attr]
-        rows = conversations.list_conversations(session, Filters(registered=True)).rows
+        rows = conversation_list.list_conversations(session, Filters(registered=True)).rows
         assert rows[0].note == "Call back on Monday."
 
 

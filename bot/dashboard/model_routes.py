@@ -1,0 +1,181 @@
+"""The studio's Models page: validate the data, train in the background, evaluate and try a new
+model in the sandbox, activate it or roll back. Admins only."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.dashboard.pages import back, flash, render
+from bot.dashboard.security import ADMIN_FORM, Viewer, admin, db
+from bot.db.models import ModelVersion, StudioJob
+from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.settings import SUPPORTED_LANGUAGES
+from bot.studio import audit, jobs
+from bot.studio.nlu import StudioError
+from bot.studio.sandbox import SANDBOX_SENDER
+
+router = APIRouter(prefix="/admin")
+
+
+async def _models_page(
+    request: Request, user: Viewer, tried: dict[str, Any] | None = None
+) -> Response:
+    rasa: RasaClient = request.app.state.rasa
+    try:
+        status = await rasa.status()
+    except Exception:  # Rasa down: the page still shows what is stored
+        status = {}
+
+    def read() -> tuple[list[ModelVersion], list[StudioJob]]:
+        with request.app.state.sessions.begin() as session:
+            versions = list(session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc())))
+            recent = list(
+                session.scalars(select(StudioJob).order_by(StudioJob.id.desc()).limit(10))
+            )
+            session.expunge_all()
+            return versions, recent
+
+    versions, recent = await asyncio.to_thread(read)
+    runner = request.app.state.runner
+    return render(
+        request, "studio_models.html", user, versions=versions, jobs=recent,
+        rasa_model=str(status.get("model_file") or ""), running=runner.busy(),
+        metrics={v.id: json.loads(v.metrics) for v in versions if v.metrics},
+        sandbox=next((v for v in versions if runner.sandbox.serving(v.path)), None),
+        languages=SUPPORTED_LANGUAGES, tried=tried,
+    )  # fmt: skip
+
+
+@router.get("/models", response_class=HTMLResponse)
+async def models_page(request: Request, user: Viewer = Depends(admin)) -> Response:
+    """The live model, the trained ones (evaluation, try, activate, roll back), the jobs."""
+    return await _models_page(request, user)
+
+
+@router.post("/try", dependencies=ADMIN_FORM)
+async def try_model(
+    request: Request,
+    message: Annotated[str, Form(max_length=1000)] = "",
+    language: Annotated[str, Form(max_length=8)] = "en",
+    user: Viewer = Depends(admin),
+) -> Response:
+    """Send a message to the model in the sandbox (not live) and show what it understood and
+    answered."""
+    runner = request.app.state.runner
+    settings = request.app.state.settings
+    if not runner.sandbox.url or not message.strip():
+        flash(request, "Train a model first: it is tried in a sandbox before going live.", "error")
+        return back("/admin/models")
+    if language not in SUPPORTED_LANGUAGES:
+        language = "en"
+    token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
+    sandbox = RasaClient(runner.sandbox.url, token)
+    sender = f"{SANDBOX_SENDER}{user.username}"
+    try:
+        value, new = await sandbox.slot(sender, "language")
+        if value != language:
+            await sandbox.set_slot(sender, "language", language, new=new)
+        replies = await sandbox.send_message(sender, message.strip(), {"language": language})
+        parse = await sandbox.parse(message.strip())
+    except (RasaUnavailable, httpx.HTTPError):
+        flash(request, "The sandbox is not answering; train again.", "error")
+        return back("/admin/models")
+    finally:
+        await sandbox.close()
+    intent = parse.get("intent") or {}
+    tried = {
+        "message": message.strip(),
+        "language": language,
+        "intent": intent.get("name"),
+        "confidence": intent.get("confidence"),
+        "replies": [str(reply.get("text") or "") for reply in replies if reply.get("text")],
+    }
+    return await _models_page(request, user, tried)
+
+
+@router.post("/train", dependencies=ADMIN_FORM)
+def train(
+    request: Request, user: Viewer = Depends(admin), session: Session = Depends(db)
+) -> Response:
+    """Start a training in the background (the bot keeps serving)."""
+    try:
+        job_id = request.app.state.runner.start_training(user.username)
+    except StudioError as error:
+        flash(request, str(error), "error")
+        return back("/admin/models")
+    audit.record(session, user.id, user.username, "model.train", f"job {job_id}")
+    flash(request, "Training started. This page shows its progress.")
+    return back("/admin/models")
+
+
+@router.post("/validate", dependencies=ADMIN_FORM)
+def validate(request: Request, user: Viewer = Depends(admin)) -> Response:
+    """Run `rasa data validate` in the background."""
+    try:
+        request.app.state.runner.start_validation(user.username)
+    except StudioError as error:
+        flash(request, str(error), "error")
+    else:
+        flash(request, "Validation started; its findings appear below.")
+    return back("/admin/models")
+
+
+@router.get("/jobs/{job_id}.json")
+def job_status(
+    job_id: int, user: Viewer = Depends(admin), session: Session = Depends(db)
+) -> JSONResponse:
+    """A job's progress, for the page's live view."""
+    job = session.get(StudioJob, job_id)
+    if job is None:
+        raise HTTPException(404, "There is no such job.")
+    return JSONResponse({
+        "id": job.id, "kind": job.kind, "status": job.status, "stage": job.stage,
+        "progress": job.progress, "model_id": job.model_id,
+    })  # fmt: skip
+
+
+@router.post("/models/{version_id}/activate", dependencies=ADMIN_FORM)
+async def activate(version_id: int, request: Request, user: Viewer = Depends(admin)) -> Response:
+    """Put a model live: Rasa loads it and swaps it in; conversations carry on."""
+    sessions = request.app.state.sessions
+
+    def path_of() -> tuple[str, str | None]:
+        with sessions.begin() as session:
+            version = session.get(ModelVersion, version_id)
+            if version is None:
+                raise StudioError("That model is no longer kept.")
+            current = jobs.live(session)
+            return version.path, current.path if current else None
+
+    try:
+        path, previous = await asyncio.to_thread(path_of)
+        await request.app.state.rasa.load_model(path)
+    except StudioError as error:
+        flash(request, str(error), "error")
+        return back("/admin/models")
+    except (RasaUnavailable, Exception) as error:  # noqa: BLE001 - shown to the admin
+        flash(
+            request,
+            f"Rasa did not load the model ({type(error).__name__}); nothing changed.",
+            "error",
+        )
+        return back("/admin/models")
+
+    def record() -> None:
+        with sessions.begin() as session:
+            jobs.mark_active(session, version_id)
+            audit.record(session, user.id, user.username, "model.activate", path, previous, path)
+
+    await asyncio.to_thread(record)
+    if request.app.state.runner.sandbox.serving(path):
+        await asyncio.to_thread(request.app.state.runner.sandbox.stop)  # it is live now
+    flash(request, "The model is live. Conversations in progress carried on.")
+    return back("/admin/models")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -26,6 +27,12 @@ def test_when_rasa_is_down_the_person_gets_an_apology(stack, fake_telegram) -> N
     assert person.user_id and str(person.user_id) not in down.output()
 
 
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def test_webhook_mode_checks_the_secret(stack, fake_telegram) -> None:
     port = free_port()
     hook = start_connector(
@@ -40,6 +47,9 @@ def test_webhook_mode_checks_the_secret(stack, fake_telegram) -> None:
     try:
         webhook = fake_telegram.wait_for(lambda: fake_telegram.webhook.get("url"), timeout=30)
         assert webhook == f"http://127.0.0.1:{port}/telegram"
+        # PTB may register the webhook a moment before its server listens (seen on a loaded
+        # machine): wait until the port answers.
+        fake_telegram.wait_for(lambda: listening(port), timeout=30)
         person = Person(fake_telegram)
         update = fake_telegram.make_text_update(person.user_id, "hi")
         forged = fake_telegram.deliver_webhook(update, secret_token="wrong")

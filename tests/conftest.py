@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
 import os
+import sqlite3
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -21,7 +23,8 @@ os.environ["NEETBOT_ENV_FILE"] = os.devnull
 from bot.db.migrate import upgrade  # noqa: E402
 from bot.db.session import session_factory  # noqa: E402
 from bot.services.catalogue_csv import COLUMNS  # noqa: E402
-from bot.services.setup import sync_topics  # noqa: E402
+from bot.services.setup import prepare_database, sync_topics  # noqa: E402
+from bot.services.users import create_user  # noqa: E402
 from bot.services.vocabulary import vocabulary  # noqa: E402
 from bot.settings import ROOT, get_settings  # noqa: E402
 
@@ -45,6 +48,30 @@ def database_url() -> str:
     with session_factory(url).begin() as session:
         sync_topics(session, vocabulary())
     return url
+
+
+@pytest.fixture(scope="session")
+def console_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated database with two coaches (marta, luca) and an admin (ana), made once."""
+    path = tmp_path_factory.mktemp("console-template") / "app.db"
+    url = f"sqlite:///{path}"
+    prepare_database(url, sample=None)
+    with session_factory(url).begin() as session:
+        for username, role in (("marta", "coach"), ("luca", "coach"), ("ana", "admin")):
+            create_user(session, username, role, "correct horse battery")
+    return path
+
+
+@pytest.fixture
+def console_db(tmp_path: Path, console_template: Path) -> sessionmaker[Session]:
+    """This test's own copy of the console template database (SQLite's backup: fast)."""
+    path = tmp_path / "console.db"
+    with (
+        contextlib.closing(sqlite3.connect(console_template)) as source,
+        contextlib.closing(sqlite3.connect(path)) as target,
+    ):
+        source.backup(target)
+    return session_factory(f"sqlite:///{path}")
 
 
 @pytest.fixture

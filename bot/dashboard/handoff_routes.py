@@ -19,13 +19,13 @@ from telegram.error import Forbidden, TelegramError
 
 from bot.dashboard.pages import back, flash
 from bot.dashboard.security import SIGNED_IN_FORM, Viewer, user_row, viewer
-from bot.db.models import Person
 from bot.languages import mark_rtl
 from bot.messages import text as message_text
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.services import handoff
 from bot.services.conversations import display_name
 from bot.services.handoff import HandoffError
+from bot.services.people import get_person
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -34,7 +34,7 @@ MAX_REPLY = 4000  # Telegram takes 4,096 characters in one message
 
 def name_of(session: Session, sender_id: str) -> str:
     """The name a registered person gave, else their pseudonym."""
-    person = session.query(Person).filter(Person.sender_id == sender_id).one_or_none()
+    person = get_person(session, sender_id)
     return display_name(sender_id, person.name if person else None)
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import HANDOFF_OPEN, Conversation, ConversationTag, Handoff, Person
-from bot.services.conversations import _aware, display_name
+from bot.services.conversations import aware, display_name
 from bot.text import normalise
 
 
@@ -136,8 +136,8 @@ def _row(conversation: Conversation, name: str | None, registered_at: Any) -> Ro
         sender_id=conversation.sender_id,
         name=display_name(conversation.sender_id, name),
         registered=registered_at is not None,
-        started_at=_aware(conversation.started_at),
-        last_at=_aware(conversation.last_at),
+        started_at=aware(conversation.started_at),
+        last_at=aware(conversation.last_at),
         user_messages=conversation.user_messages,
         language=conversation.language,
         languages=[code for code in conversation.languages.split(";") if code],
@@ -227,7 +227,7 @@ def waiting(session: Session) -> list[WaitingRow]:
             handoff.urgent,
             handoff.reason,
             handoff.category,
-            _aware(handoff.requested_at),
+            aware(handoff.requested_at),
             handoff.coach.username if handoff.coach else None,
         )
         for handoff, name in results

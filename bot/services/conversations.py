@@ -52,7 +52,7 @@ def _when(timestamp: float | None) -> dt.datetime:
     return dt.datetime.fromtimestamp(timestamp or 0, dt.UTC)
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
+def aware(value: dt.datetime) -> dt.datetime:
     """SQLite gives stored UTC times back without their zone."""
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
@@ -63,9 +63,9 @@ def _fold(
     """Fold one tracker event into a conversation's summary. A `replay` is a message Rasa reads
     again after a `rewind` (its two-stage fallback): the same message, not a new one."""
     when = _when(timestamp)
-    row.started_at = min(_aware(row.started_at), when)
+    row.started_at = min(aware(row.started_at), when)
     if type_name in ("user", "bot"):
-        row.last_at = max(_aware(row.last_at), when)
+        row.last_at = max(aware(row.last_at), when)
     if type_name == "user":
         row.user_messages += 0 if replay else 1
         parse = data.get("parse_data") or {}

@@ -13,7 +13,7 @@ from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import Conversation, DetailsViewed, Handoff, Outcome, Person
-from bot.services.conversations import FALLBACK_INTENT
+from bot.services.conversations import FALLBACK_INTENT, aware
 from bot.services.tracker_store import EVENTS, has_events, tracker_engine
 
 DAY = 86400
@@ -67,10 +67,6 @@ class Figures:
         return self.fallback_messages / self.messages if self.messages else 0.0
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def compute(session: Session, tracker_url: str, period: Period) -> Figures:
     """The figures of `period` (conversation summaries must be synced first)."""
     figures = Figures(period)
@@ -84,7 +80,7 @@ def compute(session: Session, tracker_url: str, period: Period) -> Figures:
             Conversation.started_at >= start, Conversation.started_at < end
         )
     ):
-        day = _aware(started).date()
+        day = aware(started).date()
         figures.conversations_per_day[day] = figures.conversations_per_day.get(day, 0) + 1
     for registered in session.scalars(
         select(Person.registered_at).where(
@@ -93,7 +89,7 @@ def compute(session: Session, tracker_url: str, period: Period) -> Figures:
     ):
         if registered is None:
             continue
-        day = _aware(registered).date()
+        day = aware(registered).date()
         figures.registrations_per_day[day] = figures.registrations_per_day.get(day, 0) + 1
     figures.languages = Counter(
         {

@@ -90,7 +90,7 @@ class NluStore:
         """The intents the domain declares, in file order."""
         names: list[str] = []
         for path in sorted((self.project / "domain").glob("*.yml")):
-            for item in (yamlio.load(path) or {}).get("intents") or []:
+            for item in (yamlio.read(path) or {}).get("intents") or []:
                 name = next(iter(item)) if isinstance(item, dict) else str(item)
                 if name not in names:
                     names.append(name)
@@ -100,16 +100,17 @@ class NluStore:
         """The entities the domain declares."""
         found: set[str] = set()
         for path in sorted((self.project / "domain").glob("*.yml")):
-            for item in (yamlio.load(path) or {}).get("entities") or []:
+            for item in (yamlio.read(path) or {}).get("entities") or []:
                 found.add(next(iter(item)) if isinstance(item, dict) else str(item))
         return found
 
     def examples_by_language(self, language: str) -> dict[str, list[str]]:
         """Every intent's examples in one language."""
         found: dict[str, list[str]] = {}
-        for _, document, index in self._blocks(language):
-            item = document["nlu"][index]
-            found.setdefault(str(item["intent"]), []).extend(_lines(item.get("examples")))
+        for path in self._files(language):
+            for item in (yamlio.read(path) or {}).get("nlu") or []:
+                if isinstance(item, dict) and "intent" in item:
+                    found.setdefault(str(item["intent"]), []).extend(_lines(item.get("examples")))
         return found
 
     def overview(self) -> dict[str, dict[str, int]]:

@@ -7,7 +7,7 @@ edited per language; a save is refused if the variation changed since the admin 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,9 +59,11 @@ class ResponseStore:
     def _files(self) -> list[Path]:
         return sorted((self.project / "domain").glob("*.yml"))
 
-    def _find(self, name: str) -> tuple[Path, Any]:
+    def _find(self, name: str, load: Callable[[Path], Any] = yamlio.read) -> tuple[Path, Any]:
+        """The domain file holding response `name`, read (or loaded for writing with
+        `yamlio.load`)."""
         for path in self._files():
-            document = yamlio.load(path) or {}
+            document = load(path) or {}
             if name in (document.get("responses") or {}):
                 return path, document
         raise StudioError(f"There is no response {name!r}.")
@@ -70,7 +72,7 @@ class ResponseStore:
         """Every response name, in file order."""
         found: list[str] = []
         for path in self._files():
-            found += list((yamlio.load(path) or {}).get("responses") or {})
+            found += list((yamlio.read(path) or {}).get("responses") or {})
         return found
 
     def variations(self, name: str) -> dict[str, Variation]:
@@ -91,7 +93,7 @@ class ResponseStore:
         """Response → the languages it has no text in."""
         found: dict[str, list[str]] = {}
         for path in self._files():
-            for name, items in ((yamlio.load(path) or {}).get("responses") or {}).items():
+            for name, items in ((yamlio.read(path) or {}).get("responses") or {}).items():
                 have = {_language_of(item) or DEFAULT_LANGUAGE for item in items}
                 gaps = [code for code in self.languages if code not in have]
                 if gaps:
@@ -114,7 +116,7 @@ class ResponseStore:
         for title, payload in variation.buttons:
             if not title.strip() or not payload.strip():
                 raise StudioError('Each button needs a title and a payload: "title | /payload".')
-        path, document = self._find(name)
+        path, document = self._find(name, yamlio.load)
         items = document["responses"][name]
         current = next(
             (item for item in items if (_language_of(item) or DEFAULT_LANGUAGE) == language), None

@@ -6,9 +6,11 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
 
@@ -25,6 +27,20 @@ def load(path: Path) -> Any:
     """A YAML file as ruamel's commented maps and lists."""
     with path.open(encoding="utf-8") as handle:
         return _yaml().load(handle)
+
+
+def read(path: Path) -> Any:
+    """A YAML file as plain values, for reading only: parsed once and again only when the file
+    changes (pages list every intent of every language; ruamel's round trip is for writing)."""
+    stat = path.stat()
+    return _read(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=1024)
+def _read(path: str, modified: int, size: int) -> Any:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(path, encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=loader)  # noqa: S506 - a safe loader
 
 
 def dump(data: Any) -> str:

@@ -3,10 +3,8 @@ tags, notes and reviews, erasure, and transcripts."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +21,11 @@ from bot.db.models import (
     SyncState,
     User,
 )
-from bot.db.session import session_factory
 from bot.services import conversation_list, conversations, people, transcripts
 from bot.services.conversation_list import Filters
 from bot.services.conversations import ConversationError
-from bot.services.setup import prepare_database
 from bot.services.tracker_store import EVENTS
-from bot.services.users import create_user
 
-PASSWORD = "correct horse battery"
 T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
 ANA = "tg-a1a1a1a1a1a1a1a1a1a1a1a1"
 BEN = "tg-b2b2b2b2b2b2b2b2b2b2b2b2"
@@ -42,28 +36,10 @@ DIA = "tg-d4d4d4d4d4d4d4d4d4d4d4d4"
 # --- fixtures -------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated database with two coaches, made once and copied for every test."""
-    path = tmp_path_factory.mktemp("template") / "app.db"
-    url = f"sqlite:///{path}"
-    prepare_database(url, sample=None)
-    with session_factory(url).begin() as session:
-        create_user(session, "marta", "coach", PASSWORD)
-        create_user(session, "luca", "coach", PASSWORD)
-    return path
-
-
 @pytest.fixture
-def db(tmp_path: Path, template: Path) -> sessionmaker[Session]:
-    """This test's own copy of the template database."""
-    path = tmp_path / "console.db"
-    with (
-        contextlib.closing(sqlite3.connect(template)) as source,
-        contextlib.closing(sqlite3.connect(path)) as target,
-    ):
-        source.backup(target)
-    return session_factory(f"sqlite:///{path}")
+def db(console_db: sessionmaker[Session]) -> sessionmaker[Session]:
+    """The console database of tests/conftest.py (coaches marta and luca, admin ana)."""
+    return console_db
 
 
 class Tracker:

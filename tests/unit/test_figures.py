@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import io
 import json
-import sqlite3
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,42 +15,21 @@ from sqlalchemy import create_engine, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import DetailsViewed, Handoff, Opportunity, Outcome, Person, User
-from bot.db.session import session_factory
 from bot.services import caseload, conversations, figures, people
 from bot.services.caseload import CaseloadError
 from bot.services.figures import Period
-from bot.services.setup import prepare_database
 from bot.services.tracker_store import EVENTS
-from bot.services.users import create_user
 
-PASSWORD = "correct horse battery"
 MAR = [dt.datetime(2026, 3, day, tzinfo=dt.UTC) for day in range(1, 6)]  # MAR[0] is March 1st
 FEB_28 = dt.datetime(2026, 2, 28, tzinfo=dt.UTC)
 PERIOD = Period(dt.date(2026, 3, 1), dt.date(2026, 3, 3))
 HOUR = dt.timedelta(hours=1)
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated database with two coaches, made once and copied for every test."""
-    path = tmp_path_factory.mktemp("template") / "app.db"
-    url = f"sqlite:///{path}"
-    prepare_database(url, sample=None)
-    with session_factory(url).begin() as session:
-        create_user(session, "marta", "coach", PASSWORD)
-        create_user(session, "luca", "coach", PASSWORD)
-    return path
-
-
 @pytest.fixture
-def db(tmp_path: Path, template: Path) -> sessionmaker[Session]:
-    path = tmp_path / "console.db"
-    with (
-        contextlib.closing(sqlite3.connect(template)) as source,
-        contextlib.closing(sqlite3.connect(path)) as target,
-    ):
-        source.backup(target)
-    return session_factory(f"sqlite:///{path}")
+def db(console_db: sessionmaker[Session]) -> sessionmaker[Session]:
+    """The console database of tests/conftest.py (coaches marta and luca, admin ana)."""
+    return console_db
 
 
 def account(session: Session, username: str) -> User:

@@ -2,50 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import sqlite3
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Handoff, User
-from bot.db.session import session_factory
 from bot.services import handoff
 from bot.services.handoff import Expired, HandoffError, State
-from bot.services.setup import prepare_database
-from bot.services.users import create_user
 
-PASSWORD = "correct horse battery"
 ANA = "tg-a1a1a1a1a1a1a1a1a1a1a1a1"
 BEN = "tg-b2b2b2b2b2b2b2b2b2b2b2b2"
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated database with two coaches and an admin, made once and copied for every test."""
-    path = tmp_path_factory.mktemp("template") / "app.db"
-    url = f"sqlite:///{path}"
-    prepare_database(url, sample=None)
-    with session_factory(url).begin() as session:
-        create_user(session, "marta", "coach", PASSWORD)
-        create_user(session, "luca", "coach", PASSWORD)
-        create_user(session, "ana", "admin", PASSWORD)
-    return path
-
-
 @pytest.fixture
-def db(tmp_path: Path, template: Path) -> sessionmaker[Session]:
-    path = tmp_path / "console.db"
-    with (
-        contextlib.closing(sqlite3.connect(template)) as source,
-        contextlib.closing(sqlite3.connect(path)) as target,
-    ):
-        source.backup(target)
-    return session_factory(f"sqlite:///{path}")
+def db(console_db: sessionmaker[Session]) -> sessionmaker[Session]:
+    """The console database of tests/conftest.py (coaches marta and luca, admin ana)."""
+    return console_db
 
 
 @pytest.fixture

@@ -10,6 +10,10 @@ Requests are decoded the way PTB 22's ``HTTPXRequest`` encodes them: a url-encod
 ``commands``, ``scope``...) are JSON strings. JSON bodies and query strings work too. Multipart
 bodies are parsed with the standard library's ``email`` package, because Starlette's
 ``Request.form()`` needs python-multipart, which is not a project dependency.
+
+Telegram's flood control is opt-in: ``FakeTelegramAPI(rate_limit=30)`` answers a message with
+429 and ``retry_after`` when it would be the 31st in any sliding one-second window, or when the
+same chat got a message less than ``chat_interval`` (1) second before. Off by default.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import re
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
@@ -85,6 +91,8 @@ _NOT_MODIFIED = (
     " exactly the same as a current content and reply markup of the message"
 )
 _COMMAND_RE = re.compile(rf"^[a-z0-9_]{{1,{BotCommandLimit.MAX_COMMAND}}}$")
+# The methods Telegram's flood control counts as messages (when ``rate_limit`` is on).
+_RATE_LIMITED = frozenset({"sendMessage", "sendDocument"})
 
 
 @dataclass(frozen=True)
@@ -226,11 +234,24 @@ def _int_param(params: dict[str, Any], name: str, default: int) -> int:
 
 
 class FakeTelegramAPI(UpdateBuilder):
-    """A fake Bot API server recording every call; see the module docstring."""
+    """A fake Bot API server recording every call; see the module docstring.
 
-    def __init__(self, token: str = DEFAULT_TOKEN, *, bot_username: str = BOT_USERNAME):
+    ``rate_limit`` (messages a second overall) and ``chat_interval`` (seconds between two
+    messages to one chat) turn on Telegram-like 429 answers; ``None``, the default, is off.
+    """
+
+    def __init__(
+        self,
+        token: str = DEFAULT_TOKEN,
+        *,
+        bot_username: str = BOT_USERNAME,
+        rate_limit: int | None = None,
+        chat_interval: float = 1.0,
+    ):
         super().__init__()
         self._token = token
+        self._rate_limit = rate_limit
+        self._chat_interval = chat_interval
         prefix = token.split(":", 1)[0]
         self._bot_user: dict[str, Any] = {
             "id": int(prefix) if prefix.isdigit() else 123456,
@@ -244,7 +265,9 @@ class FakeTelegramAPI(UpdateBuilder):
             "has_main_web_app": False,
         }
         self._lock = threading.RLock()
-        self._last_update_id = 0
+        # Like Telegram's, update ids are large and differ between servers: a fake started
+        # later in a test session never reuses the ids an earlier one gave out.
+        self._last_update_id = int(time.time() * 1000)
         self._message_counters: dict[int, int] = {}
         self._reset_state()
         self._port = 0
@@ -289,6 +312,8 @@ class FakeTelegramAPI(UpdateBuilder):
         self._commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._webhook: dict[str, Any] = {}
         self._allowed_updates: list[str] = []
+        self._accepted: deque[float] = deque()  # times of messages let through (rate_limit)
+        self._last_to_chat: dict[Any, float] = {}
 
     # -- addresses --------------------------------------------------------------------------------
 
@@ -576,6 +601,30 @@ class FakeTelegramAPI(UpdateBuilder):
             None,
         )
 
+    def _check_flood(self, params: dict[str, Any]) -> None:
+        """Raise a 429 as Telegram would if this message breaks the opt-in rate limits (only
+        messages that were answered ok count)."""
+        assert self._rate_limit is not None
+        moment = time.monotonic()
+        while self._accepted and self._accepted[0] <= moment - 1.0:
+            self._accepted.popleft()
+        if len(self._accepted) >= self._rate_limit:
+            raise self._too_many(self._accepted[0] + 1.0 - moment)
+        chat = params.get("chat_id")
+        last = self._last_to_chat.get(chat)
+        if last is not None and moment - last < self._chat_interval:
+            raise self._too_many(last + self._chat_interval - moment)
+
+    @staticmethod
+    def _too_many(wait: float) -> ApiError:
+        retry_after = max(1, math.ceil(wait))
+        return ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after)
+
+    @property
+    def rate_limited(self) -> list[Call]:
+        """The calls answered with 429 (by ``rate_limit`` or by ``fail_next``)."""
+        return [call for call in self.calls if call.error_code == 429]
+
     # -- webhook delivery -------------------------------------------------------------------------
 
     def _webhook_request(
@@ -654,7 +703,14 @@ class FakeTelegramAPI(UpdateBuilder):
                     if failure.remaining <= 0:
                         self._failures.remove(failure)
                     raise failure.error
-                return 200, {"ok": True, "result": self._handlers[method](params)}
+                limited = self._rate_limit is not None and method in _RATE_LIMITED
+                if limited:
+                    self._check_flood(params)
+                result = self._handlers[method](params)
+                if limited:
+                    self._accepted.append(time.monotonic())
+                    self._last_to_chat[params.get("chat_id")] = self._accepted[-1]
+                return 200, {"ok": True, "result": result}
             except ApiError as error:
                 call.error_code = error.error_code
                 return error.error_code, error.body()

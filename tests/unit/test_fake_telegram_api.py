@@ -121,6 +121,45 @@ async def test_fail_next_403_only_for_one_chat(fake: FakeTelegramAPI, bot: Bot) 
     assert [m["chat_id"] for m in fake.sent_messages()] == [8, 7]
 
 
+async def test_no_rate_limit_by_default(fake: FakeTelegramAPI, bot: Bot) -> None:
+    await asyncio.gather(*(bot.send_message(USER, f"burst {n}") for n in range(40)))
+    assert len(fake.sent_messages(USER)) == 40 and fake.rate_limited == []
+
+
+async def test_rate_limit_30_a_second_overall(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")
+    with FakeTelegramAPI(rate_limit=30) as fake:
+        async with Bot(fake.token, base_url=fake.base_url) as bot:
+            outcomes = await asyncio.gather(
+                *(bot.send_message(1000 + n, "news") for n in range(35)), return_exceptions=True
+            )
+            refused = [item for item in outcomes if isinstance(item, RetryAfter)]
+            assert len(refused) == 5 and len(fake.sent_messages()) == 30
+            assert all(item.retry_after == dtm.timedelta(seconds=1) for item in refused)
+            assert len(fake.rate_limited) == 5
+            assert fake.rate_limited[0].error_code == 429
+            with pytest.raises(RetryAfter):  # refused calls did not count, the window is full
+                await bot.send_message(2000, "still too soon")
+            await asyncio.sleep(1.05)
+            await bot.send_message(2000, "a second later")
+            assert len(fake.sent_messages()) == 31
+
+
+async def test_rate_limit_one_message_a_second_per_chat(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")
+    with FakeTelegramAPI(rate_limit=30, chat_interval=0.3) as fake:
+        async with Bot(fake.token, base_url=fake.base_url) as bot:
+            await bot.send_message(7, "first")
+            with pytest.raises(RetryAfter) as excinfo:
+                await bot.send_message(7, "too soon")
+            assert excinfo.value.retry_after == dtm.timedelta(seconds=1)
+            await bot.send_message(8, "another chat is fine")
+            await asyncio.sleep(0.35)
+            await bot.send_message(7, "later")
+            assert [m["text"] for m in fake.sent_messages(7)] == ["first", "later"]
+            assert [call.params["chat_id"] for call in fake.rate_limited] == [7]
+
+
 async def test_application_polling_replies(fake: FakeTelegramAPI) -> None:
     seen: list[str] = []
 

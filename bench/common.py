@@ -1,0 +1,20 @@
+"""Small helpers the benchmarks share: percentiles and a one-line latency summary."""
+
+from __future__ import annotations
+
+import math
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value below which `share` of `values` lie (nearest rank; 0.5 is the median)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(share * len(ordered)))
+    return ordered[min(len(ordered), rank) - 1]
+
+
+def latency_line(seconds: list[float]) -> str:
+    """ "p50 … p95 … p99 …" in milliseconds."""
+    return "   ".join(
+        f"p{round(share * 100)} {percentile(seconds, share) * 1000:7.1f} ms"
+        for share in (0.5, 0.95, 0.99)
+    )

@@ -170,3 +170,45 @@ class RasaClient:
         if buttons:
             event["data"] = {"buttons": buttons}
         await self.append_events(sender, [event])
+
+    async def rewind(self, sender: str) -> None:
+        """Undo the conversation's last user message (Rasa's `rewind` event): a failed turn is
+        taken back before the message is sent again."""
+        await self.append_events(sender, [{"event": "rewind"}])
+
+    async def replies_for(self, sender: str, update_id: int) -> list[dict[str, Any]] | None:
+        """The bot's replies to the message sent with metadata `update_id`, read back from the
+        tracker: None when Rasa never took that message in (or took it back), else the replies
+        (empty when the turn had none)."""
+        try:
+            response = await self._http.get(
+                f"/conversations/{sender}/tracker",
+                params={**self._params(), "include_events": "APPLIED"},
+            )
+        except httpx.HTTPError as error:
+            raise RasaUnavailable(type(error).__name__) from error
+        if response.status_code != 200:
+            raise RasaUnavailable(f"HTTP {response.status_code}")
+        return replies_after(response.json().get("events") or [], update_id)
+
+
+def replies_after(events: list[dict[str, Any]], update_id: int) -> list[dict[str, Any]] | None:
+    """The replies (in the REST channel's shape) that followed the user message carrying
+    `update_id` in its metadata, up to the next user message; None if there is no such message."""
+    replies: list[dict[str, Any]] | None = None
+    for event in events:
+        kind = event.get("event")
+        if kind == "user":
+            if replies is not None:
+                break
+            if (event.get("metadata") or {}).get("update_id") == update_id:
+                replies = []
+        elif kind == "bot" and replies is not None:
+            reply: dict[str, Any] = {"text": event["text"]} if event.get("text") else {}
+            data = event.get("data") or {}
+            for key in ("buttons", "image", "custom", "attachment"):
+                if data.get(key):
+                    reply[key] = data[key]
+            if reply:
+                replies.append(reply)
+    return replies

@@ -1,23 +1,23 @@
-"""Building the python-telegram-bot Application: handlers, per-chat ordering, rate limits."""
+"""Building the python-telegram-bot Application: the bot, handlers, rate limits, background
+loops. Updates reach it through our own intake (`intake.py`), not PTB's Updater."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
-from typing import Any
 
-from telegram import BotCommand, BotCommandScopeAllPrivateChats, Update
+from telegram import BotCommand, BotCommandScopeAllPrivateChats
+from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
-    BaseUpdateProcessor,
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot.db.session import session_factory
 from bot.messages import text, translations
@@ -28,39 +28,10 @@ from connectors.telegram.alerts import AlertSender
 from connectors.telegram.bridge import Bridge
 from connectors.telegram.callbacks import PayloadStore
 from connectors.telegram.coaching import Coaching
+from connectors.telegram.delivery import ConnectorBot
 
 logger = logging.getLogger(__name__)
-
-
-class PerChatUpdateProcessor(BaseUpdateProcessor):
-    """Updates of different chats run concurrently; updates of one chat run in order."""
-
-    def __init__(self, max_concurrent_updates: int) -> None:
-        super().__init__(max_concurrent_updates)
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._waiting: dict[int, int] = {}
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        """Run `coroutine` once every earlier update of the same chat has finished."""
-        chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is None:
-            await coroutine
-            return
-        lock = self._locks.setdefault(chat.id, asyncio.Lock())
-        self._waiting[chat.id] = self._waiting.get(chat.id, 0) + 1
-        try:
-            async with lock:
-                await coroutine
-        finally:
-            self._waiting[chat.id] -= 1
-            if not self._waiting[chat.id]:  # forget idle chats, keep memory flat
-                del self._waiting[chat.id], self._locks[chat.id]
-
-    async def initialize(self) -> None:
-        """Nothing to set up."""
-
-    async def shutdown(self) -> None:
-        """Nothing to tear down."""
+POLL_TIMEOUT = 10  # seconds of one long poll (getUpdates)
 
 
 async def register_commands(application: Application) -> None:
@@ -110,7 +81,10 @@ def build_application(settings: Settings, rasa: RasaClient | None = None) -> App
     alerts = AlertSender(sessions, bridge.payloads, settings)
 
     async def post_init(application: Application) -> None:
-        await register_commands(application)
+        try:
+            await register_commands(application)
+        except TelegramError as error:  # cosmetic: the commands menu; never stop for it
+            logger.warning("Could not register the commands menu (%s)", type(error).__name__)
         application.bot_data["tasks"] = [
             asyncio.create_task(alerts.run_forever(application.bot)),
             asyncio.create_task(coaching.run_forever(application.bot)),
@@ -125,26 +99,28 @@ def build_application(settings: Settings, rasa: RasaClient | None = None) -> App
     async def post_shutdown(application: Application) -> None:
         await rasa.close()
 
+    limiter: AIORateLimiter | None = None
+    if settings.telegram_rate_limit > 0:
+        limiter = AIORateLimiter(overall_max_rate=settings.telegram_rate_limit, max_retries=3)
+    bot = ConnectorBot(
+        settings.telegram_bot_token.get_secret_value(),
+        base_url=settings.telegram_api_base_url,
+        base_file_url=settings.telegram_api_base_url.replace("/bot", "/file/bot"),
+        request=HTTPXRequest(connection_pool_size=128, pool_timeout=30),
+        get_updates_request=HTTPXRequest(connection_pool_size=2, read_timeout=POLL_TIMEOUT + 10),
+        rate_limiter=limiter,
+    )
     builder = (
         Application.builder()
-        .token(settings.telegram_bot_token.get_secret_value())
-        .base_url(settings.telegram_api_base_url)
-        .base_file_url(settings.telegram_api_base_url.replace("/bot", "/file/bot"))
-        .concurrent_updates(PerChatUpdateProcessor(256))
-        .connection_pool_size(128)
-        .pool_timeout(30)
-        .get_updates_connection_pool_size(2)
+        .bot(bot)
+        .updater(None)  # updates come from our own intake (connectors/telegram/intake.py)
         .post_init(post_init)
         .post_stop(post_stop)
         .post_shutdown(post_shutdown)
     )
-    if settings.telegram_rate_limit > 0:
-        limiter: AIORateLimiter = AIORateLimiter(
-            overall_max_rate=settings.telegram_rate_limit, max_retries=3
-        )
-        builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
     application = builder.build()
     application.bot_data["bridge"] = bridge
+    application.bot_data["sessions"] = sessions
 
     private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE  # edits are not re-sent
     application.add_handler(
@@ -169,17 +145,10 @@ def build_application(settings: Settings, rasa: RasaClient | None = None) -> App
 
 def run(settings: Settings) -> None:
     """Run the connector until stopped, by polling or as a webhook server."""
-    application = build_application(settings)
-    if settings.telegram_mode == "webhook":
-        if not settings.telegram_webhook_url or settings.telegram_webhook_secret is None:
-            raise SystemExit("Webhook mode needs TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET.")
-        application.run_webhook(
-            listen=settings.telegram_webhook_listen,
-            port=settings.telegram_webhook_port,
-            url_path="telegram",
-            webhook_url=settings.telegram_webhook_url,
-            secret_token=settings.telegram_webhook_secret.get_secret_value(),
-            allowed_updates=Update.ALL_TYPES,
-        )
-    else:
-        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    if settings.telegram_mode == "webhook" and (
+        not settings.telegram_webhook_url or settings.telegram_webhook_secret is None
+    ):
+        raise SystemExit("Webhook mode needs TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET.")
+    from connectors.telegram.intake import serve
+
+    asyncio.run(serve(settings, build_application(settings)))

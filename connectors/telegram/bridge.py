@@ -20,6 +20,7 @@ from bot.services import conversations, people, privacy
 from connectors.language import LanguageKeeper
 from connectors.telegram.callbacks import PayloadStore
 from connectors.telegram.coaching import FORWARD, Coaching
+from connectors.telegram.delivery import Sink, current_sink
 from connectors.telegram.render import render_replies
 
 logger = logging.getLogger(__name__)
@@ -78,27 +79,54 @@ class Bridge:
             "chat_type": chat.type,
             **meta,
         }
+        sink = current_sink()
+        if sink is not None:
+            metadata["update_id"] = sink.update_id  # lets a retry find a turn Rasa already had
         if not verdict.answer:
             await self._record_only(bot, chat.id, sender, text, language, metadata, verdict.record)
             return
-        request = asyncio.ensure_future(self.rasa.send_message(sender, text, metadata))
+        request = asyncio.ensure_future(self._turn(sender, text, metadata, sink))
         typing = asyncio.ensure_future(self._typing(bot, chat.id, request))
         try:
             replies = await request
         except RasaUnavailable as error:
             logger.warning("Rasa did not answer (%s) for sender %s", error, sender)
+            if sink is not None:
+                sink.retry_later("rasa")  # the update stays stored and is handled again
+                return
             await self.say(bot, chat.id, message_text("rasa_down", language))
             return
         finally:
             typing.cancel()
         if not replies:
             # Rasa answers 200 with nothing when an action failed (e.g. the action server is
-            # down): never leave the person in silence.
+            # down). Undo that turn in the tracker and try again; never leave the person in
+            # silence.
             logger.warning("Rasa sent no reply for sender %s", sender)
+            if sink is not None:
+                with contextlib.suppress(RasaUnavailable):
+                    await self.rasa.rewind(sender)
+                sink.retry_later("actions")
+                return
             await self.say(bot, chat.id, message_text("rasa_down", language))
             return
         await self.deliver(bot, chat.id, replies)
         await self.after_turn(bot, chat.id, sender, language, replies)
+
+    async def _turn(
+        self, sender: str, text: str, metadata: dict[str, Any], sink: Sink | None
+    ) -> list[dict[str, Any]]:
+        """Rasa's replies to one message. An update handled again (after a crash or a failed
+        attempt) first looks for its turn in the tracker: Rasa may have answered the first time
+        while the answer was lost on the way."""
+        if sink is not None and sink.recheck:
+            earlier = await self.rasa.replies_for(sender, sink.update_id)
+            if earlier:
+                logger.info("Sender %s: the turn was already in the tracker", sender)
+                return earlier
+            if earlier is not None:  # the turn is there but had no answer: undo it first
+                await self.rasa.rewind(sender)
+        return await self.rasa.send_message(sender, text, metadata)
 
     async def _record_only(
         self,
@@ -113,13 +141,23 @@ class Bridge:
         """While a coach is asked for or holds the conversation: Rasa records the message (the
         conversation is paused, so it predicts nothing) and whatever it might answer is dropped.
         """
+        sink = current_sink()
         try:
-            await self.rasa.send_message(sender, text, {**metadata, "handoff": True})
+            already = (
+                sink is not None
+                and sink.recheck
+                and await self.rasa.replies_for(sender, sink.update_id) is not None
+            )
+            if not already:
+                await self.rasa.send_message(sender, text, {**metadata, "handoff": True})
             if record:
                 await self.rasa.record_bot_message(sender, record, {"source": "safeguarding"})
         except RasaUnavailable as error:
             # The coaches would not see this message: say so rather than lose it silently.
             logger.warning("Rasa did not record a message (%s) for sender %s", error, sender)
+            if sink is not None and record is None:
+                sink.retry_later("rasa")  # kept, and recorded once Rasa is back
+                return
             await self.say(bot, chat_id, message_text("rasa_down", language))
             return
         await self.after_turn(bot, chat_id, sender, language, [])

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.error import NetworkError
+from telegram.error import NetworkError, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.languages import mark_rtl
@@ -65,10 +66,14 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if query is None:
         return
     payload = _bridge(context).payloads.decode(query.data or "")
+    # The spinner on the button: a tap handled again after a restart may be too old to answer.
+    with contextlib.suppress(TelegramError):
+        if payload is None or chat is None or user is None:
+            await query.answer(_own_text(context, update, "button_expired"))
+        else:
+            await query.answer()
     if payload is None or chat is None or user is None:
-        await query.answer(_own_text(context, update, "button_expired"))
         return
-    await query.answer()
     await _bridge(context).forward(context.bot, chat, user, payload, via="button")
 
 

@@ -139,7 +139,7 @@ def test_the_application_database_migrates_and_loads_on_postgresql(database_url:
     with session_factory(database_url).begin() as session:
         assert (session.scalar(select(func.count(Opportunity.id))) or 0) > 100
         version = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    assert version == "0005"
+    assert version == "0006"
 
 
 def test_two_rasa_servers_serve_one_conversation_at_once_without_losing_a_turn(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -15,16 +16,33 @@ from tests.integration.person import Person, text_of
 pytestmark = pytest.mark.integration
 
 
-def test_when_rasa_is_down_the_person_gets_an_apology(stack, fake_telegram) -> None:
+def test_when_rasa_is_down_messages_are_kept_and_answered_once_it_is_back(
+    stack, fake_telegram
+) -> None:
     down = start_connector(stack, fake_telegram, "telegram-no-rasa", RASA_PORT=str(free_port()))
+    person = Person(fake_telegram)
     try:
-        person = Person(fake_telegram)
-        assert "technical problem" in text_of(person.say("hello?", timeout=40))
-        assert "technical problem" in text_of(person.say("anyone there?", timeout=40))
+        notice = text_of(person.say("hello", timeout=40))
+        assert "technical problem" in notice and "kept your message" in notice
+        fake_telegram.send_text(person.user_id, "thanks")  # waits behind the first
+        time.sleep(4)
+        assert len(person.seen()) == 1, "told once, not once per message or per attempt"
         assert down.process.poll() is None, "the connector keeps running"
     finally:
         processes.stop(down.process)
     assert person.user_id and str(person.user_id) not in down.output()
+    # A connector that reaches Rasa picks up both stored messages and answers them in order.
+    up = start_connector(stack, fake_telegram, "telegram-back")
+    try:
+        # "hello" gets the greeting and the privacy notice, "thanks" one answer.
+        fake_telegram.wait_for_messages(person.user_id, 4, timeout=60)
+        time.sleep(1)
+        replies = [text_of([message]) for message in person.seen()[1:]]
+        assert len(replies) == 3, replies
+        assert "I help young people" in replies[0] and "about your data" in replies[1]
+        assert "welcome" in replies[2]
+    finally:
+        processes.stop(up.process)
 
 
 def listening(port: int) -> bool:

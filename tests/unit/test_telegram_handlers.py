@@ -13,7 +13,7 @@ from telegram import Update
 
 from bot.rasa_client import RasaUnavailable
 from bot.settings import Settings, get_settings
-from connectors.telegram.app import PerChatUpdateProcessor, build_application
+from connectors.telegram.app import build_application
 from tests.fakes.telegram_api import FakeTelegramAPI
 
 
@@ -169,25 +169,3 @@ async def test_typing_shows_only_when_rasa_is_slow(app, api) -> None:
     rasa.delay = 1.3
     await process(application, api.make_text_update(4249, "slow"))
     assert [c for c in api.calls_to("sendChatAction") if c.params["chat_id"] == 4249]
-
-
-async def test_updates_of_one_chat_run_in_order_and_chats_in_parallel() -> None:
-    processor = PerChatUpdateProcessor(64)
-    log: list[str] = []
-
-    def update(chat_id: int) -> Update:
-        return Update.de_json(FakeTelegramAPI().make_text_update(chat_id, "x"), None)  # type: ignore[arg-type]
-
-    async def work(name: str, seconds: float) -> None:
-        log.append(f"start {name}")
-        await asyncio.sleep(seconds)
-        log.append(f"end {name}")
-
-    await asyncio.gather(
-        processor.process_update(update(1), work("a1", 0.2)),
-        processor.process_update(update(1), work("a2", 0.0)),
-        processor.process_update(update(2), work("b1", 0.05)),
-    )
-    assert log.index("end a1") < log.index("start a2"), log
-    assert log.index("start b1") < log.index("end a1"), log
-    assert processor._locks == {}, "idle chats are forgotten"

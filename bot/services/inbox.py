@@ -1,0 +1,207 @@
+"""The connector's inbox and outbox in the database: nothing a person sends is lost, nothing is
+handled twice, and every reply is sent, in order, until Telegram accepts it.
+
+- `store` keeps an update before it is acknowledged; a replayed update id is ignored.
+- `finish` marks an update handled and queues its replies, in one transaction: after a crash,
+  an update is either still pending (and handled again) or its replies are in the outbox.
+- The outbox row is deleted once Telegram accepted the message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from bot.db.models import InboundUpdate, OutboxMessage
+from bot.services.people import now
+
+KEEP_HANDLED = dt.timedelta(days=2)  # Telegram re-sends an update for at most 24 hours
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An update not handled yet."""
+
+    update_id: int
+    chat_id: int | None
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A queued message: its row id, chat and sendMessage parameters."""
+
+    id: int
+    chat_id: int
+    params: dict[str, Any]
+    attempts: int
+
+
+def chat_of(payload: dict[str, Any]) -> int | None:
+    """The chat an update belongs to, read from the raw update (also when it is malformed):
+    the first `chat.id` of its content, else its sender's id (a private chat has the same id)."""
+    for key, value in payload.items():
+        if key == "update_id" or not isinstance(value, dict):
+            continue
+        inner = value.get("message") if key == "callback_query" else value
+        for holder in (inner, value):
+            if isinstance(holder, dict):
+                chat = holder.get("chat")
+                if isinstance(chat, dict) and isinstance(chat.get("id"), int):
+                    return chat["id"]
+        sender = value.get("from")
+        if isinstance(sender, dict) and isinstance(sender.get("id"), int):
+            return sender["id"]
+    return None
+
+
+def store(session: Session, payloads: Iterable[dict[str, Any]]) -> list[Pending]:
+    """Store updates not seen before; return those that are new (replays are left out)."""
+    rows = [
+        {
+            "update_id": payload["update_id"],
+            "chat_id": chat_of(payload),
+            "payload": json.dumps(payload, ensure_ascii=False),
+            "state": "pending",
+            "received_at": now(),
+        }
+        for payload in payloads
+    ]
+    if not rows:
+        return []
+    ids = [row["update_id"] for row in rows]
+    known = set(
+        session.scalars(select(InboundUpdate.update_id).where(InboundUpdate.update_id.in_(ids)))
+    )
+    fresh: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        if row["update_id"] not in known:
+            fresh.setdefault(row["update_id"], row)  # twice in one batch: the first counts
+    if not fresh:
+        return []
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # A concurrent replay of the same id (two webhook deliveries at once) is ignored by the
+    # database itself; only what was really inserted is handled.
+    statement = (
+        insert(InboundUpdate)
+        .values(list(fresh.values()))
+        .on_conflict_do_nothing(index_elements=["update_id"])
+        .returning(InboundUpdate.update_id)
+    )
+    inserted = set(session.scalars(statement))
+    return [
+        Pending(row["update_id"], row["chat_id"], json.loads(row["payload"]))
+        for row in fresh.values()
+        if row["update_id"] in inserted
+    ]
+
+
+def pending(session: Session) -> list[Pending]:
+    """Every update not handled yet, oldest first (after a restart)."""
+    rows = session.execute(
+        select(InboundUpdate.update_id, InboundUpdate.chat_id, InboundUpdate.payload)
+        .where(InboundUpdate.state == "pending")
+        .order_by(InboundUpdate.update_id)
+    )
+    return [
+        Pending(update_id, chat_id, json.loads(payload)) for update_id, chat_id, payload in rows
+    ]
+
+
+def finish(
+    session: Session,
+    update_id: int,
+    chat_id: int | None,
+    messages: list[dict[str, Any]],
+    state: str = "done",
+) -> None:
+    """Mark an update handled (its text is dropped) and queue its replies, atomically."""
+    session.execute(
+        update(InboundUpdate)
+        .where(InboundUpdate.update_id == update_id)
+        .values(state=state, payload="", done_at=now())
+    )
+    enqueue(session, chat_id, messages, update_id)
+
+
+def enqueue(
+    session: Session, chat_id: int | None, messages: list[dict[str, Any]], update_id: int | None
+) -> None:
+    """Queue messages for a chat (each a dict of sendMessage parameters besides chat_id)."""
+    if chat_id is None:
+        return
+    created = now()
+    session.add_all(
+        OutboxMessage(
+            chat_id=chat_id,
+            update_id=update_id,
+            params=json.dumps(message, ensure_ascii=False),
+            attempts=0,
+            created_at=created,
+        )
+        for message in messages
+    )
+
+
+def queued(session: Session, chat_id: int) -> list[Outgoing]:
+    """The chat's messages still to send, in order."""
+    rows = session.execute(
+        select(OutboxMessage.id, OutboxMessage.params, OutboxMessage.attempts)
+        .where(OutboxMessage.chat_id == chat_id)
+        .order_by(OutboxMessage.id)
+    )
+    return [Outgoing(id, chat_id, json.loads(params), attempts) for id, params, attempts in rows]
+
+
+def chats_with_queued(session: Session) -> list[int]:
+    """Chats with messages still to send (after a restart)."""
+    return list(session.scalars(select(OutboxMessage.chat_id).distinct()))
+
+
+def sent(session: Session, message_id: int) -> None:
+    """Telegram accepted the message: forget it."""
+    session.execute(delete(OutboxMessage).where(OutboxMessage.id == message_id))
+
+
+def attempted(session: Session, message_id: int) -> None:
+    """One more failed attempt at a message."""
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(attempts=OutboxMessage.attempts + 1)
+    )
+
+
+def drop_chat(session: Session, chat_id: int) -> int:
+    """Forget everything queued for a chat (the person blocked the bot); how many."""
+    result = session.execute(delete(OutboxMessage).where(OutboxMessage.chat_id == chat_id))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def prune(session: Session, older_than: dt.timedelta = KEEP_HANDLED) -> int:
+    """Delete handled updates older than `older_than`; how many."""
+    result = session.execute(
+        delete(InboundUpdate).where(
+            InboundUpdate.state != "pending", InboundUpdate.done_at < now() - older_than
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def counts(session: Session) -> dict[str, int]:
+    """Updates by state, and messages waiting in the outbox."""
+    by_state = dict(
+        session.execute(
+            select(InboundUpdate.state, func.count()).group_by(InboundUpdate.state)
+        ).all()
+    )
+    by_state["outbox"] = session.scalar(select(func.count()).select_from(OutboxMessage)) or 0
+    return {str(key): int(value) for key, value in by_state.items()}

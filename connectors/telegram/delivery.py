@@ -1,0 +1,347 @@
+"""Handling stored updates: in order per chat, retried until Rasa answers, replies through the
+outbox (decision 18).
+
+- `Dispatcher.accept` takes updates already stored (by the webhook or the polling loop). Each
+  chat has one worker that handles its updates one after the other; chats run side by side, at
+  most `concurrency` at a time.
+- While an update is handled, the messages the handlers send are not sent at once: `ConnectorBot`
+  collects them (`Sink`). When the handler is done, the update is marked handled and its
+  messages are queued in the outbox, in one transaction, then sent.
+- When Rasa cannot answer (down, or its action server down), the bridge asks for a retry: the
+  collected messages are dropped and the update is handled again later (backing off), with the
+  person told once that their message is kept. An update handled again after a crash first looks
+  in the tracker for the turn it may already have had (`Sink.recheck`), so Rasa never sees one
+  message twice.
+- The outbox sends a chat's messages in order: network errors and 429 (after `retry_after`) are
+  retried; 403 (the person blocked the bot) drops what is queued for them and pauses their
+  alerts; 400 drops that one message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from telegram import InlineKeyboardMarkup, Update
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application, ExtBot
+
+from bot.db.models import Person
+from bot.languages import mark_rtl
+from bot.messages import text as message_text
+from bot.services import alerts, inbox
+
+logger = logging.getLogger(__name__)
+
+RETRY_FIRST, RETRY_MAX = 1.0, 15.0  # seconds between attempts: doubling, capped
+GIVE_UP = {"rasa": 24 * 3600.0, "actions": 300.0}  # seconds of retrying, by reason
+SEND_ATTEMPTS = 20  # tries of one outgoing message on errors other than network / 429
+PRUNE_EVERY = 3600.0
+
+
+@dataclass
+class Sink:
+    """What handling one update produced: the messages to send, and whether to retry."""
+
+    update_id: int
+    recheck: bool = False  # handled before (crash or retry): Rasa may already have the turn
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    retry: str | None = None  # why it must be tried again ("rasa" / "actions")
+
+    def retry_later(self, reason: str) -> None:
+        """Rasa could not answer: drop what was collected, handle the update again later."""
+        self.retry = reason
+
+
+SINK: contextvars.ContextVar[Sink | None] = contextvars.ContextVar("neetbot_sink", default=None)
+_CAPTURED = {"parse_mode", "reply_markup", "disable_web_page_preview"}
+
+
+def current_sink() -> Sink | None:
+    """The sink of the update being handled, if any."""
+    return SINK.get()
+
+
+class ConnectorBot(ExtBot):  # type: ignore[type-arg]
+    """The connector's bot: while an update is handled, `send_message` is collected for the
+    outbox instead of sent; everything else (and every send outside an update) goes through."""
+
+    async def send_message(self, chat_id: Any, text: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        sink = SINK.get()
+        if sink is None or args or not set(kwargs) <= _CAPTURED or not isinstance(chat_id, int):
+            return await super().send_message(chat_id, text, *args, **kwargs)
+        params: dict[str, Any] = {"chat_id": chat_id, "text": text}
+        for name, value in kwargs.items():
+            if value is None:
+                continue
+            params[name] = value.to_dict() if hasattr(value, "to_dict") else value
+        sink.messages.append(params)
+        return None
+
+
+def _seconds(delay: object) -> float:
+    return delay.total_seconds() if hasattr(delay, "total_seconds") else float(delay)  # type: ignore[union-attr, arg-type]
+
+
+class Outbox:
+    """Sends queued messages, per chat in order, until Telegram accepts or refuses them."""
+
+    def __init__(self, sessions: sessionmaker[Session], bot: ExtBot) -> None:  # type: ignore[type-arg]
+        self.sessions = sessions
+        self.bot = bot
+
+    def _run(self, change: Callable[..., Any], *args: Any) -> Any:
+        with self.sessions.begin() as session:
+            return change(session, *args)
+
+    async def flush(self, chat_id: int) -> None:
+        """Send everything queued for `chat_id`, in order; returns when the queue is empty."""
+        for message in await asyncio.to_thread(self._run, inbox.queued, chat_id):
+            if not await self._send(message):
+                return  # the chat is gone (blocked): the rest was dropped
+
+    async def _send(self, message: inbox.Outgoing) -> bool:
+        """Send one message, retrying as long as that can help; False when the chat is gone."""
+        params = dict(message.params)
+        markup = params.pop("reply_markup", None)
+        if markup is not None:
+            params["reply_markup"] = InlineKeyboardMarkup.de_json(markup, self.bot)
+        attempts, delay = message.attempts, RETRY_FIRST
+        while True:
+            try:
+                await self.bot.send_message(**params)
+            except RetryAfter as error:
+                wait = _seconds(error.retry_after)
+                logger.warning("Telegram asked to slow down: retrying in %.1f s", wait)
+                await asyncio.sleep(wait)
+                continue
+            except Forbidden:
+                dropped = await asyncio.to_thread(self._run, self._blocked, message.chat_id)
+                logger.info("A person blocked the bot: %d queued message(s) dropped", dropped)
+                return False
+            except BadRequest as error:  # this message can never be sent: drop it alone
+                logger.warning("Telegram refused a message (%s); dropped", error.message)
+                await asyncio.to_thread(self._run, inbox.sent, message.id)
+                return True
+            except NetworkError as error:  # Telegram unreachable (or timed out): keep trying
+                logger.warning("Could not reach Telegram (%s); retrying", type(error).__name__)
+            except TelegramError as error:
+                attempts += 1
+                await asyncio.to_thread(self._run, inbox.attempted, message.id)
+                if attempts >= SEND_ATTEMPTS:
+                    logger.error("Giving up a message after %d attempts (%s)", attempts, error)
+                    await asyncio.to_thread(self._run, inbox.sent, message.id)
+                    return True
+            else:
+                await asyncio.to_thread(self._run, inbox.sent, message.id)
+                return True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX)
+
+    @staticmethod
+    def _blocked(session: Session, chat_id: int) -> int:
+        person_ids = session.scalars(select(Person.id).where(Person.telegram_chat_id == chat_id))
+        for person_id in person_ids:
+            alerts.mark_blocked(session, person_id)
+        return inbox.drop_chat(session, chat_id)
+
+
+class Dispatcher:
+    """Handles stored updates: one worker per chat, in order, retried until Rasa answers."""
+
+    def __init__(
+        self,
+        application: Application,  # type: ignore[type-arg]
+        sessions: sessionmaker[Session],
+        language_of: Callable[[Update], str],
+        concurrency: int = 256,
+    ) -> None:
+        self.application = application
+        self.sessions = sessions
+        self.outbox = Outbox(sessions, application.bot)
+        self.language_of = language_of
+        self._limit = asyncio.Semaphore(concurrency)
+        self._queues: dict[int, asyncio.Queue[tuple[inbox.Pending, bool]]] = {}
+        self._workers: set[asyncio.Task[None]] = set()
+        self._told: set[int] = set()  # chats told that their message waits for Rasa
+        self._stopping = asyncio.Event()
+
+    # --- intake ------------------------------------------------------------------------------
+
+    def store(self, payloads: list[dict[str, Any]]) -> list[inbox.Pending]:
+        """Store updates (in a thread: this blocks); the new ones, replays left out."""
+        with self.sessions.begin() as session:
+            return inbox.store(session, payloads)
+
+    def accept(self, updates: list[inbox.Pending], recovered: bool = False) -> None:
+        """Hand stored updates to their chats' workers."""
+        for item in updates:
+            self._queue_for(item).put_nowait((item, recovered))
+
+    def _queue_for(self, item: inbox.Pending) -> asyncio.Queue[tuple[inbox.Pending, bool]]:
+        # An update without a chat (rare: e.g. an inline query) is a "chat" of its own.
+        key = item.chat_id if item.chat_id is not None else -abs(item.update_id) - 1
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = asyncio.Queue()
+            self._spawn(self._work(key, queue))
+        return queue
+
+    async def recover(self) -> int:
+        """After a (re)start: send what the outbox still holds, then handle pending updates."""
+        with self.sessions.begin() as session:
+            inbox.prune(session)
+            chats = inbox.chats_with_queued(session)
+            waiting = inbox.pending(session)
+        for chat_id in chats:
+            if chat_id not in {item.chat_id for item in waiting}:
+                self._spawn(self.outbox.flush(chat_id))
+        self.accept(waiting, recovered=True)
+        if waiting or chats:
+            logger.info(
+                "Recovered %d update(s) to handle and %d chat(s) with messages to send",
+                len(waiting),
+                len(chats),
+            )
+        return len(waiting)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._workers.add(task)
+        task.add_done_callback(self._workers.discard)
+
+    # --- handling ----------------------------------------------------------------------------
+
+    async def _work(self, key: int, queue: asyncio.Queue[tuple[inbox.Pending, bool]]) -> None:
+        """Handle one chat's updates in order; the worker ends when the chat is idle."""
+        try:
+            while not queue.empty():
+                item, recovered = queue.get_nowait()
+                if item.chat_id is not None:
+                    await self.outbox.flush(item.chat_id)  # what an earlier run left
+                await self._handle(item, recovered)
+                if item.chat_id is not None:
+                    await self.outbox.flush(item.chat_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("A chat's worker failed; its updates stay stored for the next start")
+        finally:
+            if self._queues.get(key) is queue:
+                del self._queues[key]
+            while not queue.empty():  # left over by a failure: a new worker takes them
+                item, recovered = queue.get_nowait()
+                self._queue_for(item).put_nowait((item, recovered))
+
+    async def _handle(self, item: inbox.Pending, recovered: bool) -> None:
+        started, delay, attempt = time.monotonic(), RETRY_FIRST, 0
+        while True:
+            sink = Sink(item.update_id, recheck=recovered or attempt > 0)
+            token = SINK.set(sink)
+            try:
+                update = Update.de_json(item.payload, self.application.bot)
+                async with self._limit:
+                    await self.application.process_update(update)
+            except Exception:
+                SINK.reset(token)
+                logger.exception("An update could not be read; it is dropped")
+                await self._finish(item, self._unreadable(item), "dropped")
+                return
+            SINK.reset(token)
+            if sink.retry is None:
+                self._told.discard(item.chat_id or 0)
+                await self._finish(item, sink.messages)
+                return
+            attempt += 1
+            if time.monotonic() - started > GIVE_UP.get(sink.retry, GIVE_UP["rasa"]):
+                logger.error("Rasa did not answer one update for too long; the person is told")
+                await self._finish(item, self._apology(update, "rasa_down"))
+                return
+            if item.chat_id is not None and item.chat_id not in self._told:
+                self._told.add(item.chat_id)
+                await asyncio.to_thread(
+                    self._enqueue, item.chat_id, self._apology(update, "rasa_delayed")
+                )
+                await self.outbox.flush(item.chat_id)
+            logger.warning(
+                "Rasa could not answer (%s); trying again in %.0f s (attempt %d)",
+                sink.retry,
+                delay,
+                attempt,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            if self._stopping.is_set():
+                return  # still pending: handled at the next start
+            delay = min(delay * 2, RETRY_MAX)
+
+    def _apology(self, update: Update, key: str) -> list[dict[str, Any]]:
+        chat = update.effective_chat
+        if chat is None:
+            return []
+        return [{"chat_id": chat.id, "text": mark_rtl(message_text(key, self.language_of(update)))}]
+
+    @staticmethod
+    def _unreadable(item: inbox.Pending) -> list[dict[str, Any]]:
+        if item.chat_id is None:
+            return []
+        return [{"chat_id": item.chat_id, "text": message_text("unreadable", "en")}]
+
+    def _enqueue(self, chat_id: int, messages: list[dict[str, Any]]) -> None:
+        with self.sessions.begin() as session:
+            inbox.enqueue(session, chat_id, messages, None)
+
+    async def _finish(
+        self, item: inbox.Pending, messages: list[dict[str, Any]], state: str = "done"
+    ) -> None:
+        """Mark the update handled and queue its messages (by chat), in one transaction."""
+        by_chat: dict[int, list[dict[str, Any]]] = {}
+        for message in messages:
+            by_chat.setdefault(message["chat_id"], []).append(message)
+
+        def write() -> None:
+            with self.sessions.begin() as session:
+                inbox.finish(session, item.update_id, None, [], state)
+                for chat_id, chat_messages in by_chat.items():
+                    inbox.enqueue(session, chat_id, chat_messages, item.update_id)
+
+        await asyncio.to_thread(write)
+        for chat_id in by_chat:
+            if chat_id != item.chat_id:  # the worker flushes its own chat
+                await self.outbox.flush(chat_id)
+
+    # --- upkeep ------------------------------------------------------------------------------
+
+    async def prune_forever(self) -> None:
+        """Forget handled updates older than two days, every hour."""
+        while True:
+            await asyncio.sleep(PRUNE_EVERY)
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self._run_prune)
+
+    def _run_prune(self) -> None:
+        with self.sessions.begin() as session:
+            inbox.prune(session)
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop retrying; give updates being handled `grace` seconds, then cancel them (they
+        stay stored and are handled at the next start)."""
+        self._stopping.set()
+        if self._workers:
+            _, running = await asyncio.wait(set(self._workers), timeout=grace)
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.wait(running, timeout=grace)
+
+    def idle(self) -> bool:
+        """No update waiting or being handled."""
+        return not self._queues and not self._workers

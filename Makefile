@@ -10,7 +10,7 @@ UV := $(VENV)/bin/uv
 NEETBOT := $(VENV)/bin/neetbot
 PYTHON3 ?= python3
 
-.PHONY: help install browser run test chat lint format train bench eval clean
+.PHONY: help install browser run test chat lint format train bench eval audit clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -38,6 +38,18 @@ browser: ## Debian's Chromium for the dashboard's browser tests (Playwright driv
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Chromium is missing: run 'sudo apt-get install -y chromium' (browser tests need it)"; exit 1; fi; }
 	@chromium --version
+
+audit: install ## Check both lock files for known vulnerabilities (pip-audit; fails on a finding)
+	@mkdir -p var
+	@for lock in requirements/app.lock requirements/rasa.lock; do \
+	  $(VENV)/bin/pip-audit --disable-pip --no-deps -r $$lock --vulnerability-service pypi \
+	    --progress-spinner off > var/audit.log 2>&1; status=$$?; \
+	  skipped=$$(grep -c "could not be audited" var/audit.log); \
+	  total=$$(grep -c "==" $$lock); \
+	  grep -E "^Name|^-+ |GHSA|PYSEC|CVE|No known" var/audit.log | grep -v "Skip Reason" | head -40; \
+	  echo "$$lock: $$((total - skipped)) of $$total packages audited ($$skipped not answered by the vulnerability service)"; \
+	  [ $$status = 0 ] || exit $$status; \
+	done
 
 train: install ## Train the Rasa model if config, domain or data changed (cached by their hash)
 	$(NEETBOT) train

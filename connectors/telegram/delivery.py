@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 RETRY_FIRST, RETRY_MAX = 1.0, 15.0  # seconds between attempts: doubling, capped
 GIVE_UP = {"rasa": 24 * 3600.0, "actions": 300.0}  # seconds of retrying, by reason
+NOTICE_AFTER = 3.0  # seconds of retrying before the person is told their message is kept
 SEND_ATTEMPTS = 20  # tries of one outgoing message on errors other than network / 429
 PRUNE_EVERY = 3600.0
 
@@ -261,11 +262,16 @@ class Dispatcher:
                 await self._finish(item, sink.messages)
                 return
             attempt += 1
-            if time.monotonic() - started > GIVE_UP.get(sink.retry, GIVE_UP["rasa"]):
+            waited = time.monotonic() - started
+            if waited > GIVE_UP.get(sink.retry, GIVE_UP["rasa"]):
                 logger.error("Rasa did not answer one update for too long; the person is told")
                 await self._finish(item, self._apology(update, "rasa_down"))
                 return
-            if item.chat_id is not None and item.chat_id not in self._told:
+            if (
+                waited >= NOTICE_AFTER
+                and item.chat_id is not None
+                and item.chat_id not in self._told
+            ):
                 self._told.add(item.chat_id)
                 await asyncio.to_thread(
                     self._enqueue, item.chat_id, self._apology(update, "rasa_delayed")

@@ -1,81 +1,93 @@
-"""Throughput and latency of our Telegram connector next to Rasa's REST channel, same model.
+"""Throughput and latency through our Telegram connector and through Rasa's own channels, one
+model, one run.
 
-Starts the real action server and Rasa server on the current model, then, in one run:
-- REST: simulated people post straight to Rasa's REST channel;
-- Telegram: the same people send the same messages through the fake Bot API → our connector
-  (polling) → Rasa, and the time until the bot's reply reaches the fake Bot API is measured.
-Each person waits for the answer before sending the next message, like a person would.
-Prints messages per second, latency percentiles and the ratio. Not part of `make test`.
+Starts the real action server and one Rasa server on the current model, with two channels:
+REST (which our connector uses) and Rasa's built-in Telegram channel. Then the same simulated
+people send the same messages by four paths:
+- REST: straight to Rasa's REST channel (the reply is the HTTP response);
+- poll: fake Bot API → our connector (`python -m connectors.telegram`, polling) → Rasa;
+- webhook: the update POSTed to our connector in webhook mode (its own endpoint, /telegram,
+  with the secret token) → Rasa;
+- rasa-telegram: the update POSTed to Rasa's Telegram channel (/webhooks/telegram/webhook),
+  which answers through the fake Bot API (aiogram pointed at it by bench/rasa_telegram).
+Through Telegram, latency runs from the update being queued or delivered until the reply (all
+of its messages) reaches the fake Bot API. Each person waits for the answer before sending the
+next message, like a person would. The paths take turns, round after round, so drift in the
+machine's load hits them alike. Prints messages per second, p50/p95/p99 and the ratios against
+the targets: ≥ 0.9× REST's throughput, ≥ 1.0× Rasa's Telegram channel, ≤ 5 ms added at p50.
+Not part of `make test`.
 
-    .venv/bin/python bench/throughput.py [--people 20] [--messages 10]
+    .venv/bin/python bench/throughput.py [--people 20] [--messages 10] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import yaml
 from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import latency_line  # noqa: E402
 from bot import processes  # noqa: E402
 from bot.services.setup import prepare_database  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.training import ensure_model  # noqa: E402
-from tests.fakes.telegram_api import FakeTelegramAPI  # noqa: E402
+from tests.fakes.telegram_api import SECRET_HEADER, FakeTelegramAPI  # noqa: E402
 from tests.integration.conftest import free_port, shifted_sample  # noqa: E402
 
-# Short messages that each get exactly one reply (a greeting, a search, thanks).
+# A greeting (answered with two messages: hello and the privacy notice), searches, thanks, bye.
 MESSAGES = ["hi", "any jobs in malta?", "thanks", "IT courses in Zagreb", "bye"]
+PATHS = ["REST", "poll", "webhook", "rasa-telegram"]
+LABELS = {
+    "REST": "Rasa REST channel",
+    "poll": "our connector, polling",
+    "webhook": "our connector, webhook",
+    "rasa-telegram": "Rasa's Telegram channel",
+}
+SITECUSTOMIZE = Path(__file__).resolve().parent / "rasa_telegram"
+WEBHOOK_SECRET = "bench-webhook-secret"  # noqa: S105 - a test value
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+@dataclass
+class Result:
+    """Latencies (seconds) and the wall time of one or more runs of a path."""
 
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
 
-def report(name: str, latencies: list[float], seconds: float) -> float:
-    rate = len(latencies) / seconds
-    print(
-        f"{name:<22} {rate:8.1f} msg/s   p50 {percentile(latencies, 0.5) * 1000:7.1f} ms   "
-        f"p95 {percentile(latencies, 0.95) * 1000:7.1f} ms   "
-        f"p99 {percentile(latencies, 0.99) * 1000:7.1f} ms   "
-        f"({len(latencies)} messages)"
-    )
-    return rate
+    def add(self, other: Result) -> None:
+        """Merge another run into this one."""
+        self.latencies += other.latencies
+        self.seconds += other.seconds
 
+    @property
+    def rate(self) -> float:
+        """Messages a second."""
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
 
-async def rest_person(client: httpx.AsyncClient, sender: str, count: int) -> list[float]:
-    latencies = []
-    for index in range(count):
-        started = time.monotonic()
-        body = {"sender": sender, "message": MESSAGES[index % len(MESSAGES)]}
-        response = await client.post("/webhooks/rest/webhook", json=body)
-        response.raise_for_status()
-        latencies.append(time.monotonic() - started)
-    return latencies
-
-
-async def run_rest(
-    settings: Settings, people: int, count: int, tag: str
-) -> tuple[list[float], float]:
-    async with httpx.AsyncClient(base_url=settings.rasa_url, timeout=60) as client:
-        started = time.monotonic()
-        results = await asyncio.gather(
-            *(rest_person(client, f"bench-rest-{tag}-{n}", count) for n in range(people))
-        )
-        return [value for result in results for value in result], time.monotonic() - started
+    @property
+    def p50(self) -> float:
+        """The median latency."""
+        return statistics.median(self.latencies)
 
 
 class ReplyWatcher:
-    """Follows the fake Bot API's calls incrementally (one reader for all people), so measuring
+    """Follows one fake Bot API's calls incrementally (one reader for all people), so measuring
     costs next to no CPU: the machine's two cores are busy enough with Rasa."""
 
     def __init__(self, api: FakeTelegramAPI) -> None:
@@ -84,18 +96,23 @@ class ReplyWatcher:
         self.replies: dict[int, list[float]] = {}
         self.waiting: dict[int, tuple[int, asyncio.Future[float]]] = {}
 
+    def catch_up(self) -> None:
+        """Read the calls that arrived since the last look."""
+        calls = self.api.calls
+        for call in calls[self.read :]:
+            if call.method == "sendMessage" and call.ok:
+                chat = int(call.params["chat_id"])
+                self.replies.setdefault(chat, []).append(call.time)
+                wanted = self.waiting.get(chat)
+                if wanted and len(self.replies[chat]) >= wanted[0]:
+                    del self.waiting[chat]
+                    wanted[1].set_result(self.replies[chat][wanted[0] - 1])
+        self.read = len(calls)
+
     async def run(self) -> None:
+        """Look every 2 ms until cancelled."""
         while True:
-            calls = self.api.calls
-            for call in calls[self.read :]:
-                if call.method == "sendMessage" and call.ok:
-                    chat = int(call.params["chat_id"])
-                    self.replies.setdefault(chat, []).append(call.time)
-                    wanted = self.waiting.get(chat)
-                    if wanted and len(self.replies[chat]) >= wanted[0]:
-                        del self.waiting[chat]
-                        wanted[1].set_result(self.replies[chat][wanted[0] - 1])
-            self.read = len(calls)
+            self.catch_up()
             await asyncio.sleep(0.002)
 
     def reply_number(self, chat: int, count: int) -> asyncio.Future[float]:
@@ -105,37 +122,278 @@ class ReplyWatcher:
         return future
 
 
-async def telegram_person(watcher: ReplyWatcher, user_id: int, count: int) -> list[float]:
-    api = watcher.api
-    latencies = []
-    for index in range(count):
-        expected = len(watcher.replies.get(user_id, [])) + 1
-        arrival = watcher.reply_number(user_id, expected)
-        started = time.monotonic()
-        api.push_update(api.make_text_update(user_id, MESSAGES[index % len(MESSAGES)]))
-        latencies.append(await asyncio.wait_for(arrival, 60) - started)
-    return latencies
+class Bench:
+    """The running system and the four ways of reaching it."""
+
+    def __init__(self, settings: Settings, fakes: dict[str, FakeTelegramAPI]) -> None:
+        self.settings = settings
+        self.fakes = fakes
+        self.update_ids = itertools.count(10_000_000)  # unique across the fakes and connectors
+        self.users = itertools.count(60_000_000, 1000)  # fresh people for every run
+        self.rasa_webhook = f"{settings.rasa_url}/webhooks/telegram/webhook"
+        self.reply_counts: dict[str, list[int]] = {path: [] for path in PATHS}
+        self.expected: list[int] = []  # Rasa's messages for each message of the sequence
+
+    async def calibrate(self, count: int) -> None:
+        """Learn how many messages Rasa answers each message of the sequence with (the same for
+        every new person: same model, same messages), so a reply is known to be complete."""
+        async with httpx.AsyncClient(timeout=60, trust_env=False) as client:
+            for index in range(count):
+                body = {
+                    "sender": f"bench-calibrate-{count}",
+                    "message": MESSAGES[index % len(MESSAGES)],
+                }
+                response = await client.post(
+                    f"{self.settings.rasa_url}/webhooks/rest/webhook", json=body
+                )
+                self.expected.append(len(response.json()))
+
+    def update(self, api: FakeTelegramAPI, user: int, text: str) -> dict[str, object]:
+        """A text message update with an id no other path used."""
+        return {**api.make_text_update(user, text), "update_id": next(self.update_ids)}
+
+    async def run(self, path: str, people: int, count: int, tag: str) -> Result:
+        """`people` simulated people each sending `count` messages by `path`."""
+        async with httpx.AsyncClient(timeout=60, trust_env=False) as client:
+            if path == "REST":
+                started = time.monotonic()
+                results = await asyncio.gather(
+                    *(self._rest_person(client, f"bench-{tag}-{n}", count) for n in range(people))
+                )
+                return Result([x for r in results for x in r], time.monotonic() - started)
+            watcher = ReplyWatcher(self.fakes[path])
+            watcher.catch_up()
+            watching = asyncio.create_task(watcher.run())
+            first = next(self.users)
+            started = time.monotonic()
+            try:
+                results = await asyncio.gather(
+                    *(self._telegram_person(path, client, watcher, first + n, count)
+                      for n in range(people))
+                )  # fmt: skip
+                elapsed = time.monotonic() - started
+                if path != "rasa-telegram":  # we waited for as many messages as REST gave
+                    await asyncio.sleep(0.5)
+                    watcher.catch_up()
+                    for user in range(first, first + people):
+                        sent = len(watcher.replies.get(user, []))
+                        wanted = sum(self.expected[:count])
+                        if sent != wanted:
+                            print(f"  !! {path}: user {user} got {sent} messages, not {wanted}")
+            finally:
+                watching.cancel()
+            return Result([x for r in results for x in r], elapsed)
+
+    async def _rest_person(self, client: httpx.AsyncClient, sender: str, count: int) -> list[float]:
+        latencies = []
+        for index in range(count):
+            started = time.monotonic()
+            body = {"sender": sender, "message": MESSAGES[index % len(MESSAGES)]}
+            response = await client.post(
+                f"{self.settings.rasa_url}/webhooks/rest/webhook", json=body
+            )
+            response.raise_for_status()
+            latencies.append(time.monotonic() - started)
+            self.reply_counts["REST"].append(len(response.json()))
+        return latencies
+
+    async def _telegram_person(
+        self, path: str, client: httpx.AsyncClient, watcher: ReplyWatcher, user: int, count: int
+    ) -> list[float]:
+        api = self.fakes[path]
+        latencies = []
+        for index in range(count):
+            update = self.update(api, user, MESSAGES[index % len(MESSAGES)])
+            before = len(watcher.replies.get(user, []))
+            if path == "rasa-telegram":
+                # Rasa answers the webhook once it has sent every reply message.
+                started = time.monotonic()
+                response = await client.post(self.rasa_webhook, json=update)
+                response.raise_for_status()
+                watcher.catch_up()
+                replies = watcher.replies.get(user, [])
+                if len(replies) == before:
+                    raise RuntimeError(f"Rasa's Telegram channel sent nothing for {update}")
+                latencies.append(replies[-1] - started)
+                self.reply_counts[path].append(len(replies) - before)
+                continue
+            arrival = watcher.reply_number(user, before + self.expected[index])
+            self.reply_counts[path].append(self.expected[index])
+            started = time.monotonic()
+            if path == "poll":
+                api.push_update(update)
+            else:
+                hook = api.webhook
+                headers = {SECRET_HEADER: hook["secret_token"]}
+                response = await client.post(hook["url"], json=update, headers=headers)
+                response.raise_for_status()
+            latencies.append(await asyncio.wait_for(arrival, 60) - started)
+        return latencies
 
 
-async def run_telegram(
-    api: FakeTelegramAPI, people: int, count: int, first_id: int
-) -> tuple[list[float], float]:
-    watcher = ReplyWatcher(api)
-    watching = asyncio.create_task(watcher.run())
-    started = time.monotonic()
-    results = await asyncio.gather(
-        *(telegram_person(watcher, first_id + n, count) for n in range(people))
+def rasa_process(
+    settings: Settings, model: Path, credentials: Path, api: FakeTelegramAPI
+) -> processes.ProcessSpec:
+    """The Rasa server as `neetbot run` starts it, with a credentials file that adds Rasa's
+    Telegram channel, and aiogram pointed at the fake Bot API."""
+    spec = processes.rasa_server(settings, model)
+    command = [str(credentials) if part == "credentials.yml" else part for part in spec.command]
+    env = {
+        **spec.env,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(SITECUSTOMIZE), spec.env.get("PYTHONPATH")])
+        ),
+        "NEETBOT_BENCH_TELEGRAM_API": api.url,
+    }
+    return processes.ProcessSpec("rasa", command, env, spec.cwd)
+
+
+def connector(
+    settings: Settings, api: FakeTelegramAPI, webhook_port: int | None
+) -> processes.ProcessSpec:
+    """Our connector as `neetbot run` starts it, polling or (with a port) in webhook mode."""
+    env = {
+        **processes.app_env(settings),
+        "TELEGRAM_BOT_TOKEN": api.token,
+        "TELEGRAM_API_BASE_URL": api.base_url,
+        "TELEGRAM_RATE_LIMIT": "0",  # the fake has no limit to respect
+        "LOG_LEVEL": "WARNING",
+    }
+    if webhook_port is not None:
+        env |= {
+            "TELEGRAM_MODE": "webhook",
+            "TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{webhook_port}/telegram",
+            "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "TELEGRAM_WEBHOOK_LISTEN": "127.0.0.1",
+            "TELEGRAM_WEBHOOK_PORT": str(webhook_port),
+        }
+    return processes.ProcessSpec("telegram", [sys.executable, "-m", "connectors.telegram"], env)
+
+
+def listening(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:`port`."""
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_until(
+    condition: Callable[[], object],
+    what: str,
+    process: subprocess.Popen[bytes],
+    timeout: float = 120,
+) -> None:
+    """Wait for `condition`; fail early if `process` exits."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"{what}: the process exited with {process.returncode} (see its log)"
+            )
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not ready after {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+def report(results: dict[str, Result]) -> None:
+    """One line per path."""
+    for path, result in results.items():
+        print(
+            f"  {LABELS[path]:<26} {result.rate:6.1f} msg/s   {latency_line(result.latencies)}   "
+            f"({len(result.latencies)} messages)"
+        )
+
+
+def paired_added(solo: dict[str, list[Result]], path: str) -> float:
+    """Median extra time (seconds) of `path` over REST for the same message of the sequence in
+    the same round: message types differ in cost, so they are compared like with like."""
+    return statistics.median(
+        ours - rest
+        for mine, theirs in zip(solo[path], solo["REST"], strict=True)
+        for ours, rest in zip(mine.latencies, theirs.latencies, strict=True)
     )
-    elapsed = time.monotonic() - started
-    watching.cancel()
-    return [value for result in results for value in result], elapsed
+
+
+def verdicts(loaded: dict[str, Result], solo: dict[str, list[Result]]) -> None:
+    """The ratios against the issue's targets, each said to be met or not."""
+
+    def said(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    rest, theirs = loaded["REST"], loaded["rasa-telegram"]
+    for path in ("poll", "webhook"):
+        ours = loaded[path]
+        to_rest, to_theirs = ours.rate / rest.rate, ours.rate / theirs.rate
+        added = paired_added(solo, path) * 1000
+        added_loaded = (ours.p50 - rest.p50) * 1000
+        print(
+            f"  {LABELS[path]}:\n"
+            f"    throughput vs REST {to_rest:.2f}× (target ≥ 0.90×: {said(to_rest >= 0.9)})\n"
+            f"    throughput vs Rasa's Telegram channel {to_theirs:.2f}× "
+            f"(target ≥ 1.00×: {said(to_theirs >= 1.0)})\n"
+            f"    added over REST at p50, one person at a time: {added:+.1f} ms "
+            f"(target ≤ 5 ms: {said(added <= 5)}); under load {added_loaded:+.1f} ms"
+        )
+    added = paired_added(solo, "rasa-telegram") * 1000
+    print(
+        f"  Rasa's Telegram channel: added over REST at p50, one person at a time {added:+.1f} ms"
+    )
+
+
+def start_system(
+    settings: Settings, fakes: dict[str, FakeTelegramAPI], logs: Path
+) -> list[subprocess.Popen[bytes]]:
+    """Action server, Rasa (REST and its Telegram channel), our connector polling and in
+    webhook mode; each ready to take messages. Returns the processes, first started first."""
+    theirs = fakes["rasa-telegram"]
+    credentials = settings.var_dir / "credentials.yml"
+    channel = {
+        "access_token": theirs.token,
+        "verify": theirs.bot_user["username"],
+        "webhook_url": f"{settings.rasa_url}/webhooks/telegram/webhook",
+    }
+    credentials.write_text(yaml.safe_dump({"rest": None, "telegram": channel}), encoding="utf-8")
+    model = ensure_model(settings)
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        actions = processes.start(processes.action_server(settings), logs / "actions.log")
+        started.append(actions)
+        rasa_spec = rasa_process(settings, model, credentials, theirs)
+        rasa = processes.start(rasa_spec, logs / "rasa.log")
+        started.append(rasa)
+        processes.wait_for_http(f"http://127.0.0.1:{settings.actions_port}/health", 60, actions)
+        processes.wait_for_http(f"{settings.rasa_url}/", 300, rasa)
+        if theirs.webhook.get("url") != channel["webhook_url"]:
+            raise RuntimeError("Rasa's Telegram channel did not set its webhook at the fake")
+        polling = processes.start(connector(settings, fakes["poll"], None), logs / "poll.log")
+        started.append(polling)
+        wait_until(lambda: fakes["poll"].calls_to("getUpdates"), "polling connector", polling)
+        port = free_port()
+        hook_spec = connector(settings, fakes["webhook"], port)
+        hooked = processes.start(hook_spec, logs / "webhook.log")
+        started.append(hooked)
+        wait_until(
+            lambda: fakes["webhook"].webhook.get("url") and listening(port),
+            "webhook connector",
+            hooked,
+        )
+    except BaseException:
+        for process in reversed(started):
+            processes.stop(process)
+        raise
+    return started
+
+
+def in_turn(round_: int) -> list[str]:
+    """The paths in a different order each round."""
+    shift = round_ % len(PATHS)
+    return PATHS[shift:] + PATHS[:shift]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--people", type=int, default=20)
     parser.add_argument("--messages", type=int, default=10, help="messages per person")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of each path")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every path, in turn")
     args = parser.parse_args()
 
     var = Path(tempfile.mkdtemp(prefix="neetbot-bench-"))
@@ -144,67 +402,62 @@ def main() -> None:
         rasa_port=free_port(), actions_port=free_port(),
         rasa_token=SecretStr("bench-token"), secret_key=SecretStr("bench-key"),
     )  # fmt: skip
-    model = ensure_model(settings)
     prepare_database(settings.database_url, sample=shifted_sample(var / "catalogue.csv"))
     logs = var / "logs"
-    started = processes.start_backend(settings, model, logs)
+    logs.mkdir(parents=True)
+    fakes = {path: FakeTelegramAPI().start() for path in PATHS if path != "REST"}
+    started: list[subprocess.Popen[bytes]] = []
     try:
-        with FakeTelegramAPI() as api:
-            env = {
-                **processes.app_env(settings),
-                "TELEGRAM_BOT_TOKEN": api.token,
-                "TELEGRAM_API_BASE_URL": api.base_url,
-                "TELEGRAM_RATE_LIMIT": "0",  # the fake has no limit to respect
-                "LOG_LEVEL": "WARNING",
-            }
-            spec = processes.ProcessSpec(
-                "telegram", [sys.executable, "-m", "connectors.telegram"], env
+        started = start_system(settings, fakes, logs)
+        bench = Bench(settings, fakes)
+        solo_count = args.messages * 2
+        asyncio.run(bench.calibrate(max(args.messages, solo_count)))
+        print(
+            f"Warming up ({os.cpu_count()} CPUs; logs in {logs}); Rasa answers the sequence "
+            f"with {bench.expected[: len(MESSAGES)]} messages"
+        )
+        for path in PATHS:
+            asyncio.run(bench.run(path, args.people, 3, "warm"))
+
+        loaded = {path: Result() for path in PATHS}
+        for round_ in range(args.rounds):
+            rates = {}
+            for path in in_turn(round_):
+                result = asyncio.run(bench.run(path, args.people, args.messages, f"run{round_}"))
+                loaded[path].add(result)
+                rates[path] = result.rate
+            print(
+                f"  round {round_ + 1}: "
+                + ", ".join(f"{p} {rates[p]:.1f}" for p in PATHS)
+                + " msg/s"
             )
-            connector = processes.start(spec, logs / "telegram.log")
-            started.append(connector)
-            api.wait_for(lambda: api.calls_to("getUpdates"), timeout=60)
+        print(
+            f"\n{args.people} people at once, {args.messages} messages each, {args.rounds} rounds:"
+        )
+        report(loaded)
 
-            print(f"Warming up… ({args.people} people × {args.messages} messages, 2 cores)")
-            asyncio.run(run_rest(settings, args.people, 3, "warm"))
-            asyncio.run(run_telegram(api, args.people, 3, 50_000_000))
-
-            # Alternate the two paths so drift in the machine's load hits both alike.
-            rest: list[float] = []
-            telegram: list[float] = []
-            rest_seconds = telegram_seconds = 0.0
-            for round_ in range(args.rounds):
-                latencies, seconds = asyncio.run(
-                    run_rest(settings, args.people, args.messages, f"run{round_}")
-                )
-                rest += latencies
-                rest_seconds += seconds
-                latencies_tg, seconds_tg = asyncio.run(
-                    run_telegram(api, args.people, args.messages, 60_000_000 + round_ * 1000)
-                )
-                telegram += latencies_tg
-                telegram_seconds += seconds_tg
-                ratio = (len(latencies_tg) / seconds_tg) / (len(latencies) / seconds)
-                print(f"  round {round_ + 1}: connector/REST throughput {ratio:.2f}×")
-            print()
-            rest_rate = report("Rasa REST channel", rest, rest_seconds)
-            telegram_rate = report("Our connector (poll)", telegram, telegram_seconds)
-            added = statistics.median(telegram) - statistics.median(rest)
-            ratio = telegram_rate / rest_rate
-            print(f"\nthroughput ratio connector/REST: {ratio:.2f}× (target ≥ 0.90×)")
-            print(f"added latency at p50 under load: {added * 1000:.1f} ms")
-
-            print("\nOne person at a time (latency without queueing):")
-            rest, rest_seconds = asyncio.run(run_rest(settings, 1, args.messages * 2, "solo"))
-            telegram, telegram_seconds = asyncio.run(
-                run_telegram(api, 1, args.messages * 2, 70_000_000)
-            )
-            report("Rasa REST channel", rest, rest_seconds)
-            report("Our connector (poll)", telegram, telegram_seconds)
-            added = statistics.median(telegram) - statistics.median(rest)
-            print(f"added latency at p50, one person: {added * 1000:.1f} ms (target ≤ 5 ms)")
+        solo: dict[str, list[Result]] = {path: [] for path in PATHS}
+        for round_ in range(args.rounds):
+            for path in in_turn(round_):
+                solo[path].append(asyncio.run(bench.run(path, 1, solo_count, f"solo{round_}")))
+        print(f"\nOne person at a time ({solo_count} messages, {args.rounds} rounds; no queueing):")
+        merged = {path: Result() for path in PATHS}
+        for path, results in solo.items():
+            for result in results:
+                merged[path].add(result)
+        report(merged)
+        print("\nTargets:")
+        verdicts(loaded, solo)
+        counts = {path: statistics.mean(c) for path, c in bench.reply_counts.items() if c}
+        print(
+            "\nTelegram messages per reply: "
+            + ", ".join(f"{path} {mean:.2f}" for path, mean in counts.items())
+        )
     finally:
         for process in reversed(started):
             processes.stop(process)
+        for api in fakes.values():
+            api.stop()
 
 
 if __name__ == "__main__":

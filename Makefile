@@ -72,8 +72,11 @@ format: $(VENV)/.installed ## Apply ruff's formatting and safe fixes
 test: install browser lint train ## Lint, install Chromium and train the model if needed, then the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: install ## Benchmarks: connector vs Rasa's REST channel; training time; the console at 100,000 conversations
+bench: install ## Benchmarks: throughput and latency by four paths, alert fan-out, search, memory, training, console
 	$(PY) bench/throughput.py
+	$(PY) bench/fanout.py
+	$(PY) bench/search.py
+	$(PY) bench/memory.py
 	$(PY) bench/training.py
 	$(PY) bench/console.py
 

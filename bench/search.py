@@ -143,6 +143,7 @@ def measure(url: str, runs: int) -> None:
     names = ["understand", "search, page 1", "whole turn", "show more (page 2)"]
     steps: dict[str, list[float]] = {name: [] for name in names}
     totals: list[int] = []
+    turns: dict[str, list[float]] = {message: [] for _, _, message in MESSAGES}
     for run in range(runs + 1):
         for language, kind, message in MESSAGES:
             times, total = one_turn(url, language, kind, message)
@@ -151,6 +152,7 @@ def measure(url: str, runs: int) -> None:
                 continue
             for name, seconds in zip(names, times, strict=True):
                 steps[name].append(seconds)
+            turns[message].append(times[2])
     found = sum(1 for total in totals if total)
     print(
         f"  {len(MESSAGES)} messages in 10 languages × {runs} runs; {found} find something "
@@ -158,6 +160,16 @@ def measure(url: str, runs: int) -> None:
     )
     for name, values in steps.items():
         print(f"  {name:<20} {latency_line(values)}")
+    slowest = sorted(turns, key=lambda message: -percentile(turns[message], 0.5))[:3]
+    matches = dict(zip((message for _, _, message in MESSAGES), totals, strict=True))
+    print(
+        "  slowest turns (p50): "
+        + "; ".join(
+            f"{message!r} {percentile(turns[message], 0.5) * 1000:.1f} ms "
+            f"({matches[message]} matches)"
+            for message in slowest
+        )
+    )
     p95 = percentile(steps["whole turn"], 0.95) * 1000
     verdict = "met" if p95 < AIM_MS else "NOT met"
     print(f"  whole turn p95 {p95:.1f} ms: aim < {AIM_MS:.0f} ms {verdict}")

@@ -5,9 +5,10 @@ topic) in a temporary SQLite database, imports one new opportunity and queues it
 `neetbot catalogue import` does, then runs the connector's real `AlertSender.run_forever`
 (default `ALERT_POLL_SECONDS`, noon UTC so nobody is in quiet hours) with a python-telegram-bot
 bot set up as the connector's (PTB's AIORateLimiter at `TELEGRAM_RATE_LIMIT`, 128
-connections) against the fake Bot API with Telegram's flood control on (30 messages in any
-second, one a second per chat: 429 with retry_after). Prints messages per second, the share
-of Telegram's 30/s, the 429s, and whether every alert was delivered exactly once.
+connections) against the fake Bot API, in a process of its own, with Telegram's flood control
+on (30 messages in any second, one a second per chat: 429 with retry_after). Prints messages
+per second, the share of Telegram's 30/s, the 429s, and whether every alert was delivered
+exactly once.
 Not part of `make test`.
 
     .venv/bin/python bench/fanout.py [--subscribers 1000]
@@ -21,6 +22,7 @@ import contextlib
 import csv
 import datetime as dt
 import io
+import logging
 import multiprocessing
 import sys
 import tempfile
@@ -89,6 +91,22 @@ def prepare(url: str, subscribers: int) -> int:
         report = import_catalogue(session, new_item())
         assert report.ok, report.errors
         return alerts.queue_alerts(session, report.created)
+
+
+class LogTally(logging.Handler):
+    """Prints the alert loop's own summary of each round; counts the requests PTB's rate
+    limiter gave up on (429 after its retries), instead of printing their tracebacks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gave_up = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Count or print one record."""
+        if record.name.startswith("telegram"):
+            self.gave_up += "maximum of" in record.getMessage()
+        elif record.levelno >= logging.INFO:
+            print(f"  {record.name}: {record.getMessage()}")
 
 
 @dataclass(frozen=True)
@@ -193,6 +211,12 @@ def main() -> None:
             f"{settings.alert_poll_seconds:.0f} s, PTB rate limiter "
             f"{settings.telegram_rate_limit:.0f}/s, fake Telegram limit {TELEGRAM_RATE}/s"
         )
+        tally = LogTally()
+        for name, level in (("telegram", logging.WARNING), ("connectors", logging.INFO)):
+            logger = logging.getLogger(name)
+            logger.addHandler(tally)
+            logger.setLevel(level)
+            logger.propagate = False
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
         telegram = context.Process(target=serve_telegram, args=(theirs, TELEGRAM_RATE))
@@ -210,6 +234,10 @@ def main() -> None:
             query = select(AlertDelivery.status, func.count()).group_by(AlertDelivery.status)
             statuses = {status: count for status, count in session.execute(query)}
         report(attempts, queued, statuses)
+        print(
+            f"429s PTB's rate limiter gave up on after its retries: {tally.gave_up} "
+            "(the alert loop leaves those queued for its next round)"
+        )
 
 
 if __name__ == "__main__":

@@ -171,11 +171,6 @@ class RasaClient:
             event["data"] = {"buttons": buttons}
         await self.append_events(sender, [event])
 
-    async def rewind(self, sender: str) -> None:
-        """Undo the conversation's last user message (Rasa's `rewind` event): a failed turn is
-        taken back before the message is sent again."""
-        await self.append_events(sender, [{"event": "rewind"}])
-
     async def replies_for(self, sender: str, update_id: int) -> list[dict[str, Any]] | None:
         """The bot's replies to the message sent with metadata `update_id`, read back from the
         tracker: None when Rasa never took that message in (or took it back), else the replies
@@ -193,22 +188,27 @@ class RasaClient:
 
 
 def replies_after(events: list[dict[str, Any]], update_id: int) -> list[dict[str, Any]] | None:
-    """The replies (in the REST channel's shape) that followed the user message carrying
-    `update_id` in its metadata, up to the next user message; None if there is no such message."""
-    replies: list[dict[str, Any]] | None = None
+    """The replies (in the REST channel's shape) to the user message sent with `update_id` in
+    its metadata: those of the first attempt that got any (a failed attempt, e.g. while the
+    action server was down, has none and stays in the tracker); [] when every attempt went
+    unanswered; None when Rasa never took the message in."""
+    attempts: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] | None = None
     for event in events:
         kind = event.get("event")
         if kind == "user":
-            if replies is not None:
-                break
-            if (event.get("metadata") or {}).get("update_id") == update_id:
-                replies = []
-        elif kind == "bot" and replies is not None:
+            matches = (event.get("metadata") or {}).get("update_id") == update_id
+            current = [] if matches else None
+            if current is not None:
+                attempts.append(current)
+        elif kind == "bot" and current is not None:
             reply: dict[str, Any] = {"text": event["text"]} if event.get("text") else {}
             data = event.get("data") or {}
             for key in ("buttons", "image", "custom", "attachment"):
                 if data.get(key):
                     reply[key] = data[key]
             if reply:
-                replies.append(reply)
-    return replies
+                current.append(reply)
+    if not attempts:
+        return None
+    return next((replies for replies in attempts if replies), [])

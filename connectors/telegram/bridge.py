@@ -100,12 +100,10 @@ class Bridge:
             typing.cancel()
         if not replies:
             # Rasa answers 200 with nothing when an action failed (e.g. the action server is
-            # down). Undo that turn in the tracker and try again; never leave the person in
-            # silence.
+            # down): try again later (the failed attempt stays in the tracker, unanswered);
+            # never leave the person in silence.
             logger.warning("Rasa sent no reply for sender %s", sender)
             if sink is not None:
-                with contextlib.suppress(RasaUnavailable):
-                    await self.rasa.rewind(sender)
                 sink.retry_later("actions")
                 return
             await self.say(bot, chat.id, message_text("rasa_down", language))
@@ -124,8 +122,6 @@ class Bridge:
             if earlier:
                 logger.info("Sender %s: the turn was already in the tracker", sender)
                 return earlier
-            if earlier is not None:  # the turn is there but had no answer: undo it first
-                await self.rasa.rewind(sender)
         return await self.rasa.send_message(sender, text, metadata)
 
     async def _record_only(

@@ -224,11 +224,12 @@ class Dispatcher:
     async def _work(self, key: int, queue: asyncio.Queue[tuple[inbox.Pending, bool]]) -> None:
         """Handle one chat's updates in order; the worker ends when the chat is idle."""
         try:
-            while not queue.empty():
+            while not queue.empty() and not self._stopping.is_set():
                 item, recovered = queue.get_nowait()
                 if item.chat_id is not None:
                     await self.outbox.flush(item.chat_id)  # what an earlier run left
-                await self._handle(item, recovered)
+                if not await self._handle(item, recovered):
+                    return  # stopping: this update and the chat's next ones stay stored
                 if item.chat_id is not None:
                     await self.outbox.flush(item.chat_id)
         except asyncio.CancelledError:
@@ -238,11 +239,12 @@ class Dispatcher:
         finally:
             if self._queues.get(key) is queue:
                 del self._queues[key]
-            while not queue.empty():  # left over by a failure: a new worker takes them
-                item, recovered = queue.get_nowait()
+            while not queue.empty() and not self._stopping.is_set():
+                item, recovered = queue.get_nowait()  # left over by a failure: a new worker
                 self._queue_for(item).put_nowait((item, recovered))
 
-    async def _handle(self, item: inbox.Pending, recovered: bool) -> None:
+    async def _handle(self, item: inbox.Pending, recovered: bool) -> bool:
+        """Handle one update until it is done (True), or until the connector stops (False)."""
         started, delay, attempt = time.monotonic(), RETRY_FIRST, 0
         while True:
             sink = Sink(item.update_id, recheck=recovered or attempt > 0)
@@ -255,18 +257,18 @@ class Dispatcher:
                 SINK.reset(token)
                 logger.exception("An update could not be read; it is dropped")
                 await self._finish(item, self._unreadable(item), "dropped")
-                return
+                return True
             SINK.reset(token)
             if sink.retry is None:
                 self._told.discard(item.chat_id or 0)
                 await self._finish(item, sink.messages)
-                return
+                return True
             attempt += 1
             waited = time.monotonic() - started
             if waited > GIVE_UP.get(sink.retry, GIVE_UP["rasa"]):
                 logger.error("Rasa did not answer one update for too long; the person is told")
                 await self._finish(item, self._apology(update, "rasa_down"))
-                return
+                return True
             if (
                 waited >= NOTICE_AFTER
                 and item.chat_id is not None
@@ -286,7 +288,7 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
             if self._stopping.is_set():
-                return  # still pending: handled at the next start
+                return False  # still pending: handled at the next start
             delay = min(delay * 2, RETRY_MAX)
 
     def _apology(self, update: Update, key: str) -> list[dict[str, Any]]:

@@ -40,7 +40,6 @@ class TrackerRasa(StandInRasa):
         super().__init__()
         self.turns: dict[int, list[dict[str, Any]]] = {}
         self.lose_next = False
-        self.rewinds = 0
 
     async def send_message(self, sender: str, text: str, metadata: dict[str, Any] | None = None):
         replies = await super().send_message(sender, text, metadata)
@@ -56,11 +55,6 @@ class TrackerRasa(StandInRasa):
         if self.down:
             raise RasaUnavailable("ConnectError")
         return self.turns.get(update_id)
-
-    async def rewind(self, sender: str) -> None:
-        self.rewinds += 1
-        if self.turns:
-            self.turns.popitem()
 
 
 @pytest.fixture(scope="module")
@@ -188,12 +182,12 @@ async def test_an_answer_lost_on_the_way_is_read_back_not_asked_twice(setup, api
     assert texts(api, 5004) == ["echo: jobs in Malta"], "a short blip is not announced"
 
 
-async def test_a_turn_without_reply_is_taken_back_and_tried_again(setup, api) -> None:
+async def test_a_turn_without_reply_is_tried_again(setup, api) -> None:
     dispatcher, rasa = setup
     rasa.silent = True  # what Rasa answers while its action server is down
     await deliver(dispatcher, api.make_text_update(5005, "courses"))
     await asyncio.sleep(0.3)
-    assert texts(api, 5005) == [] and rasa.rewinds >= 1
+    assert texts(api, 5005) == [] and len(rasa.received) >= 2
     rasa.silent = False
     await settle(dispatcher)
     assert texts(api, 5005) == ["echo: courses"]
@@ -323,3 +317,6 @@ def test_replies_are_read_back_from_tracker_events() -> None:
     ]
     assert replies_after(events, 44) is None
     assert replies_after(events[:4], 42) == []
+    # A first attempt without answer (the action server was down), then the answered one.
+    retried = [*events[:5], {"event": "action", "name": "action_listen"}, *events[3:]]
+    assert replies_after(retried, 42) == replies_after(events, 42)

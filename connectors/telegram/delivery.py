@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -71,11 +72,11 @@ def current_sink() -> Sink | None:
     return SINK.get()
 
 
-class ConnectorBot(ExtBot):  # type: ignore[type-arg]
+class ConnectorBot(ExtBot):
     """The connector's bot: while an update is handled, `send_message` is collected for the
     outbox instead of sent; everything else (and every send outside an update) goes through."""
 
-    async def send_message(self, chat_id: Any, text: str, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def send_message(self, chat_id: Any, text: str, *args: Any, **kwargs: Any) -> Any:
         sink = SINK.get()
         if sink is None or args or not set(kwargs) <= _CAPTURED or not isinstance(chat_id, int):
             return await super().send_message(chat_id, text, *args, **kwargs)
@@ -88,14 +89,14 @@ class ConnectorBot(ExtBot):  # type: ignore[type-arg]
         return None
 
 
-def _seconds(delay: object) -> float:
-    return delay.total_seconds() if hasattr(delay, "total_seconds") else float(delay)  # type: ignore[union-attr, arg-type]
+def _seconds(delay: dt.timedelta | float) -> float:
+    return delay.total_seconds() if isinstance(delay, dt.timedelta) else float(delay)
 
 
 class Outbox:
     """Sends queued messages, per chat in order, until Telegram accepts or refuses them."""
 
-    def __init__(self, sessions: sessionmaker[Session], bot: ExtBot) -> None:  # type: ignore[type-arg]
+    def __init__(self, sessions: sessionmaker[Session], bot: ExtBot) -> None:
         self.sessions = sessions
         self.bot = bot
 
@@ -160,7 +161,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        application: Application,  # type: ignore[type-arg]
+        application: Application,
         sessions: sessionmaker[Session],
         language_of: Callable[[Update], str],
         concurrency: int = 256,

@@ -80,7 +80,7 @@ def webhook_app(dispatcher: Dispatcher, secret: str) -> Starlette:
     )
 
 
-async def poll(application: Application, dispatcher: Dispatcher) -> None:  # type: ignore[type-arg]
+async def poll(application: Application, dispatcher: Dispatcher) -> None:
     """Long-poll getUpdates; store each batch before asking for the next (which confirms it)."""
     bot = application.bot
     delay = 1.0
@@ -124,7 +124,7 @@ async def poll(application: Application, dispatcher: Dispatcher) -> None:  # typ
             delay = min(delay * 2, 30.0)
 
 
-async def serve(settings: Settings, application: Application) -> None:  # type: ignore[type-arg]
+async def serve(settings: Settings, application: Application) -> None:
     """Run the connector until SIGTERM/SIGINT: intake, dispatcher, alerts and handoff loops."""
     bridge = application.bot_data["bridge"]
     dispatcher = Dispatcher(

@@ -142,7 +142,6 @@ async def test_a_replayed_update_is_stored_once_and_answered_once(setup, api, se
 async def test_one_chat_in_order_and_chats_side_by_side(setup, api) -> None:
     dispatcher, rasa = setup
     rasa.delay = 0.2
-    started = time.monotonic()
     await deliver(
         dispatcher,
         api.make_text_update(5002, "one"),
@@ -154,7 +153,6 @@ async def test_one_chat_in_order_and_chats_side_by_side(setup, api) -> None:
     assert texts(api, 5002) == ["echo: one", "echo: two", "echo: three"]
     assert texts(api, 5102) == ["echo: other"]
     assert api.send_times(5102)[0] < api.send_times(5002)[1], "the other chat did not wait"
-    assert time.monotonic() - started < 0.2 * 4, "chats ran one after the other"
 
 
 async def test_rasa_down_keeps_the_messages_tells_once_and_answers_when_back(

@@ -294,6 +294,22 @@ def wait_until(
         time.sleep(0.1)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (all its threads), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_table(cpu: dict[str, dict[str, float]], messages: dict[str, int]) -> None:
+    """CPU milliseconds per message that each process spent while each path ran."""
+    names = list(next(iter(cpu.values())))
+    print(f"  {'path':<26}" + "".join(f"{name:>12}" for name in names) + f"{'total':>9}")
+    for path, used in cpu.items():
+        per = {name: used[name] / messages[path] * 1000 for name in names}
+        cells = "".join(f"{value:12.1f}" for value in per.values())
+        print(f"  {LABELS[path]:<26}{cells}{sum(per.values()):9.1f}")
+
+
 def report(results: dict[str, Result]) -> None:
     """One line per path."""
     for path, result in results.items():
@@ -419,11 +435,19 @@ def main() -> None:
         for path in PATHS:
             asyncio.run(bench.run(path, args.people, 3, "warm"))
 
+        pids = dict(
+            zip(["actions", "rasa", "poll", "webhook"], (p.pid for p in started), strict=True)
+        )
+        pids["bench+fakes"] = os.getpid()
+        cpu = {path: dict.fromkeys(pids, 0.0) for path in PATHS}
         loaded = {path: Result() for path in PATHS}
         for round_ in range(args.rounds):
             rates = {}
             for path in in_turn(round_):
+                before = {name: cpu_seconds(pid) for name, pid in pids.items()}
                 result = asyncio.run(bench.run(path, args.people, args.messages, f"run{round_}"))
+                for name, pid in pids.items():
+                    cpu[path][name] += cpu_seconds(pid) - before[name]
                 loaded[path].add(result)
                 rates[path] = result.rate
             print(
@@ -435,6 +459,8 @@ def main() -> None:
             f"\n{args.people} people at once, {args.messages} messages each, {args.rounds} rounds:"
         )
         report(loaded)
+        print("\nCPU per message (ms), by process, while each path ran (2 cores in all):")
+        cpu_table(cpu, {path: len(result.latencies) for path, result in loaded.items()})
 
         solo: dict[str, list[Result]] = {path: [] for path in PATHS}
         for round_ in range(args.rounds):

@@ -8,6 +8,9 @@ NEETBOT_BENCH_TELEGRAM_API=http://127.0.0.1:PORT. Rasa's installed files are not
 - As installed, the channel fails every update with "Event loop is closed": it sets its webhook
   at startup inside `asyncio.run()`, whose loop owns the aiohttp session aiogram then reuses on
   Sanic's loop. Here a session whose loop has closed is replaced by a new one, once.
+- aiohttp keeps idle connections 15 s, the fake Bot API's server (uvicorn) only 5 s: a request
+  on a connection the server is closing fails, and Rasa's channel does not retry. Telegram
+  keeps connections far longer; here aiogram lets them go after 4 s, before the server does.
 """
 
 from __future__ import annotations
@@ -32,3 +35,11 @@ if _BASE:
         return _session.fget(bot)
 
     base.BaseBot.session = property(_live_session)  # type: ignore[assignment,method-assign]
+
+    _init = base.BaseBot.__init__
+
+    def _init_short_keepalive(bot: Any, *args: Any, **kwargs: Any) -> None:
+        _init(bot, *args, **kwargs)
+        bot._connector_init["keepalive_timeout"] = 4
+
+    base.BaseBot.__init__ = _init_short_keepalive  # type: ignore[method-assign]

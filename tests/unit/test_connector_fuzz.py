@@ -33,7 +33,7 @@ _ids = iter(range(10**12, 10**13))
 
 texts = st.one_of(
     st.text(max_size=50),
-    st.text(alphabet=st.characters(codec="utf-8"), min_size=4_000, max_size=12_000),
+    st.text(alphabet=st.characters(codec="utf-8"), min_size=4_000, max_size=10_000),
     st.sampled_from(["/start", "/help x", "/unknown", "🙂🙂", "\u202e\u200f", "", " ", "\x00"]),
 )
 people = st.integers(min_value=1, max_value=2**40)
@@ -149,7 +149,11 @@ async def _post_all(app: Any, bodies: list[bytes], dispatcher: Dispatcher) -> li
 @settings(
     max_examples=40,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
 )
 @given(
     batch=st.lists(updates(), min_size=1, max_size=6),

@@ -2,8 +2,9 @@
 handled twice, and every reply is sent, in order, until Telegram accepts it.
 
 - `store` keeps an update before it is acknowledged; a replayed update id is ignored.
-- `finish` marks an update handled and queues its replies, in one transaction: after a crash,
-  an update is either still pending (and handled again) or its replies are in the outbox.
+- `finish` marks an update handled, in the transaction that queues its replies (`enqueue`):
+  after a crash, an update is either still pending (and handled again) or its replies are in
+  the outbox.
 - The outbox row is deleted once Telegram accepted the message.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -116,20 +117,14 @@ def pending(session: Session) -> list[Pending]:
     ]
 
 
-def finish(
-    session: Session,
-    update_id: int,
-    chat_id: int | None,
-    messages: list[dict[str, Any]],
-    state: str = "done",
-) -> None:
-    """Mark an update handled (its text is dropped) and queue its replies, atomically."""
+def finish(session: Session, update_id: int, state: str = "done") -> None:
+    """Mark an update handled (its text is dropped); its replies are queued with `enqueue` in
+    the same transaction."""
     session.execute(
         update(InboundUpdate)
         .where(InboundUpdate.update_id == update_id)
         .values(state=state, payload="", done_at=now())
     )
-    enqueue(session, chat_id, messages, update_id)
 
 
 def enqueue(
@@ -194,14 +189,3 @@ def prune(session: Session, older_than: dt.timedelta = KEEP_HANDLED) -> int:
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def counts(session: Session) -> dict[str, int]:
-    """Updates by state, and messages waiting in the outbox."""
-    by_state = dict(
-        session.execute(
-            select(InboundUpdate.state, func.count()).group_by(InboundUpdate.state)
-        ).all()
-    )
-    by_state["outbox"] = session.scalar(select(func.count()).select_from(OutboxMessage)) or 0
-    return {str(key): int(value) for key, value in by_state.items()}

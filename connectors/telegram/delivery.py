@@ -159,17 +159,12 @@ class Outbox:
 class Dispatcher:
     """Handles stored updates: one worker per chat, in order, retried until Rasa answers."""
 
-    def __init__(
-        self,
-        application: Application,
-        sessions: sessionmaker[Session],
-        language_of: Callable[[Update], str],
-        concurrency: int = 256,
-    ) -> None:
+    def __init__(self, application: Application, concurrency: int = 256) -> None:
+        """`application` is the connector's (`build_application`): its bridge and database."""
         self.application = application
-        self.sessions = sessions
-        self.outbox = Outbox(sessions, application.bot)
-        self.language_of = language_of
+        self.sessions: sessionmaker[Session] = application.bot_data["sessions"]
+        self.outbox = Outbox(self.sessions, application.bot)
+        self._bridge = application.bot_data["bridge"]
         self._limit = asyncio.Semaphore(concurrency)
         self._queues: dict[int, asyncio.Queue[tuple[inbox.Pending, bool]]] = {}
         self._workers: set[asyncio.Task[None]] = set()
@@ -296,7 +291,8 @@ class Dispatcher:
         chat = update.effective_chat
         if chat is None:
             return []
-        return [{"chat_id": chat.id, "text": mark_rtl(message_text(key, self.language_of(update)))}]
+        language = self._bridge.language_of(update.effective_user)
+        return [{"chat_id": chat.id, "text": mark_rtl(message_text(key, language))}]
 
     @staticmethod
     def _unreadable(item: inbox.Pending) -> list[dict[str, Any]]:
@@ -318,7 +314,7 @@ class Dispatcher:
 
         def write() -> None:
             with self.sessions.begin() as session:
-                inbox.finish(session, item.update_id, None, [], state)
+                inbox.finish(session, item.update_id, state)
                 for chat_id, chat_messages in by_chat.items():
                     inbox.enqueue(session, chat_id, chat_messages, item.update_id)
 

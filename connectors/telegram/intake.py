@@ -63,8 +63,11 @@ def webhook_app(dispatcher: Dispatcher, secret: str) -> Starlette:
             return PlainTextResponse("Not an update", status_code=400)
         try:
             fresh = await asyncio.to_thread(dispatcher.store, [payload])
-        except Exception:  # the database is down: Telegram will deliver it again
-            logger.exception("Could not store an update; Telegram will retry")
+        except Exception as error:  # the database is down: Telegram will deliver it again
+            # The type only: a database error's text would carry the update (a message).
+            logger.error(
+                "Could not store an update (%s); Telegram will retry", type(error).__name__
+            )
             return PlainTextResponse("Try again", status_code=503)
         dispatcher.accept(fresh)
         return Response(status_code=200)
@@ -126,12 +129,7 @@ async def poll(application: Application, dispatcher: Dispatcher) -> None:
 
 async def serve(settings: Settings, application: Application) -> None:
     """Run the connector until SIGTERM/SIGINT: intake, dispatcher, alerts and handoff loops."""
-    bridge = application.bot_data["bridge"]
-    dispatcher = Dispatcher(
-        application,
-        application.bot_data["sessions"],
-        lambda update: bridge.language_of(update.effective_user),
-    )
+    dispatcher = Dispatcher(application)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

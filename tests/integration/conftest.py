@@ -50,6 +50,22 @@ def shifted_sample(target: Path) -> Path:
     return target
 
 
+def stack_settings(var: Path) -> Settings:
+    """Settings of a stack in `var` (free ports, SQLite), its database prepared with the
+    sample catalogue."""
+    settings = Settings(
+        _env_file=None,
+        var_dir=var,
+        database_url=f"sqlite:///{var / 'app.db'}",
+        rasa_port=free_port(),
+        actions_port=free_port(),
+        rasa_token=SecretStr("test-rasa-token"),
+        secret_key=SecretStr("test-secret-key"),
+    )
+    prepare_database(settings.database_url, sample=shifted_sample(var / "catalogue.csv"))
+    return settings
+
+
 @dataclass
 class Stack:
     """A running Rasa server and action server on one database."""
@@ -73,18 +89,8 @@ def trained_model() -> Path:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, trained_model: Path) -> Iterator[Stack]:
     """Rasa and the action server, started once for the whole test session."""
-    var = tmp_path_factory.mktemp("stack")
-    settings = Settings(
-        _env_file=None,
-        var_dir=var,
-        database_url=f"sqlite:///{var / 'app.db'}",
-        rasa_port=free_port(),
-        actions_port=free_port(),
-        rasa_token=SecretStr("test-rasa-token"),
-        secret_key=SecretStr("test-secret-key"),
-    )
-    prepare_database(settings.database_url, sample=shifted_sample(var / "catalogue.csv"))
-    logs = var / "logs"
+    settings = stack_settings(tmp_path_factory.mktemp("stack"))
+    logs = settings.var_dir / "logs"
     backend = processes.start_backend(settings, trained_model, logs)
     try:
         yield Stack(settings, trained_model, logs)

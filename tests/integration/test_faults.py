@@ -20,17 +20,14 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from bot import processes
 from bot.db.models import InboundUpdate, OutboxMessage
 from bot.db.session import session_factory
 from bot.pseudonym import pseudonym
-from bot.services.setup import prepare_database
-from bot.settings import Settings
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.integration.conftest import Stack, free_port, shifted_sample, start_connector
+from tests.integration.conftest import Stack, free_port, stack_settings, start_connector
 
 pytestmark = pytest.mark.integration
 
@@ -53,16 +50,7 @@ def words(text: str) -> str:
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory: pytest.TempPathFactory, trained_model: Path):
     var = tmp_path_factory.mktemp("faults")
-    settings = Settings(
-        _env_file=None,
-        var_dir=var,
-        database_url=f"sqlite:///{var / 'app.db'}",
-        rasa_port=free_port(),
-        actions_port=free_port(),
-        rasa_token=SecretStr("fault-rasa-token"),
-        secret_key=SecretStr("fault-secret-key"),
-    )
-    prepare_database(settings.database_url, sample=shifted_sample(var / "catalogue.csv"))
+    settings = stack_settings(var)
     logs = var / "logs"
     running = processes.start_backend(settings, trained_model, logs)
     state = {"actions": running[0], "rasa": running[1]}

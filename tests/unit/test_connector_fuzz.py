@@ -15,18 +15,16 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from bot.db.migrate import upgrade
 from bot.db.models import InboundUpdate
 from bot.db.session import session_factory
-from bot.settings import Settings
 from connectors.telegram.app import build_application
 from connectors.telegram.delivery import Dispatcher
 from connectors.telegram.intake import SECRET_HEADER, webhook_app
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.unit.test_telegram_handlers import StandInRasa
+from tests.unit.test_telegram_handlers import StandInRasa, connector_settings
 
 SECRET = "fuzz-secret"  # noqa: S105 (a test value)
 _ids = iter(range(10**12, 10**13))
@@ -107,24 +105,11 @@ def connector(
     var = tmp_path_factory.mktemp("fuzz")
     database_url = f"sqlite:///{var / 'app.db'}"
     upgrade(database_url)
-    settings_ = Settings(
-        _env_file=None,
-        var_dir=var,
-        database_url=database_url,
-        telegram_bot_token=SecretStr(api.token),
-        telegram_api_base_url=api.base_url,
-        rasa_token=SecretStr("t"),
-        secret_key=SecretStr("k"),
-        telegram_rate_limit=0,
-    )
     rasa = StandInRasa()
-    application = build_application(settings_, rasa)  # type: ignore[arg-type]
+    application = build_application(connector_settings(api, database_url, var), rasa)  # type: ignore[arg-type]
     loop.run_until_complete(application.initialize())
-    bridge = application.bot_data["bridge"]
     sessions = session_factory(database_url)
-    dispatcher = Dispatcher(
-        application, sessions, lambda update: bridge.language_of(update.effective_user)
-    )
+    dispatcher = Dispatcher(application)
     yield dispatcher, webhook_app(dispatcher, SECRET), sessions
     loop.run_until_complete(dispatcher.stop(grace=1))
     loop.run_until_complete(application.shutdown())

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,13 +22,12 @@ from bot.db.models import InboundUpdate, OutboxMessage, Person
 from bot.rasa_client import RasaUnavailable, replies_after
 from bot.services import inbox
 from bot.services.people import now
-from bot.settings import Settings, get_settings
 from connectors.telegram import delivery
 from connectors.telegram.app import build_application
 from connectors.telegram.delivery import Dispatcher
 from connectors.telegram.intake import SECRET_HEADER, webhook_app
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.unit.test_telegram_handlers import StandInRasa
+from tests.unit.test_telegram_handlers import StandInRasa, connector_settings
 
 
 class TrackerRasa(StandInRasa):
@@ -73,23 +71,10 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 async def setup(
     api: FakeTelegramAPI, database_url: str, sessions: sessionmaker[Session]
 ) -> AsyncIterator[tuple[Dispatcher, TrackerRasa]]:
-    settings = Settings(
-        _env_file=None,
-        var_dir=get_settings().var_dir,
-        database_url=database_url,
-        telegram_bot_token=SecretStr(api.token),
-        telegram_api_base_url=api.base_url,
-        rasa_token=SecretStr("t"),
-        secret_key=SecretStr("k"),
-        telegram_rate_limit=0,
-    )
     rasa = TrackerRasa()
-    application = build_application(settings, rasa)  # type: ignore[arg-type]
+    application = build_application(connector_settings(api, database_url), rasa)  # type: ignore[arg-type]
     await application.initialize()
-    bridge = application.bot_data["bridge"]
-    dispatcher = Dispatcher(
-        application, sessions, lambda update: bridge.language_of(update.effective_user)
-    )
+    dispatcher = Dispatcher(application)
     yield dispatcher, rasa
     await dispatcher.stop(grace=1)
     await application.shutdown()

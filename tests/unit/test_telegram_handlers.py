@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -56,6 +57,22 @@ class StandInRasa:
         pass
 
 
+def connector_settings(
+    api: FakeTelegramAPI, database_url: str, var_dir: Path | None = None
+) -> Settings:
+    """The connector's settings for offline tests: the fake Bot API, no rate limit."""
+    return Settings(
+        _env_file=None,
+        var_dir=var_dir or get_settings().var_dir,
+        database_url=database_url,
+        telegram_bot_token=SecretStr(api.token),
+        telegram_api_base_url=api.base_url,
+        rasa_token=SecretStr("t"),
+        secret_key=SecretStr("k"),
+        telegram_rate_limit=0,
+    )
+
+
 @pytest.fixture(scope="module")
 def api() -> Iterator[FakeTelegramAPI]:
     with FakeTelegramAPI() as fake:
@@ -64,18 +81,8 @@ def api() -> Iterator[FakeTelegramAPI]:
 
 @pytest.fixture
 async def app(api: FakeTelegramAPI, database_url: str) -> AsyncIterator[tuple[Any, StandInRasa]]:
-    settings = Settings(
-        _env_file=None,
-        var_dir=get_settings().var_dir,
-        database_url=database_url,
-        telegram_bot_token=SecretStr(api.token),
-        telegram_api_base_url=api.base_url,
-        rasa_token=SecretStr("t"),
-        secret_key=SecretStr("k"),
-        telegram_rate_limit=0,
-    )
     rasa = StandInRasa()
-    application = build_application(settings, rasa)  # type: ignore[arg-type]
+    application = build_application(connector_settings(api, database_url), rasa)  # type: ignore[arg-type]
     await application.initialize()
     yield application, rasa
     await application.shutdown()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -29,3 +31,12 @@ def make_engine(url: str) -> Engine:
 def session_factory(url: str) -> sessionmaker[Session]:
     """The session factory of this process for `url` (one engine per database)."""
     return sessionmaker(make_engine(url), expire_on_commit=False)
+
+
+def insert_ignoring_conflicts(
+    session: Session, model: type[Any], *key: str
+) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into `model`'s table that skips rows whose `key` columns are already stored
+    (PostgreSQL and SQLite): safe when two processes or threads insert the same row at once."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return insert(model).on_conflict_do_nothing(index_elements=list(key))

@@ -176,15 +176,21 @@ class DueAlert:
 
 
 def due_alerts(
-    session: Session, moment: dt.datetime, quiet: tuple[int, int], limit: int = 500
+    session: Session,
+    moment: dt.datetime,
+    quiet: tuple[int, int],
+    limit: int = 500,
+    after: int = 0,
 ) -> list[DueAlert]:
-    """Queued alerts of reachable people for whom it is not night now, oldest first."""
+    """Queued alerts of reachable people for whom it is not night now, oldest first; only
+    deliveries numbered above `after` (so a sender can read on where its last batch ended)."""
     # Streamed, so many people in their night at the head of the queue cannot hide the rest.
     rows = session.execute(
         select(AlertDelivery, Person)
         .join(Person, AlertDelivery.person_id == Person.id)
         .where(
             AlertDelivery.status == "queued",
+            AlertDelivery.id > after,
             Person.alerts_paused.is_(False),
             Person.telegram_chat_id.is_not(None),
         )
@@ -212,10 +218,14 @@ def due_alerts(
     return due
 
 
-def subscription_of(session: Session, delivery_id: int) -> int | None:
-    """The subscription a delivery came from (None if it was cancelled since)."""
-    delivery = session.get(AlertDelivery, delivery_id)
-    return delivery.subscription_id if delivery is not None else None
+def subscriptions_of(session: Session, delivery_ids: list[int]) -> dict[int, int | None]:
+    """The subscription each delivery came from (None if it was cancelled since)."""
+    rows = session.execute(
+        select(AlertDelivery.id, AlertDelivery.subscription_id).where(
+            AlertDelivery.id.in_(delivery_ids)
+        )
+    )
+    return {delivery_id: subscription_id for delivery_id, subscription_id in rows}
 
 
 def mark_sent(session: Session, delivery_id: int) -> None:

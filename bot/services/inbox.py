@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.db.models import InboundUpdate, OutboxMessage
+from bot.db.session import insert_ignoring_conflicts
 from bot.services.people import now
 
 KEEP_HANDLED = dt.timedelta(days=2)  # Telegram re-sends an update for at most 24 hours
@@ -87,14 +87,11 @@ def store(session: Session, payloads: Iterable[dict[str, Any]]) -> list[Pending]
             fresh.setdefault(row["update_id"], row)  # twice in one batch: the first counts
     if not fresh:
         return []
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # A concurrent replay of the same id (two webhook deliveries at once) is ignored by the
     # database itself; only what was really inserted is handled.
     statement = (
-        insert(InboundUpdate)
+        insert_ignoring_conflicts(session, InboundUpdate, "update_id")
         .values(list(fresh.values()))
-        .on_conflict_do_nothing(index_elements=["update_id"])
         .returning(InboundUpdate.update_id)
     )
     inserted = set(session.scalars(statement))
@@ -129,12 +126,13 @@ def finish(session: Session, update_id: int, state: str = "done") -> None:
 
 def enqueue(
     session: Session, chat_id: int | None, messages: list[dict[str, Any]], update_id: int | None
-) -> None:
-    """Queue messages for a chat (each a dict of sendMessage parameters besides chat_id)."""
+) -> list[Outgoing]:
+    """Queue messages for a chat (each a dict of sendMessage parameters besides chat_id); the
+    queued messages, in order."""
     if chat_id is None:
-        return
+        return []
     created = now()
-    session.add_all(
+    rows = [
         OutboxMessage(
             chat_id=chat_id,
             update_id=update_id,
@@ -143,7 +141,12 @@ def enqueue(
             created_at=created,
         )
         for message in messages
-    )
+    ]
+    session.add_all(rows)
+    session.flush()  # their ids
+    return [
+        Outgoing(row.id, chat_id, message, 0) for row, message in zip(rows, messages, strict=True)
+    ]
 
 
 def queued(session: Session, chat_id: int) -> list[Outgoing]:

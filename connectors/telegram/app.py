@@ -24,7 +24,7 @@ from bot.messages import text, translations
 from bot.rasa_client import RasaClient
 from bot.settings import SUPPORTED_LANGUAGES, Settings
 from connectors.telegram import handlers
-from connectors.telegram.alerts import AlertSender
+from connectors.telegram.alerts import AlertSender, alert_bot
 from connectors.telegram.bridge import Bridge
 from connectors.telegram.callbacks import PayloadStore
 from connectors.telegram.coaching import Coaching
@@ -85,8 +85,11 @@ def build_application(settings: Settings, rasa: RasaClient | None = None) -> App
             await register_commands(application)
         except TelegramError as error:  # cosmetic: the commands menu; never stop for it
             logger.warning("Could not register the commands menu (%s)", type(error).__name__)
+        sender = application.bot_data["alert_bot"] = alert_bot(settings)
+        with contextlib.suppress(TelegramError):  # its get_me; sending does not need it
+            await sender.initialize()
         application.bot_data["tasks"] = [
-            asyncio.create_task(alerts.run_forever(application.bot)),
+            asyncio.create_task(alerts.run_forever(sender)),
             asyncio.create_task(coaching.run_forever(application.bot)),
         ]
 
@@ -95,6 +98,8 @@ def build_application(settings: Settings, rasa: RasaClient | None = None) -> App
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if "alert_bot" in application.bot_data:
+            await application.bot_data.pop("alert_bot").shutdown()
 
     async def post_shutdown(application: Application) -> None:
         await rasa.close()

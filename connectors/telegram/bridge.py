@@ -8,6 +8,7 @@ import json
 import logging
 from typing import Any
 
+from cachetools import TTLCache
 from sqlalchemy.orm import Session, sessionmaker
 from telegram import Bot, Chat, InputFile, User
 from telegram.constants import ChatAction, ParseMode
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 MAX_INPUT = 1000  # characters of one message passed to the NLU
 TYPING_AFTER = 1.0  # seconds: show "typing…" only when Rasa is not answering at once
 TYPING_EVERY = 4.5  # Telegram shows the indicator for about 5 seconds
+TOUCH_EVERY = 60  # seconds: a registered person's last activity is written at most this often
 
 
 class Bridge:
@@ -48,6 +50,8 @@ class Bridge:
         self._secret_key = secret_key
         self.sessions = sessions
         self.tracker_url = tracker_url
+        # (sender, chat) of registered people whose activity and chat were written lately
+        self._touched: TTLCache[tuple[str, int], bool] = TTLCache(100_000, TOUCH_EVERY)
         self.languages = LanguageKeeper(
             rasa, default_language, self._stored_language if sessions else None
         )
@@ -169,13 +173,19 @@ class Bridge:
         if self.sessions is None or self.tracker_url is None:
             return
         if requests.get("erase_conversation"):
+            self._touched.pop((sender, chat_id), None)
             erased = await asyncio.to_thread(self._erase, sender)
             logger.info("Erased the conversation of sender %s (%d events)", sender, erased)
             return
         if requests.get("handoff") and self.coaching is not None:
             await asyncio.to_thread(self.coaching.attach, sender, chat_id)
         try:
-            await asyncio.to_thread(self._touch, sender, chat_id)
+            # Once a registered person's chat is written (alerts need it), their activity is
+            # written at most once a minute.
+            if (sender, chat_id) not in self._touched and await asyncio.to_thread(
+                self._touch, sender, chat_id
+            ):
+                self._touched[sender, chat_id] = True
         except Exception:  # bookkeeping only: the person already has their answer
             logger.warning("Could not record the activity of sender %s", sender, exc_info=True)
         if requests.get("send_my_data"):
@@ -193,10 +203,10 @@ class Bridge:
         with self.sessions.begin() as session:
             return people.preferred_language(session, sender)
 
-    def _touch(self, sender: str, chat_id: int) -> None:
+    def _touch(self, sender: str, chat_id: int) -> bool:
         assert self.sessions is not None
         with self.sessions.begin() as session:
-            people.touch(session, sender, chat_id)
+            return people.touch(session, sender, chat_id)
 
     def _export(self, sender: str) -> bytes:
         assert self.sessions is not None and self.tracker_url is not None

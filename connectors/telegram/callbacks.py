@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import ButtonPayload
+from bot.db.session import insert_ignoring_conflicts
 
 KEY_PREFIX = "#"
 MAX_BYTES = 64
@@ -34,15 +36,30 @@ class PayloadStore:
 
     def encode(self, payload: str) -> str:
         """Callback data for `payload`: itself when it fits, else a stored short key."""
-        if len(payload.encode()) <= MAX_BYTES and not payload.startswith(KEY_PREFIX):
-            return payload
-        key = KEY_PREFIX + hashlib.sha256(payload.encode()).hexdigest()[:24]
-        if key not in self._cache:
+        return self.encode_many([payload])[payload]
+
+    def encode_many(self, payloads: Iterable[str]) -> dict[str, str]:
+        """Callback data for each payload; the long ones not yet known are stored in one
+        transaction."""
+        data: dict[str, str] = {}
+        new: dict[str, str] = {}
+        for payload in payloads:
+            if len(payload.encode()) <= MAX_BYTES and not payload.startswith(KEY_PREFIX):
+                data[payload] = payload
+                continue
+            key = KEY_PREFIX + hashlib.sha256(payload.encode()).hexdigest()[:24]
+            data[payload] = key
+            if key not in self._cache:
+                new[key] = payload
+        if new:
+            rows = [{"key": key, "payload": payload} for key, payload in new.items()]
             with self._sessions.begin() as session:
-                if session.get(ButtonPayload, key) is None:
-                    session.add(ButtonPayload(key=key, payload=payload))
-            self._remember(key, payload)
-        return key
+                session.execute(
+                    insert_ignoring_conflicts(session, ButtonPayload, "key").values(rows)
+                )
+            for key, payload in new.items():
+                self._remember(key, payload)
+        return data
 
     def decode(self, data: str) -> str | None:
         """The payload behind callback data; None for an unknown key."""

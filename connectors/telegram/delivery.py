@@ -25,9 +25,10 @@ import contextvars
 import datetime as dt
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,6 +42,7 @@ from bot.messages import text as message_text
 from bot.services import alerts, inbox
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RETRY_FIRST, RETRY_MAX = 1.0, 15.0  # seconds between attempts: doubling, capped
 GIVE_UP = {"rasa": 24 * 3600.0, "actions": 300.0}  # seconds of retrying, by reason
@@ -99,16 +101,33 @@ class Outbox:
     def __init__(self, sessions: sessionmaker[Session], bot: ExtBot) -> None:
         self.sessions = sessions
         self.bot = bot
+        # Chats whose queue in the database may hold more than what this process has in hand:
+        # left by an earlier run (see `Dispatcher.recover`) or by a flush that did not finish.
+        # The connector is the only writer of the outbox (one replica).
+        self.unsure: set[int] = set()
+        self._flushing: weakref.WeakValueDictionary[int, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
-    def _run(self, change: Callable[..., Any], *args: Any) -> Any:
+    def _run(self, change: Callable[..., T], *args: Any) -> T:
         with self.sessions.begin() as session:
             return change(session, *args)
 
-    async def flush(self, chat_id: int) -> None:
-        """Send everything queued for `chat_id`, in order; returns when the queue is empty."""
-        for message in await asyncio.to_thread(self._run, inbox.queued, chat_id):
-            if not await self._send(message):
-                return  # the chat is gone (blocked): the rest was dropped
+    async def flush(self, chat_id: int, queued: list[inbox.Outgoing] | None = None) -> None:
+        """Send everything queued for `chat_id`, in order; returns when the queue is empty.
+        `queued`: the messages just queued for it, which are all its queue holds unless the
+        chat is `unsure` (then the queue is read from the database)."""
+        lock = self._flushing.get(chat_id)
+        if lock is None:
+            lock = self._flushing[chat_id] = asyncio.Lock()
+        async with lock:  # one flush at a time per chat (e.g. after a restart)
+            if chat_id in self.unsure or queued is None:
+                queued = await asyncio.to_thread(self._run, inbox.queued, chat_id)
+            self.unsure.add(chat_id)  # until this flush is through
+            for message in queued:
+                if not await self._send(message):
+                    break  # the chat is gone (blocked): the rest was dropped
+            self.unsure.discard(chat_id)
 
     async def _send(self, message: inbox.Outgoing) -> bool:
         """Send one message, retrying as long as that can help; False when the chat is gone."""
@@ -198,6 +217,7 @@ class Dispatcher:
             inbox.prune(session)
             chats = inbox.chats_with_queued(session)
             waiting = inbox.pending(session)
+        self.outbox.unsure.update(chats)
         for chat_id in chats:
             if chat_id not in {item.chat_id for item in waiting}:
                 self._spawn(self.outbox.flush(chat_id))
@@ -222,12 +242,10 @@ class Dispatcher:
         try:
             while not queue.empty() and not self._stopping.is_set():
                 item, recovered = queue.get_nowait()
-                if item.chat_id is not None:
+                if item.chat_id in self.outbox.unsure:
                     await self.outbox.flush(item.chat_id)  # what an earlier run left
                 if not await self._handle(item, recovered):
                     return  # stopping: this update and the chat's next ones stay stored
-                if item.chat_id is not None:
-                    await self.outbox.flush(item.chat_id)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -312,16 +330,16 @@ class Dispatcher:
         for message in messages:
             by_chat.setdefault(message["chat_id"], []).append(message)
 
-        def write() -> None:
+        def write() -> dict[int, list[inbox.Outgoing]]:
             with self.sessions.begin() as session:
                 inbox.finish(session, item.update_id, state)
-                for chat_id, chat_messages in by_chat.items():
-                    inbox.enqueue(session, chat_id, chat_messages, item.update_id)
+                return {
+                    chat_id: inbox.enqueue(session, chat_id, chat_messages, item.update_id)
+                    for chat_id, chat_messages in by_chat.items()
+                }
 
-        await asyncio.to_thread(write)
-        for chat_id in by_chat:
-            if chat_id != item.chat_id:  # the worker flushes its own chat
-                await self.outbox.flush(chat_id)
+        for chat_id, queued in (await asyncio.to_thread(write)).items():
+            await self.outbox.flush(chat_id, queued)
 
     # --- upkeep ------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """Sending alerts through the fake Bot API: one message per subscriber and new item, never twice,
-not at night, at most one a second per chat and under 30 a second overall; 403 pauses."""
+not at night, at most one a second per chat and under 30 a second overall; 403 pauses; a 429
+pauses everyone and then resumes without a burst; a long queue is read on in batches."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bot.db.models import AlertDelivery, Person
 from bot.services import alerts, people
 from bot.services.catalogue_csv import import_catalogue
 from bot.settings import Settings, get_settings
+from connectors.telegram import alerts as sending
 from connectors.telegram.alerts import AlertSender
 from connectors.telegram.callbacks import PayloadStore
 from tests.conftest import catalogue_csv, opportunity_row
@@ -180,3 +182,62 @@ async def test_the_send_rate_stays_under_telegrams_limit(
     print(f"\nalert fan-out: {len(times)} messages, {rate:.1f}/s, busiest second: {busiest}")
     assert busiest <= 30  # Telegram: about 30 messages a second overall
     assert rate >= 24  # and not needlessly slow
+
+
+async def test_a_429_pauses_every_alert_then_the_pace_resumes_without_a_burst(
+    sessions: sessionmaker[Session], api: FakeTelegramAPI, bot: Bot
+) -> None:
+    chats = {8100 + n: "MT" for n in range(40)}
+    subscribers(sessions, chats)
+    publish(sessions, "Welding course")
+    api.fail_next("sendMessage", 429, retry_after=1, chat_id=8110)
+    report = await sender_for(sessions, Clock(EVENING)).send_due(bot)
+    assert report.sent == 40 and report.failed == 0  # the refused one was tried again at once
+    assert all(len(api.sent_messages(chat)) == 1 for chat in chats)
+    calls = api.calls_to("sendMessage")
+    (refusal,) = [call for call in calls if call.error_code == 429]
+    # Requests already on their way may land in the same instant; then nothing for a second.
+    after = [call.time for call in calls if call.time > refusal.time + 0.1]
+    assert after and min(after) >= refusal.time + 0.95
+    # After the pause, an even pace again: never more than 30 in one second.
+    busiest = max(sum(1 for other in after if start <= other < start + 1.0) for start in after)
+    assert busiest <= 30
+
+
+async def test_a_long_queue_is_read_on_in_batches_in_order_without_waiting_for_the_next_round(
+    sessions: sessionmaker[Session],
+    api: FakeTelegramAPI,
+    bot: Bot,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sending, "BATCH", 4)
+    monkeypatch.setattr(sending, "READ_ON_BELOW", 2)
+    chats = {8200 + n: "MT" for n in range(5)}
+    subscribers(sessions, chats)
+    titles = ("Welding course", "Barista job", "Solar installer training")
+    assert publish(sessions, *titles) == 15  # four batches of at most 4
+    report = await sender_for(sessions, Clock(EVENING)).send_due(bot)
+    assert report.sent == 15
+    for chat in chats:
+        texts = [message["text"] for message in api.sent_messages(chat)]
+        # Each chat got all three, in the order they were queued, one a second at most.
+        assert [next(t for t in titles if t in text) for text in texts] == list(titles)
+        assert min(gaps(api.send_times(chat))) >= 0.95
+    with sessions.begin() as session:
+        assert set(session.scalars(select(AlertDelivery.status))) == {"sent"}
+
+
+async def test_under_telegrams_flood_control_nothing_is_refused(
+    sessions: sessionmaker[Session],
+) -> None:
+    chats = {8300 + n: "MT" for n in range(90)}
+    subscribers(sessions, chats)
+    publish(sessions, "Welding course")
+    with FakeTelegramAPI(rate_limit=30) as strict:
+        async with Bot(strict.token, base_url=strict.base_url) as strict_bot:
+            report = await sender_for(sessions, Clock(EVENING)).send_due(strict_bot)
+        assert report.sent == 90
+        assert strict.rate_limited == []
+        times = sorted(call.time for call in strict.calls_to("sendMessage"))
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    assert rate >= 0.95 * 30 * 0.95  # Telegram's 30/s, less 5%, less 5% for a busy machine

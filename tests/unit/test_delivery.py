@@ -197,6 +197,22 @@ async def test_after_a_crash_the_outbox_goes_first_then_pending_updates(
     assert [text for _, text, _ in rasa.received] == ["never reached Rasa"]
 
 
+async def test_a_new_message_right_after_a_restart_waits_for_the_left_over_outbox(
+    setup, api, sessions
+) -> None:
+    dispatcher, _ = setup
+    with sessions.begin() as session:
+        inbox.enqueue(
+            session, 5017, [{"chat_id": 5017, "text": f"left over {n}"} for n in range(3)], None
+        )
+    assert await dispatcher.recover() == 0  # nothing pending: only the outbox is sent
+    await deliver(dispatcher, api.make_text_update(5017, "hello again"))
+    await settle(dispatcher)
+    # Once each, in order: the restart's flush and the new turn never send the same row.
+    assert texts(api, 5017) == ["left over 0", "left over 1", "left over 2", "echo: hello again"]
+    assert queued(sessions, 5017) == 0
+
+
 async def test_429_waits_retry_after_then_sends_once(setup, api) -> None:
     dispatcher, _ = setup
     api.fail_next("sendMessage", 429, retry_after=1, chat_id=5007)

@@ -147,13 +147,18 @@ def test_an_admin_edits_retrains_and_puts_the_model_live_during_a_conversation(
     expect(rosa.locator("#tried")).to_contain_text(NEW_TEXT)  # tried before it is live
     expect(rosa.locator("#tried")).to_contain_text("help")
     assert NEW_TEXT not in text_of(chat.say(PHRASE_IT))  # the young person still has the old
-    rosa.locator("#models tbody tr").first.get_by_role("button", name="Activate").click()
+    # The page answers once Rasa has loaded the model: on a busy machine that can take minutes.
+    rosa.locator("#models tbody tr").first.get_by_role("button", name="Activate").click(
+        timeout=300_000
+    )
     expect(rosa.get_by_role("status")).to_contain_text("The model is live", timeout=300_000)
     assert rosa.locator("#rasa-model").inner_text() != live_before
 
     assert NEW_TEXT in text_of(chat.say(PHRASE_IT))  # same conversation, new model
 
-    rosa.locator("#models tbody tr").last.get_by_role("button", name="Roll back to this").click()
+    rosa.locator("#models tbody tr").last.get_by_role("button", name="Roll back to this").click(
+        timeout=300_000
+    )
     expect(rosa.get_by_role("status")).to_contain_text("The model is live", timeout=300_000)
     assert rosa.locator("#rasa-model").inner_text() == live_before
     assert NEW_TEXT not in text_of(chat.say(PHRASE_IT))

@@ -27,7 +27,13 @@ from bot.db.models import InboundUpdate, OutboxMessage
 from bot.db.session import session_factory
 from bot.pseudonym import pseudonym
 from tests.fakes.telegram_api import FakeTelegramAPI
-from tests.integration.conftest import Stack, free_port, stack_settings, start_connector
+from tests.integration.conftest import (
+    Stack,
+    free_port,
+    stack_settings,
+    start_connector,
+    webhook_env,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -74,6 +80,9 @@ def restart_actions(stack: Stack, state: dict[str, Any]) -> None:
     processes.wait_for_http(url, 60, state["actions"])
 
 
+# About 5 minutes with its setup on a slow two-core host: 500 messages at Rasa's pace, and
+# Rasa's restart loads the model again.
+@pytest.mark.timeout(900)
 def test_nothing_is_lost_duplicated_or_reordered_when_processes_die(backend, capsys) -> None:
     stack, state = backend
     sessions = session_factory(stack.settings.database_url)
@@ -140,10 +149,7 @@ def test_nothing_is_lost_duplicated_or_reordered_when_processes_die(backend, cap
             stack,
             api,
             "telegram-faults-webhook",
-            TELEGRAM_MODE="webhook",
-            TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram",
-            TELEGRAM_WEBHOOK_SECRET="fault-webhook-secret",
-            TELEGRAM_WEBHOOK_PORT=str(port),
+            **webhook_env(port, "fault-webhook-secret"),
         )
         try:
             api.wait_for(lambda: api.webhook.get("url"), timeout=30)

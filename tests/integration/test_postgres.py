@@ -10,6 +10,8 @@ import json
 import os
 import secrets
 import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,11 +27,12 @@ from bot.db.session import session_factory
 from bot.rasa_client import RasaClient
 from bot.services import conversations, privacy, transcripts
 from bot.services.setup import prepare_database
-from bot.services.tracker_store import EVENTS, tracker_engine
+from bot.services.tracker_store import EVENTS, has_events, tracker_engine
 from bot.settings import Settings
 from tests.integration.conftest import free_port, shifted_sample
 
-pytestmark = pytest.mark.integration
+# The first test pays for starting two Rasa servers: minutes on a busy two-core machine.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 POSTGRES = ("127.0.0.1", 5432)
 REDIS = ("127.0.0.1", 6379)
@@ -79,6 +82,17 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         admin.dispose()
 
 
+def wait_for_events_table(url: str, rasa: subprocess.Popen[bytes], timeout: float = 300) -> None:
+    """Wait until Rasa has created its tracker store's table in the database at `url`."""
+    deadline = time.monotonic() + timeout
+    while not has_events(tracker_engine(url)):
+        if rasa.poll() is not None:
+            raise RuntimeError(f"Rasa exited with code {rasa.returncode} while starting")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Rasa did not create its tracker table within {timeout:.0f} s")
+        time.sleep(0.5)
+
+
 @dataclass
 class Replicas:
     settings: Settings
@@ -99,13 +113,21 @@ def replicas(
         secret_key=SecretStr("test-secret-key"),
     )  # fmt: skip
     second = settings.model_copy(update={"rasa_port": free_port()})
+    logs = var / "logs"
+    logs.mkdir()
     started = []
     try:
-        started += processes.start_backend(settings, trained_model, var / "logs")
-        other = processes.start(
-            processes.rasa_server(second, trained_model), var / "logs" / "rasa-2.log"
-        )
+        started.append(processes.start(processes.action_server(settings), logs / "actions.log"))
+        first = processes.start(processes.rasa_server(settings, trained_model), logs / "rasa.log")
+        started.append(first)
+        # The two servers load the model side by side, but the second starts only once the
+        # first has created the tracker store's table (before loading its model), so they
+        # do not both try to create it.
+        wait_for_events_table(database_url, first)
+        other = processes.start(processes.rasa_server(second, trained_model), logs / "rasa-2.log")
         started.append(other)
+        processes.wait_for_http(f"http://127.0.0.1:{settings.actions_port}/health", 60, started[0])
+        processes.wait_for_http(f"{settings.rasa_url}/", 300, first)
         processes.wait_for_http(f"{second.rasa_url}/", 300, other)
         yield Replicas(settings, [settings.rasa_url, second.rasa_url])
     finally:

@@ -48,7 +48,7 @@ from bot.services.setup import prepare_database  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.training import ensure_model  # noqa: E402
 from tests.fakes.telegram_api import SECRET_HEADER, FakeTelegramAPI  # noqa: E402
-from tests.integration.conftest import free_port, shifted_sample  # noqa: E402
+from tests.integration.conftest import free_port, shifted_sample, webhook_env  # noqa: E402
 
 # A greeting (answered with two messages: hello and the privacy notice), searches, thanks, bye.
 MESSAGES = ["hi", "any jobs in malta?", "thanks", "IT courses in Zagreb", "bye"]
@@ -260,13 +260,7 @@ def connector(
         "LOG_LEVEL": "WARNING",
     }
     if webhook_port is not None:
-        env |= {
-            "TELEGRAM_MODE": "webhook",
-            "TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{webhook_port}/telegram",
-            "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "TELEGRAM_WEBHOOK_LISTEN": "127.0.0.1",
-            "TELEGRAM_WEBHOOK_PORT": str(webhook_port),
-        }
+        env |= webhook_env(webhook_port, WEBHOOK_SECRET)
     return processes.ProcessSpec("telegram", [sys.executable, "-m", "connectors.telegram"], env)
 
 

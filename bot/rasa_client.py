@@ -90,16 +90,7 @@ class RasaClient:
     async def slot(self, sender: str, name: str) -> tuple[Any, bool]:
         """One slot's value in a conversation, and whether the conversation is new (nobody said
         anything yet)."""
-        try:
-            response = await self._http.get(
-                f"/conversations/{sender}/tracker",
-                params={**self._params(), "include_events": "NONE"},
-            )
-        except httpx.HTTPError as error:
-            raise RasaUnavailable(type(error).__name__) from error
-        if response.status_code != 200:
-            raise RasaUnavailable(f"HTTP {response.status_code}")
-        state = response.json()
+        state = await self._tracker(sender, "NONE")
         said_anything = bool((state.get("latest_message") or {}).get("text"))
         return (state.get("slots") or {}).get(name), not said_anything
 
@@ -175,16 +166,22 @@ class RasaClient:
         """The bot's replies to the message sent with metadata `update_id`, read back from the
         tracker: None when Rasa never took that message in (or took it back), else the replies
         (empty when the turn had none)."""
+        state = await self._tracker(sender, "APPLIED")
+        return replies_after(state.get("events") or [], update_id)
+
+    async def _tracker(self, sender: str, include_events: str) -> dict[str, Any]:
+        """A conversation's tracker as Rasa's HTTP API gives it; RasaUnavailable if it can't."""
         try:
             response = await self._http.get(
                 f"/conversations/{sender}/tracker",
-                params={**self._params(), "include_events": "APPLIED"},
+                params={**self._params(), "include_events": include_events},
             )
         except httpx.HTTPError as error:
             raise RasaUnavailable(type(error).__name__) from error
         if response.status_code != 200:
             raise RasaUnavailable(f"HTTP {response.status_code}")
-        return replies_after(response.json().get("events") or [], update_id)
+        state: dict[str, Any] = response.json()
+        return state
 
 
 def replies_after(events: list[dict[str, Any]], update_id: int) -> list[dict[str, Any]] | None:

@@ -132,6 +132,17 @@ def start_connector(stack: Stack, api: FakeTelegramAPI, name: str, **env: str) -
     return Connector(process, log)
 
 
+def webhook_env(port: int, secret: str) -> dict[str, str]:
+    """The connector's settings for webhook mode on 127.0.0.1:`port`."""
+    return {
+        "TELEGRAM_MODE": "webhook",
+        "TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
+        "TELEGRAM_WEBHOOK_SECRET": secret,
+        "TELEGRAM_WEBHOOK_LISTEN": "127.0.0.1",
+        "TELEGRAM_WEBHOOK_PORT": str(port),
+    }
+
+
 @pytest.fixture(scope="module")
 def connector(stack: Stack, fake_telegram: FakeTelegramAPI) -> Iterator[Connector]:
     """The connector in polling mode, one per test module."""

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from bot import processes
-from tests.integration.conftest import free_port, start_connector
+from tests.integration.conftest import free_port, start_connector, webhook_env
 from tests.integration.person import Person, text_of
 
 pytestmark = pytest.mark.integration
@@ -57,10 +57,7 @@ def test_webhook_mode_checks_the_secret(stack, fake_telegram) -> None:
         stack,
         fake_telegram,
         "telegram-webhook",
-        TELEGRAM_MODE="webhook",
-        TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram",
-        TELEGRAM_WEBHOOK_SECRET="s3cret-token_value",
-        TELEGRAM_WEBHOOK_PORT=str(port),
+        **webhook_env(port, "s3cret-token_value"),
     )
     try:
         webhook = fake_telegram.wait_for(lambda: fake_telegram.webhook.get("url"), timeout=30)

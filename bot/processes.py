@@ -133,6 +133,7 @@ def dashboard(settings: Settings) -> ProcessSpec:
     env["TRAINING_CONFIG"] = settings.training_config
     env["MODEL_CACHE_DIR"] = str(settings.model_cache_dir)
     env["MODELS_KEPT"] = str(settings.models_kept)
+    env["STUDIO_EVAL_DIR"] = str(settings.studio_eval_dir)
     return ProcessSpec("dashboard", command, env)
 
 

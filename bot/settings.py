@@ -88,10 +88,12 @@ class Settings(BaseSettings):
     # Mark the dashboard's session cookie Secure (served over HTTPS only).
     dashboard_https: bool = False
     # The admin studio: the Rasa project it edits and trains, the training configuration (a
-    # file in that project), and how many trained models it keeps for rolling back.
+    # file in that project), how many trained models it keeps for rolling back, and the
+    # held-out messages (<language code>.yml, never trained on) it scores each new model on.
     rasa_project_dir: Path = ROOT / "rasa_project"
     training_config: str = "config.yml"
     models_kept: int = Field(default=5, ge=2)
+    studio_eval_dir: Path = ROOT / "eval" / "intents"
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
@@ -99,6 +101,7 @@ class Settings(BaseSettings):
         self.var_dir = self.var_dir.resolve()
         self.model_cache_dir = self.model_cache_dir.expanduser().resolve()
         self.rasa_project_dir = self.rasa_project_dir.resolve()
+        self.studio_eval_dir = self.studio_eval_dir.resolve()
         if not self.database_url:
             self.var_dir.mkdir(parents=True, exist_ok=True)
             self.database_url = f"sqlite:///{self.var_dir / 'neetbot.db'}"

@@ -177,7 +177,7 @@ class Runner:
     def _evaluate(self, job_id: int, version_id: int, model: Path) -> str:
         """Serve the new model in the sandbox (where admins can also try it) and score it and
         the live one on the held-out messages. Returns the job's last stage."""
-        sets = held_out()
+        sets = held_out(self.settings.studio_eval_dir)
         try:
             self._update(job_id, stage="Starting a sandbox with the new model")
             url = self.sandbox.start(model)

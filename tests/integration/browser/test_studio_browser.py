@@ -1,7 +1,7 @@
 """An admin in a real browser changes what the assistant knows and puts it live while a young
 person is chatting: examples in two languages, a response, a refused concurrent edit, a
-training (a fast test configuration), activation, the change seen through the fake Bot API,
-a roll back, and the audit log of every step. A coach cannot reach any of it.
+training (a fast test configuration on two languages), activation, the change seen through the
+fake Bot API, a roll back, and the audit log of every step. A coach cannot reach any of it.
 
 Everything runs on a copy of the Rasa project, with its own Rasa server, so the rest of the
 suite keeps the model it expects."""
@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from playwright.sync_api import Browser, Page, expect
 from pydantic import SecretStr
 
@@ -22,6 +23,7 @@ from bot.db.session import session_factory
 from bot.services.setup import prepare_database
 from bot.settings import Settings
 from bot.studio import jobs
+from bot.studio.evaluation import EVAL_DIR
 from bot.training import RASA_PROJECT
 from tests.integration.conftest import (
     Dashboard,
@@ -40,6 +42,7 @@ PASSWORD = "studio admin 789"
 PHRASE_IT = "zumba zumba patatina"
 PHRASE_EN = "zumba zumba potato"
 NEW_TEXT = "Posso aiutarti con corsi e lavoro, nella versione nuova."
+TRAINED = ("en", "it")  # the languages the studio's new model is trained on here
 
 
 def fast_config(project: Path) -> str:
@@ -49,6 +52,25 @@ def fast_config(project: Path) -> str:
     text = re.sub(r"(TEDPolicy[\s\S]*?epochs:) \d+", r"\1 3", text)
     (project / "config.fast.yml").write_text(text, encoding="utf-8")
     return "config.fast.yml"
+
+
+def keep_languages(project: Path, languages: tuple[str, ...]) -> None:
+    """Only these languages' examples in the copied project: a quicker training (the test
+    edits and chats in these), not a smaller assistant (the live model keeps all ten)."""
+    for folder in (project / "data" / "nlu").iterdir():
+        if folder.is_dir() and folder.name not in languages:
+            shutil.rmtree(folder)
+
+
+def few_held_out(folder: Path, each: int = 1) -> Path:
+    """The first `each` held-out messages of every intent and language: the evaluation's table
+    still has every language, in a fraction of the time."""
+    folder.mkdir()
+    for path in sorted(EVAL_DIR.glob("*.yml")):
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        few = {intent: list(messages or [])[:each] for intent, messages in document.items()}
+        (folder / path.name).write_text(yaml.safe_dump(few, allow_unicode=True), "utf-8")
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +85,9 @@ def studio(
         rasa_port=free_port(), actions_port=free_port(), rasa_token=SecretStr("test-rasa-token"),
         secret_key=SecretStr("test-secret-key"), rasa_project_dir=project,
         training_config=fast_config(project), model_cache_dir=var / "models",
+        studio_eval_dir=few_held_out(var / "held_out"),
     )  # fmt: skip
+    keep_languages(project, TRAINED)
     prepare_database(settings.database_url, sample=shifted_sample(var / "catalogue.csv"))
     with session_factory(settings.database_url).begin() as session:
         jobs.register_live(session, trained_model)

@@ -74,6 +74,7 @@ test: install browser lint train ## Lint, install Chromium and train the model i
 
 bench: install ## Benchmarks: throughput and latency by four paths, alert fan-out, search, memory, training, console
 	$(PY) bench/throughput.py
+	$(PY) bench/throughput.py --split-cores
 	$(PY) bench/fanout.py
 	$(PY) bench/search.py
 	$(PY) bench/memory.py

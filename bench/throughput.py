@@ -18,12 +18,14 @@ the targets: ≥ 0.9× REST's throughput, ≥ 1.0× Rasa's Telegram channel, ≤
 Not part of `make test`.
 
     .venv/bin/python bench/throughput.py [--people 20] [--messages 10] [--rounds 3]
+        [--split-cores]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import itertools
 import os
 import socket
@@ -349,11 +351,24 @@ def verdicts(loaded: dict[str, Result], solo: dict[str, list[Result]]) -> None:
     )
 
 
+SPLIT = ": Rasa and the action server on CPU 0; connectors, fakes and load on CPU 1"
+
+
+def pinned(spec: processes.ProcessSpec, cpus: str | None) -> processes.ProcessSpec:
+    """`spec` run on the given CPUs only (taskset), or as it is when `cpus` is None."""
+    if cpus is None:
+        return spec
+    return dataclasses.replace(spec, command=["taskset", "-c", cpus, *spec.command])
+
+
 def start_system(
-    settings: Settings, fakes: dict[str, FakeTelegramAPI], logs: Path
+    settings: Settings, fakes: dict[str, FakeTelegramAPI], logs: Path, split: bool = False
 ) -> list[subprocess.Popen[bytes]]:
     """Action server, Rasa (REST and its Telegram channel), our connector polling and in
-    webhook mode; each ready to take messages. Returns the processes, first started first."""
+    webhook mode; each ready to take messages. Returns the processes, first started first.
+    With `split`, Rasa and the action server run on CPU 0 and the connectors on CPU 1 (where
+    this process, the fakes and the load run too)."""
+    backend, front = ("0", "1") if split else (None, None)
     theirs = fakes["rasa-telegram"]
     credentials = settings.var_dir / "credentials.yml"
     channel = {
@@ -365,20 +380,22 @@ def start_system(
     model = ensure_model(settings)
     started: list[subprocess.Popen[bytes]] = []
     try:
-        actions = processes.start(processes.action_server(settings), logs / "actions.log")
+        actions_spec = pinned(processes.action_server(settings), backend)
+        actions = processes.start(actions_spec, logs / "actions.log")
         started.append(actions)
-        rasa_spec = rasa_process(settings, model, credentials, theirs)
+        rasa_spec = pinned(rasa_process(settings, model, credentials, theirs), backend)
         rasa = processes.start(rasa_spec, logs / "rasa.log")
         started.append(rasa)
         processes.wait_for_http(f"http://127.0.0.1:{settings.actions_port}/health", 60, actions)
         processes.wait_for_http(f"{settings.rasa_url}/", 300, rasa)
         if theirs.webhook.get("url") != channel["webhook_url"]:
             raise RuntimeError("Rasa's Telegram channel did not set its webhook at the fake")
-        polling = processes.start(connector(settings, fakes["poll"], None), logs / "poll.log")
+        polling_spec = pinned(connector(settings, fakes["poll"], None), front)
+        polling = processes.start(polling_spec, logs / "poll.log")
         started.append(polling)
         wait_until(lambda: fakes["poll"].calls_to("getUpdates"), "polling connector", polling)
         port = free_port()
-        hook_spec = connector(settings, fakes["webhook"], port)
+        hook_spec = pinned(connector(settings, fakes["webhook"], port), front)
         hooked = processes.start(hook_spec, logs / "webhook.log")
         started.append(hooked)
         wait_until(
@@ -404,7 +421,15 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=20)
     parser.add_argument("--messages", type=int, default=10, help="messages per person")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every path, in turn")
+    parser.add_argument(
+        "--split-cores",
+        action="store_true",
+        help="Rasa and the actions on CPU 0; the connectors, fakes and load on CPU 1 (as when "
+        "the connector has a machine or core of its own, as in the compose deployment)",
+    )
     args = parser.parse_args()
+    if args.split_cores:
+        os.sched_setaffinity(0, {1})  # this process: the load and the fake Bot API servers
 
     var = Path(tempfile.mkdtemp(prefix="neetbot-bench-"))
     settings = Settings(
@@ -418,12 +443,13 @@ def main() -> None:
     fakes = {path: FakeTelegramAPI().start() for path in PATHS if path != "REST"}
     started: list[subprocess.Popen[bytes]] = []
     try:
-        started = start_system(settings, fakes, logs)
+        started = start_system(settings, fakes, logs, split=args.split_cores)
         bench = Bench(settings, fakes)
         solo_count = args.messages * 2
         asyncio.run(bench.calibrate(max(args.messages, solo_count)))
         print(
-            f"Warming up ({os.cpu_count()} CPUs; logs in {logs}); Rasa answers the sequence "
+            f"Warming up ({os.cpu_count()} CPUs{SPLIT if args.split_cores else ''}; logs in "
+            f"{logs}); Rasa answers the sequence "
             f"with {bench.expected[: len(MESSAGES)]} messages"
         )
         for path in PATHS:

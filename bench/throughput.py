@@ -34,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -272,24 +271,6 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def wait_until(
-    condition: Callable[[], object],
-    what: str,
-    process: subprocess.Popen[bytes],
-    timeout: float = 120,
-) -> None:
-    """Wait for `condition`; fail early if `process` exits."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"{what}: the process exited with {process.returncode} (see its log)"
-            )
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not ready after {timeout:.0f} s")
-        time.sleep(0.1)
-
-
 def cpu_seconds(pid: int) -> float:
     """User and system CPU time a process has used so far (all its threads), in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -393,14 +374,17 @@ def start_system(
         polling_spec = pinned(connector(settings, fakes["poll"], None), front)
         polling = processes.start(polling_spec, logs / "poll.log")
         started.append(polling)
-        wait_until(lambda: fakes["poll"].calls_to("getUpdates"), "polling connector", polling)
+        processes.wait_until(
+            lambda: fakes["poll"].calls_to("getUpdates"), "polling connector", 120, polling
+        )
         port = free_port()
         hook_spec = pinned(connector(settings, fakes["webhook"], port), front)
         hooked = processes.start(hook_spec, logs / "webhook.log")
         started.append(hooked)
-        wait_until(
+        processes.wait_until(
             lambda: fakes["webhook"].webhook.get("url") and listening(port),
             "webhook connector",
+            120,
             hooked,
         )
     except BaseException:

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,18 +181,32 @@ def start_backend(settings: Settings, model: Path, logs: Path) -> list[subproces
     return [actions, rasa]
 
 
-def wait_for_http(url: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
-    """Wait until `url` answers 200; fail early if `process` exits."""
+def wait_until(
+    condition: Callable[[], object],
+    what: str,
+    timeout: float,
+    process: subprocess.Popen[bytes] | None = None,
+) -> None:
+    """Wait until `condition()` is true; fail early if `process` exits."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while not condition():
         if process is not None and process.poll() is not None:
             raise RuntimeError(
-                f"process exited with code {process.returncode} while starting (see its log)"
+                f"{what}: the process exited with code {process.returncode} while starting "
+                "(see its log)"
             )
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not ready within {timeout:.0f} s")
         time.sleep(0.5)
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def wait_for_http(url: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until `url` answers 200; fail early if `process` exits."""
+
+    def answers() -> bool:
+        try:
+            return httpx.get(url, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(answers, url, timeout, process)

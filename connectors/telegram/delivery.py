@@ -116,12 +116,14 @@ class Outbox:
     async def flush(self, chat_id: int, queued: list[inbox.Outgoing] | None = None) -> None:
         """Send everything queued for `chat_id`, in order; returns when the queue is empty.
         `queued`: the messages just queued for it, which are all its queue holds unless the
-        chat is `unsure` (then the queue is read from the database)."""
+        chat is `unsure` or another flush of it is at work (then the queue is read from the
+        database once that flush is through: it may have sent some of `queued` already)."""
         lock = self._flushing.get(chat_id)
         if lock is None:
             lock = self._flushing[chat_id] = asyncio.Lock()
+        contended = lock.locked()
         async with lock:  # one flush at a time per chat (e.g. after a restart)
-            if chat_id in self.unsure or queued is None:
+            if queued is None or contended or chat_id in self.unsure:
                 queued = await asyncio.to_thread(self._run, inbox.queued, chat_id)
             self.unsure.add(chat_id)  # until this flush is through
             for message in queued:

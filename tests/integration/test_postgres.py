@@ -10,8 +10,6 @@ import json
 import os
 import secrets
 import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -82,17 +80,6 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         admin.dispose()
 
 
-def wait_for_events_table(url: str, rasa: subprocess.Popen[bytes], timeout: float = 300) -> None:
-    """Wait until Rasa has created its tracker store's table in the database at `url`."""
-    deadline = time.monotonic() + timeout
-    while not has_events(tracker_engine(url)):
-        if rasa.poll() is not None:
-            raise RuntimeError(f"Rasa exited with code {rasa.returncode} while starting")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"Rasa did not create its tracker table within {timeout:.0f} s")
-        time.sleep(0.5)
-
-
 @dataclass
 class Replicas:
     settings: Settings
@@ -123,7 +110,8 @@ def replicas(
         # The two servers load the model side by side, but the second starts only once the
         # first has created the tracker store's table (before loading its model), so they
         # do not both try to create it.
-        wait_for_events_table(database_url, first)
+        events = tracker_engine(database_url)
+        processes.wait_until(lambda: has_events(events), "Rasa's tracker table", 300, first)
         other = processes.start(processes.rasa_server(second, trained_model), logs / "rasa-2.log")
         started.append(other)
         processes.wait_for_http(f"http://127.0.0.1:{settings.actions_port}/health", 60, started[0])

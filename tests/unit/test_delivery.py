@@ -217,6 +217,24 @@ async def test_a_new_message_right_after_a_restart_waits_for_the_left_over_outbo
     assert queued(sessions, 5017) == 0
 
 
+async def test_a_flush_that_waited_for_another_sends_nothing_that_one_sent(
+    setup, api, sessions
+) -> None:
+    dispatcher, _ = setup
+    outbox = dispatcher.outbox
+    with sessions.begin() as session:
+        inbox.enqueue(session, 5018, [{"chat_id": 5018, "text": "left over"}], None)
+        # Another chat's turn queues a message for this chat (as for a coach) and flushes it.
+        fresh = inbox.enqueue(session, 5018, [{"chat_id": 5018, "text": "to the coach"}], None)
+    outbox.unsure.add(5018)  # as after a restart
+    restart = asyncio.ensure_future(outbox.flush(5018))  # reads both rows from the database
+    await asyncio.sleep(0)  # it holds the chat's flush lock now
+    turn = asyncio.ensure_future(outbox.flush(5018, fresh))
+    await asyncio.gather(restart, turn)
+    assert texts(api, 5018) == ["left over", "to the coach"]
+    assert queued(sessions, 5018) == 0
+
+
 async def test_429_waits_retry_after_then_sends_once(setup, api) -> None:
     dispatcher, _ = setup
     api.fail_next("sendMessage", 429, retry_after=1, chat_id=5007)

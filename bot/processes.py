@@ -94,7 +94,7 @@ def rasa_server(settings: Settings, model: Path) -> ProcessSpec:
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     endpoints_file = settings.var_dir / f"endpoints-{settings.rasa_port}.yml"
     endpoints_file.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    env = {**rasa_env(), **secrets}
+    env = {**rasa_env(settings), **secrets}
     command = [
         str(RASA_BIN), "run",
         "--model", str(model),

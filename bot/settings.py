@@ -68,6 +68,9 @@ class Settings(BaseSettings):
 
     var_dir: Path = ROOT / "var"
     model_cache_dir: Path = Path.home() / ".cache" / "neetbot" / "models"
+    # Sentence embeddings of training examples, by text, shared by every training on this
+    # machine (rasa_project/neetbot_nlu/cache.py): a retraining embeds only new examples.
+    embedding_cache: Path = Path.home() / ".cache" / "neetbot" / "embeddings.sqlite3"
     rasa_timeout_seconds: float = 30.0
     default_language: str = "en"
     page_size: int = Field(default=5, ge=1, le=10)
@@ -100,6 +103,7 @@ class Settings(BaseSettings):
         # Absolute, because Rasa runs in rasa_project/ and must find the same files.
         self.var_dir = self.var_dir.resolve()
         self.model_cache_dir = self.model_cache_dir.expanduser().resolve()
+        self.embedding_cache = self.embedding_cache.expanduser().resolve()
         self.rasa_project_dir = self.rasa_project_dir.resolve()
         self.studio_eval_dir = self.studio_eval_dir.resolve()
         if not self.database_url:

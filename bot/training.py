@@ -6,9 +6,9 @@ on the same machine (CI) and repeated test sessions reuse them instead of traini
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import hashlib
+import importlib.util
 import logging
 import os
 import subprocess
@@ -16,12 +16,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 import yaml
 
-from bot.services.vocabulary import CONFIG_DIR, Vocabulary, vocabulary
-from bot.settings import ROOT, Settings
+from bot.services.vocabulary import Vocabulary, place_names, vocabulary
+from bot.settings import ROOT, Settings, get_settings
 from bot.text import normalise
 
 logger = logging.getLogger(__name__)
@@ -31,20 +33,35 @@ GENERATED_SYNONYMS = RASA_PROJECT / "data" / "nlu" / "topic_synonyms.yml"
 _HASHED = ("config.yml", "domain", "data")
 
 
-def rasa_env() -> dict[str, str]:
-    """Environment for Rasa processes: quiet TensorFlow, no telemetry (no network here).
+@cache
+def embedding_cache() -> ModuleType:
+    """Our NLU's embedding cache (rasa_project/neetbot_nlu/cache.py): plain Python that runs in
+    Rasa's process, loaded here by its path so that erasing a person can forget their rows."""
+    path = RASA_PROJECT / "neetbot_nlu" / "cache.py"
+    spec = importlib.util.spec_from_file_location("neetbot_nlu_cache", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def rasa_env(settings: Settings | None = None) -> dict[str, str]:
+    """Environment for Rasa processes: quiet TensorFlow, no telemetry (no network here), and
+    where our NLU components keep their embeddings of training examples.
 
     Rasa reads endpoints.yml even for `rasa test`; without a tracker file named, it would
     create one literally called "${RASA_TRACKER_DB}" in rasa_project/."""
+    settings = settings or get_settings()
     return {
         "RASA_TRACKER_DB": str(Path(tempfile.gettempdir()) / "neetbot-rasa-tools-tracker.db"),
+        "NEETBOT_EMBEDDING_CACHE": str(settings.embedding_cache),
         **os.environ,
         "RASA_TELEMETRY_ENABLED": "false",
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         "PYTHONWARNINGS": "ignore",
         "TF_ENABLE_ONEDNN_OPTS": "0",
-        # Our lock store (rasa_project/neetbot_locks.py) is imported by Rasa from here.
+        # Our lock store and NLU components (rasa_project/neetbot_*) are imported from here.
         "PYTHONPATH": str(RASA_PROJECT),
     }
 
@@ -80,18 +97,6 @@ def _lookup_lines(words: list[str]) -> str:
     return "".join(f"- {word}\n" for word in sorted(variants))
 
 
-def place_names() -> list[str]:
-    """Every place name the assistant knows before any import: countries in every language,
-    aliases, and the sample catalogue's cities and regions."""
-    places = yaml.safe_load((CONFIG_DIR / "places.yml").read_text(encoding="utf-8")) or {}
-    names = [str(name) for names in (places.get("countries") or {}).values() for name in names]
-    names += [str(alias) for alias in places.get("aliases") or {}]
-    with (CONFIG_DIR / "catalogue.csv").open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            names += [row[column] for column in ("city", "region") if row.get(column)]
-    return names
-
-
 def write_generated_data(project: Path = RASA_PROJECT) -> None:
     """Regenerate the Rasa data derived from `config/` (only rewrites a file that changed)."""
     document = synonyms_document(vocabulary(), place_names())
@@ -101,17 +106,19 @@ def write_generated_data(project: Path = RASA_PROJECT) -> None:
 
 
 def model_hash(project: Path = RASA_PROJECT, config: str = "config.yml") -> str:
-    """A hash of the config, domain and training data, and of the Rasa version pinned."""
+    """A hash of the config, domain and training data, our NLU components' code, and the
+    versions pinned for Rasa."""
     digest = hashlib.sha256()
     files = [project / config]
     for folder in ("domain", "data"):
         files += sorted((project / folder).rglob("*.yml"))
-    lock = ROOT / "requirements" / "rasa.lock"
-    for path in [*files, lock]:
+    # Rasa imports our components from this checkout, whatever project it trains.
+    ours = [*sorted(RASA_PROJECT.glob("neetbot_nlu/*.py")), ROOT / "requirements" / "rasa.lock"]
+    for path in [*files, *ours]:
         # Named as from the repository root, whatever folder the project is in.
         name = (
-            lock.relative_to(ROOT)
-            if path == lock
+            path.relative_to(ROOT)
+            if path in ours
             else Path("rasa_project", path.relative_to(project))
         )
         digest.update(str(name).encode())
@@ -155,7 +162,7 @@ def ensure_model(settings: Settings, force: bool = False) -> Path:
         logger.info("Training model %s (config, domain or data changed)", fingerprint)
         started = time.monotonic()
         command = train_command(settings.model_cache_dir, fingerprint)
-        result = subprocess.run(command, cwd=RASA_PROJECT, env=rasa_env(), check=False)
+        result = subprocess.run(command, cwd=RASA_PROJECT, env=rasa_env(settings), check=False)
         if result.returncode != 0 or not model.exists():
             raise RuntimeError(f"rasa train failed with exit code {result.returncode}")
         logger.info("Trained %s in %.0f s", model.name, time.monotonic() - started)

@@ -12,7 +12,8 @@ issued and served strictly in order across all servers.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import redis
 from rasa.core.lock import TicketLock
@@ -29,7 +30,7 @@ class AtomicRedisLockStore(RedisLockStore):
         options = dict(endpoint_config.kwargs)
         super().__init__(host=endpoint_config.url or "localhost", **options)
 
-    def _change(self, conversation_id: str, change: Callable[[Optional[TicketLock]], Any]) -> Any:
+    def _change(self, conversation_id: str, change: Callable[[TicketLock | None], Any]) -> Any:
         """Apply `change` to the stored lock in one transaction; it returns the lock to save,
         `_DELETE`, or None to leave it; its result is also returned."""
         key = self.key_prefix + conversation_id
@@ -53,7 +54,7 @@ class AtomicRedisLockStore(RedisLockStore):
     def issue_ticket(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME) -> int:
         """Issue the next ticket (creating the lock if needed), atomically."""
 
-        def issue(lock: Optional[TicketLock]) -> tuple[TicketLock, int]:
+        def issue(lock: TicketLock | None) -> tuple[TicketLock, int]:
             lock = lock or TicketLock(conversation_id)
             return lock, lock.issue_ticket(lock_lifetime)
 
@@ -62,7 +63,7 @@ class AtomicRedisLockStore(RedisLockStore):
     def update_lock(self, conversation_id: str) -> None:
         """Drop expired tickets, atomically."""
 
-        def update(lock: Optional[TicketLock]) -> tuple[Optional[TicketLock], None]:
+        def update(lock: TicketLock | None) -> tuple[TicketLock | None, None]:
             if lock is not None:
                 lock.remove_expired_tickets()
             return lock, None
@@ -72,7 +73,7 @@ class AtomicRedisLockStore(RedisLockStore):
     def finish_serving(self, conversation_id: str, ticket_number: int) -> None:
         """Remove a served ticket, atomically."""
 
-        def finish(lock: Optional[TicketLock]) -> tuple[Optional[TicketLock], None]:
+        def finish(lock: TicketLock | None) -> tuple[TicketLock | None, None]:
             if lock is not None:
                 lock.remove_ticket_for(ticket_number)
             return lock, None
@@ -82,7 +83,7 @@ class AtomicRedisLockStore(RedisLockStore):
     def cleanup(self, conversation_id: str, ticket_number: int) -> None:
         """Remove a served ticket, and the lock if nobody waits, in one step."""
 
-        def clean(lock: Optional[TicketLock]) -> tuple[Any, None]:
+        def clean(lock: TicketLock | None) -> tuple[Any, None]:
             if lock is None:
                 return None, None
             lock.remove_ticket_for(ticket_number)

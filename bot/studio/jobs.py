@@ -116,7 +116,7 @@ class Runner:
         output: list[str] = []
         stage, progress, last_write = "Loading the data", 0.0, 0.0
         process = subprocess.Popen(
-            command, cwd=self.project, env=rasa_env(),
+            command, cwd=self.project, env=rasa_env(self.settings),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
         assert process.stdout is not None

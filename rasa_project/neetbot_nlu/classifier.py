@@ -1,0 +1,69 @@
+"""Intents by a logistic regression over features of bounded length.
+
+Rasa's own `LogisticRegressionClassifier` stacks the featurizers' raw sentence features: word
+and character-n-gram *counts*, which grow with every repetition. "blah " × 400 then scored
+`request_coach` at 0.99999. Here each featurizer's sentence features form a block that is
+scaled to a fixed length (sparse counts: L2-normalised, times the block's weight; dense
+features: as standardised by their featurizer, times the weight), so a flood of one word
+reads exactly like the word once, and a long message cannot outweigh a short one.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.nlu.classifiers.logistic_regression_classifier import (
+    LogisticRegressionClassifier,
+)
+from rasa.shared.exceptions import InvalidConfigException
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+from scipy.sparse import csr_matrix, hstack, vstack
+from sklearn.preprocessing import normalize
+
+logger = logging.getLogger(__name__)
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class IntentClassifier(LogisticRegressionClassifier):
+    """A logistic regression on per-featurizer blocks of fixed length (`weights`)."""
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {
+            **LogisticRegressionClassifier.get_default_config(),
+            # featurizer alias → weight of its block; featurizers not named are not used
+            "weights": {},
+        }
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> None:
+        weights = config.get("weights")
+        if not isinstance(weights, dict) or not weights:
+            raise InvalidConfigException(
+                "IntentClassifier needs `weights`: featurizer alias → weight"
+            )
+
+    def _block(self, message: Message, alias: str, weight: float) -> csr_matrix:
+        _, sparse = message.get_sparse_features(TEXT, [alias])
+        if sparse is not None:
+            return normalize(csr_matrix(sparse.features, dtype=np.float64)) * weight
+        _, dense = message.get_dense_features(TEXT, [alias])
+        if dense is not None:
+            return csr_matrix(np.asarray(dense.features, dtype=np.float64) * weight)
+        raise InvalidConfigException(
+            f"IntentClassifier: no sentence features from a featurizer called '{alias}'"
+        )
+
+    def _create_X(self, messages: list[Message]) -> csr_matrix:
+        weights = self.config["weights"]
+        rows = [
+            hstack(
+                [self._block(message, alias, float(weight)) for alias, weight in weights.items()]
+            )
+            for message in messages
+        ]
+        return vstack(rows).tocsr()

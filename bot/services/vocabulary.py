@@ -3,6 +3,7 @@ and finding topic keys and place names in free text."""
 
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -160,6 +161,22 @@ def vocabulary() -> Vocabulary:
 vocabulary.cache_clear = _vocabulary.cache_clear  # type: ignore[attr-defined]
 
 
-def normalise_choice(text: str) -> str:
-    """A typed answer reduced for comparing with names ("High-school!" → "high school")."""
-    return " ".join(re.sub(r"[^\w]+", " ", normalise(text)).split())
+def place_names(config_dir: Path = CONFIG_DIR) -> list[str]:
+    """Every place name the assistant knows before any import: countries in every language,
+    aliases, and the sample catalogue's cities and regions."""
+    places = _read_yaml(config_dir / "places.yml")
+    names = [str(name) for names in (places.get("countries") or {}).values() for name in names]
+    names += [str(alias) for alias in places.get("aliases") or {}]
+    with (config_dir / "catalogue.csv").open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            names += [row[column] for column in ("city", "region") if row.get(column)]
+    return names
+
+
+@lru_cache(maxsize=1)
+def known_names() -> frozenset[str]:
+    """Place names and topic words, normalised: words that do not tell a message's language."""
+    vocab = vocabulary()
+    names = {normalise(name) for name in place_names()} | set(vocab.place_aliases.values())
+    names |= set(vocab.topic_words) | set(vocab.topics)
+    return frozenset(name for name in names if len(name) >= 2)

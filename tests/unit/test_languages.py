@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from bot import languages, render
 from bot.messages import text
@@ -150,3 +152,63 @@ async def test_the_keeper_survives_rasa_being_down() -> None:
     keeper = LanguageKeeper(rasa, "en")  # type: ignore[arg-type]
     assert await keeper.before_turn("s4", SENTENCES["fr"]) == "fr"
     assert keeper.known("s4") == "en"  # not remembered: it was not set in Rasa
+
+
+SWITCH_SET = sorted((Path(__file__).parents[1] / "data" / "language_switch").glob("*.yml"))
+
+
+def _switch_entries() -> list[dict[str, Any]]:
+    return [entry for path in SWITCH_SET for entry in yaml.safe_load(path.read_text("utf-8"))]
+
+
+def test_the_language_set_covers_every_language_with_hard_cases() -> None:
+    assert {path.stem for path in SWITCH_SET} == set(languages.supported())
+    for path in SWITCH_SET:
+        entries = yaml.safe_load(path.read_text("utf-8"))
+        stays = [e for e in entries if e["current"] == e["expect"] == path.stem]
+        assert len(stays) >= 30, path.name
+
+
+def test_no_message_of_the_language_set_switches_to_a_wrong_language() -> None:
+    """A person writing their language around foreign names, fillers and loanwords keeps it;
+    a clear sentence in another language still switches (a detector that never switches
+    fails the second half)."""
+    wrong, missed, clear = [], [], 0
+    for entry in _switch_entries():
+        after = languages.follow(entry["current"], entry["text"], telegram=entry["telegram"])
+        if entry["current"] != entry["expect"]:
+            clear += 1
+            if after == entry["current"]:
+                missed.append(entry["text"])
+                continue
+        if after != entry["expect"]:
+            wrong.append((entry["text"], after))
+    assert wrong == []
+    assert len(missed) <= clear * 0.1, missed
+
+
+@pytest.mark.parametrize(
+    ("current", "telegram", "message", "expected"),
+    [
+        ("en", "en", "beekeeping job ljubljana", "en"),
+        (None, "en", "beekeeping job ljubljana", "en"),
+        (None, None, "hola, estoy buscando un curso gratuito de informática", "es"),
+        (None, None, "bok, tražim besplatan tečaj informatike", "hr"),
+        ("en", "en", "no no no no no no", "en"),
+        ("en", "en", "bla bla bla bla", "en"),
+        ("en", "en", "blah " * 400, "en"),
+        ("it", "it", "lavoro a München, qualcosa?", "it"),
+        ("ar", None, "نحب نعمل stage في Bruxelles", "ar"),
+    ],
+)
+def test_names_and_floods_never_decide_the_language(
+    current: str | None, telegram: str | None, message: str, expected: str
+) -> None:
+    assert languages.follow(current, message, telegram=telegram) == expected
+
+
+def test_place_names_and_topic_words_are_not_evidence() -> None:
+    detector = languages.Detector(frozenset({"ljubljana", "informatica", "san giovanni"}))
+    assert detector.evidence("beekeeping job Ljubljana") == ["beekeeping", "job"]
+    assert detector.evidence("corso di informatica a San Giovanni") == ["corso", "di", "a"]
+    assert detector.evidence("no no NO no") == ["no"]

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from actions.common import (
     button,
+    confirmed,
     db,
     entity,
     entity_values,
@@ -199,6 +200,11 @@ class ActionUnsubscribeAlerts(Action):
                 return []
             if chosen is None and len(person.subscriptions) > 1:
                 show_subscriptions(dispatcher, tracker, person, language)
+                return []
+            if chosen is None and not confirmed(
+                dispatcher, tracker, "confirm_unsubscribe", payload("unsubscribe_alerts",
+                                                                    subscription="all"),
+            ):  # fmt: skip
                 return []
             if chosen == "all" or chosen is None:
                 count = unsubscribe(session, person, None)

@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.session import session_factory
+from bot.messages import text
 from bot.settings import get_settings
 
 
@@ -69,6 +70,33 @@ def last_bot_text(tracker: Tracker) -> str:
         if event.get("event") == "bot":
             return str(event.get("text") or "")
     return ""
+
+
+def explicit(tracker: Tracker) -> bool:
+    """The latest message was a command or a button (a payload), not typed words."""
+    return latest_text(tracker).startswith("/")
+
+
+def confirmed(
+    dispatcher: CollectingDispatcher, tracker: Tracker, key: str, yes: str, **fields: Any
+) -> bool:
+    """Whether a consequential request may go ahead. Asked in typed words ("I want a coach"),
+    it is first put as a question with two buttons ("Shall I ask a coach to join? [Yes,
+    please] [No, carry on]"), so that a misunderstanding never starts it; a command, a button
+    (`yes` is the payload of the one that goes ahead) or a typed yes right after the question
+    lets it go ahead (True)."""
+    language = language_of(tracker)
+    question = text(key, language, **fields)
+    if explicit(tracker) or (intent_of(tracker) == "affirm" and last_bot_text(tracker) == question):
+        return True
+    dispatcher.utter_message(
+        text=question,
+        buttons=[
+            button(text("confirm_yes_button", language), yes),
+            button(text("confirm_no_button", language), payload("deny")),
+        ],
+    )
+    return False
 
 
 def channel_of(tracker: Tracker) -> str:

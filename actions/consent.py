@@ -8,7 +8,16 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, AllSlotsReset, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import button, channel_of, db, intent_of, language_of, last_bot_text, payload
+from actions.common import (
+    button,
+    channel_of,
+    confirmed,
+    db,
+    intent_of,
+    language_of,
+    last_bot_text,
+    payload,
+)
 from bot.messages import text
 from bot.services.people import erase_person, get_person, give_consent
 from bot.settings import get_settings
@@ -115,7 +124,8 @@ class ActionRecordConsent(Action):
 
 
 class ActionWithdrawConsent(Action):
-    """/stop: withdraw consent in one step; profile, alerts and deliveries are erased."""
+    """/stop: withdraw consent in one step; profile, alerts and deliveries are erased. Asked in
+    typed words, it asks to confirm first."""
 
     def name(self) -> str:
         return "action_withdraw_consent"
@@ -124,6 +134,10 @@ class ActionWithdrawConsent(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         language = language_of(tracker)
+        if has_consent(tracker) and not confirmed(
+            dispatcher, tracker, "confirm_withdraw", payload("withdraw_consent")
+        ):
+            return []
         with db().begin() as session:
             withdrawn = erase_person(session, tracker.sender_id)
         dispatcher.utter_message(

@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import (
     announce_language,
     button,
+    confirmed,
     db,
     entity,
     language_of,
@@ -31,7 +32,8 @@ def language_buttons() -> list[dict[str, str]]:
 
 
 class ActionChangeLanguage(Action):
-    """Switch to the language chosen (button) or named ("parla italiano"); else offer them."""
+    """Switch to the language chosen (button) or named ("parla italiano", asked to confirm
+    first); else offer them."""
 
     def name(self) -> str:
         return "action_change_language"
@@ -47,6 +49,11 @@ class ActionChangeLanguage(Action):
             current = language_of(tracker)
             key = "language_unsupported" if chosen else "language_pick"
             dispatcher.utter_message(text=text(key, current), buttons=language_buttons())
+            return []
+        if not confirmed(
+            dispatcher, tracker, "confirm_language", payload("change_language", language=code),
+            language=languages.self_name(code),
+        ):  # fmt: skip
             return []
         with db().begin() as session:
             set_language(session, tracker.sender_id, code)  # registered people keep it

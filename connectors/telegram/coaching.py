@@ -27,6 +27,7 @@ from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.services import handoff
 from bot.services.people import get_person
 from bot.services.safeguarding import Signal, safeguarding
+from connectors.choices import OfferedChoices
 from connectors.telegram.callbacks import PayloadStore
 from connectors.telegram.render import keyboard
 
@@ -41,10 +42,19 @@ class Verdict:
 
     answer: bool
     record: str | None = None
+    meanwhile: bool = False  # answered while the person waits for a coach
 
 
 FORWARD = Verdict(answer=True)
 SILENT = Verdict(answer=False)
+MEANWHILE = Verdict(answer=True, meanwhile=True)
+# Questions the bot answers while a person waits for a coach (they keep their place): nobody
+# is left in silence because a coach was asked for, or because of a misunderstanding.
+ORDINARY_QUESTIONS = frozenset(
+    {"ask_trainings", "ask_jobs", "ask_programme", "help", "bot_challenge", "show_more",
+     "show_details"}
+)  # fmt: skip
+ORDINARY_MIN_CONFIDENCE = 0.5
 
 
 class Coaching:
@@ -57,10 +67,12 @@ class Coaching:
         payloads: PayloadStore,
         timeout_seconds: float,
         poll_seconds: float,
+        choices: OfferedChoices | None = None,
     ) -> None:
         self.rasa = rasa
         self.sessions = sessions
         self.payloads = payloads
+        self.choices = choices or OfferedChoices()
         self.timeout = dt.timedelta(seconds=timeout_seconds)
         self.poll_seconds = poll_seconds
 
@@ -69,22 +81,60 @@ class Coaching:
             return handoff.state(session, sender)
 
     async def before_turn(
-        self, bot: Bot, chat_id: int, sender: str, text: str, language: str, meta: dict[str, Any]
+        self,
+        bot: Bot,
+        chat_id: int,
+        sender: str,
+        text: str,
+        language: str,
+        meta: dict[str, Any],
+        choice: str | None = None,
     ) -> Verdict:
-        """Decide what happens to a message before Rasa sees it."""
+        """Decide what happens to a message before Rasa sees it (`choice`: the payload of the
+        button that typed words named, if any; the words themselves are screened)."""
         signal = None if text.startswith("/") else safeguarding().detect(text)
         if signal is not None:
             return await self._crisis(bot, chat_id, sender, language, signal)
         state = await asyncio.to_thread(self._state, sender)
         if state is None:
             return FORWARD
-        if (meta.get("command") or meta.get("via") == "button") and text != ASK_AGAIN:
+        sent = choice or text
+        explicit = meta.get("command") or meta.get("via") == "button" or choice is not None
+        if explicit and sent != ASK_AGAIN:
             await self.back_to_bot(sender)
             return FORWARD
-        if state.status == "waiting" and not state.acknowledged:
+        if state.status != "waiting":
+            return SILENT  # a coach has the conversation: they read it
+        if sent == ASK_AGAIN:  # "Keep waiting", or asking again
+            await _say(bot, chat_id, message_text("handoff_still_waiting", language))
+            return SILENT
+        if await self._ordinary_question(text):
+            return MEANWHILE
+        if not state.acknowledged:
             await asyncio.to_thread(self._acknowledge, state.id)
             await _say(bot, chat_id, message_text("handoff_received", language))
         return SILENT
+
+    async def _ordinary_question(self, text: str) -> bool:
+        """Whether the NLU reads `text` as a question the bot can answer meanwhile."""
+        try:
+            parsed = await self.rasa.parse(text)
+        except RasaUnavailable:
+            return False
+        intent = parsed.get("intent") or {}
+        name = str(intent.get("name") or "").split("/")[0]
+        confidence = float(intent.get("confidence") or 0.0)
+        return name in ORDINARY_QUESTIONS and confidence >= ORDINARY_MIN_CONFIDENCE
+
+    @staticmethod
+    def meanwhile_note(language: str) -> dict[str, Any]:
+        """The note under an answer given while waiting (a reply in Rasa's shape), with "Keep
+        waiting" and "Back to the assistant" buttons."""
+        buttons = [
+            {"title": message_text("handoff_keep_waiting_button", language), "payload": ASK_AGAIN},
+            {"title": message_text("handoff_back_button", language), "payload": "/help"},
+        ]
+        return {"text": message_text("handoff_meanwhile", language), "buttons": buttons}
 
     def _acknowledge(self, handoff_id: int) -> None:
         with self.sessions.begin() as session:
@@ -149,6 +199,7 @@ class Coaching:
             notice = message_text("handoff_timeout", language)
             try:
                 await self.rasa.resume(item.sender_id)
+                self.choices.remember(item.sender_id, [{"buttons": buttons}])
                 if item.chat_id is not None:
                     await bot.send_message(
                         item.chat_id,

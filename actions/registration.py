@@ -28,12 +28,13 @@ from actions.common import (
 )
 from actions.consent import ask_consent_first, has_consent
 from bot import languages
+from bot.choices import typed_choice
 from bot.db.models import Person
 from bot.messages import text
 from bot.services.alerts import place_columns
 from bot.services.catalogue import resolve_place
 from bot.services.people import Profile, get_person, parse_age, policy, save_profile
-from bot.services.vocabulary import normalise_choice, vocabulary
+from bot.services.vocabulary import vocabulary
 from bot.settings import SUPPORTED_LANGUAGES
 
 FORM = "registration_form"
@@ -77,22 +78,19 @@ def _skipped(tracker: Tracker) -> bool:
 
 
 def _choice(tracker: Tracker, options: tuple[str, ...], key: str) -> str | None:
-    """A button's choice, or typed text matching an option's key or label."""
+    """A button's choice, or typed words naming one option's label ("high school") or key."""
     chosen = entity(tracker, "choice")
     if chosen in options:
         return chosen
-    typed = normalise_choice(latest_text(tracker))
-    if not typed:
+    typed = latest_text(tracker)
+    if not typed or typed.startswith("/"):
         return None
     language = language_of(tracker)
-    # Labels' emoji and punctuation fall away: "💼 Looking for work" → "looking for work".
-    labels = {option: normalise_choice(text(f"{key}.{option}", language)) for option in options}
-    for option, label in labels.items():
-        if typed in (option.replace("_", " "), label):
-            return option
-    # Part of one label only ("high school"), never an ambiguous part ("secondary").
-    partial = [option for option, label in labels.items() if f" {typed} " in f" {label} "]
-    return partial[0] if len(partial) == 1 else None
+    labels = [text(f"{key}.{option}", language) for option in options]
+    index = typed_choice(typed, labels, language)
+    if index is None:
+        index = typed_choice(typed, [option.replace("_", " ") for option in options], language)
+    return None if index is None else options[index]
 
 
 def place_value(session: Any, typed: str) -> dict[str, Any] | None:
@@ -211,6 +209,8 @@ class ValidateRegistrationForm(FormValidationAction):
         if _skipped(tracker):
             return _ok("reg_situation", SKIP)
         chosen = _choice(tracker, policy().situations, "situation")
+        # "I'm looking for a job" says which, in words no button has.
+        chosen = chosen or {"ask_jobs": "work", "ask_trainings": "training"}.get(intent_of(tracker))
         if chosen is None:
             return _fail(dispatcher, tracker, "reg_situation", "reg_bad_choice")
         return _ok("reg_situation", chosen)
@@ -246,7 +246,8 @@ class ValidateRegistrationForm(FormValidationAction):
             return _ok("reg_language", SKIP)
         chosen = entity(tracker, "choice")
         code = chosen if chosen in SUPPORTED_LANGUAGES else None
-        code = code or languages.typed_language(latest_text(tracker))
+        typed = latest_text(tracker)
+        code = code or languages.typed_language(typed) or languages.named_in(typed)
         if code is None:
             return _fail(dispatcher, tracker, "reg_language", "reg_bad_choice")
         return _ok("reg_language", code)

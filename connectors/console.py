@@ -18,6 +18,7 @@ from bot.services import conversations, handoff, people, privacy
 from bot.services.setup import prepare_database
 from bot.settings import Settings
 from bot.training import ensure_model
+from connectors.choices import OfferedChoices
 from connectors.language import LanguageKeeper
 from connectors.telegram.bridge import channel_requests
 from connectors.telegram.handlers import COMMAND_PAYLOADS
@@ -96,6 +97,7 @@ async def run_console(settings: Settings) -> None:
         rasa, settings.default_language, lambda who: stored_language(settings, who)
     )
     payloads: list[str] = []
+    choices = OfferedChoices()
     print(
         "Chat with the assistant. Type a number to tap a button; the Telegram commands"
         " (/start, /language, /register, /profile, /alerts, /mydata, /delete, /stop) work;"
@@ -118,12 +120,15 @@ async def run_console(settings: Settings) -> None:
                 # The Telegram commands work here too (/start, /register, /mydata, ...).
                 command = line.split()[0].lstrip("/").lower()
                 line = COMMAND_PAYLOADS.get(command, line)
+            else:  # typed words that name a button tap it ("in English", "yes pls")
+                line = choices.resolve(sender, line, keeper.known(sender)) or line
             try:
                 await keeper.before_turn(sender, line)
                 replies = await rasa.send_message(sender, line, {"channel": "console"})
             except RasaUnavailable:
                 print("🤖 (the assistant is not answering; is Rasa running?)")
                 continue
+            choices.remember(sender, replies)
             shown, payloads = format_replies(replies)
             print(shown or "🤖 …", flush=True)
             after_turn(settings, sender, replies, keeper)

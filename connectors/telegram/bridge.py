@@ -18,6 +18,7 @@ from bot.messages import text as message_text
 from bot.pseudonym import pseudonym
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.services import conversations, people, privacy
+from connectors.choices import OfferedChoices
 from connectors.language import LanguageKeeper
 from connectors.telegram.callbacks import PayloadStore
 from connectors.telegram.coaching import FORWARD, Coaching
@@ -46,6 +47,8 @@ class Bridge:
     ) -> None:
         self.rasa = rasa
         self.coaching = coaching
+        # The buttons each person was last offered (shared with the coaching side's notices).
+        self.choices = coaching.choices if coaching is not None else OfferedChoices()
         self.payloads = payloads
         self._secret_key = secret_key
         self.sessions = sessions
@@ -74,9 +77,16 @@ class Bridge:
         language = await self.languages.before_turn(sender, text, user.language_code)
         if too_long:
             await self.say(bot, chat.id, message_text("too_long", language, limit=MAX_INPUT))
+        # Typed words that name one of the buttons just offered tap it ("in English").
+        choice = None if meta else self.choices.resolve(sender, text, language)
+        if choice is not None:
+            meta = {"via": "button", "typed": True}
         verdict = FORWARD
         if self.coaching is not None:
-            verdict = await self.coaching.before_turn(bot, chat.id, sender, text, language, meta)
+            verdict = await self.coaching.before_turn(
+                bot, chat.id, sender, text, language, meta, choice
+            )
+        text = choice or text
         metadata = {
             "language_code": user.language_code,
             "language": language,
@@ -89,6 +99,9 @@ class Bridge:
         if not verdict.answer:
             await self._record_only(bot, chat.id, sender, text, language, metadata, verdict.record)
             return
+        if verdict.meanwhile:
+            # Waiting for a coach: the bot answers this one question and pauses again.
+            await self._resume_meanwhile(sender)
         request = asyncio.ensure_future(self._turn(sender, text, metadata, sink))
         typing = asyncio.ensure_future(self._typing(bot, chat.id, request))
         try:
@@ -102,6 +115,8 @@ class Bridge:
             return
         finally:
             typing.cancel()
+            if verdict.meanwhile:
+                await self._pause_again(sender, language)
         if not replies:
             # Rasa answers 200 with nothing when an action failed (e.g. the action server is
             # down): try again later (the failed attempt stays in the tracker, unanswered);
@@ -112,8 +127,23 @@ class Bridge:
                 return
             await self.say(bot, chat.id, message_text("rasa_down", language))
             return
+        if verdict.meanwhile and self.coaching is not None:
+            replies = [*replies, self.coaching.meanwhile_note(language)]
         await self.deliver(bot, chat.id, replies)
+        self.choices.remember(sender, replies)
         await self.after_turn(bot, chat.id, sender, language, replies)
+
+    async def _resume_meanwhile(self, sender: str) -> None:
+        try:
+            await self.rasa.resume(sender)
+        except RasaUnavailable:
+            logger.warning("Could not resume the bot for one answer of sender %s", sender)
+
+    async def _pause_again(self, sender: str, language: str) -> None:
+        try:
+            await self.rasa.pause(sender, language)
+        except RasaUnavailable:
+            logger.warning("Could not pause the bot again for sender %s", sender)
 
     async def _turn(
         self, sender: str, text: str, metadata: dict[str, Any], sink: Sink | None

@@ -26,6 +26,7 @@ from bot.dashboard import (
     catalogue_routes,
     conversation_routes,
     figure_routes,
+    learning_routes,
     model_routes,
     people_routes,
     studio_routes,
@@ -36,8 +37,10 @@ from bot.db.session import session_factory
 from bot.rasa_client import RasaClient
 from bot.services import conversations
 from bot.services.setup import prepare_database
-from bot.settings import Settings, get_settings
+from bot.settings import SUPPORTED_LANGUAGES, Settings, get_settings
+from bot.studio import learning
 from bot.studio.jobs import Runner
+from bot.studio.nlu import NluStore
 
 logger = logging.getLogger(__name__)
 SYNC_EVERY = 2.0  # seconds between two looks at the tracker store
@@ -61,6 +64,12 @@ async def _keep_in_sync(app: FastAPI) -> None:
     def once() -> None:
         with app.state.sessions.begin() as session:
             conversations.sync(session, settings.tracker_store_url)
+        with app.state.sessions.begin() as session:
+            # Examples taken from the words of people erased since: out of the training data.
+            store = NluStore(settings.rasa_project_dir, SUPPORTED_LANGUAGES)
+            erased = learning.apply_erasures(session, store, settings.embedding_cache)
+            if erased:
+                logger.info("Erased %d training example(s) of erased people", erased)
 
     while True:
         try:
@@ -154,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         figure_routes,
         admin_routes,
         studio_routes,
+        learning_routes,
         model_routes,
         catalogue_routes,
     ):

@@ -15,7 +15,7 @@ from bot.dashboard.security import ADMIN_FORM, Viewer, admin, db
 from bot.db.models import Annotation
 from bot.services.people import now
 from bot.settings import SUPPORTED_LANGUAGES
-from bot.studio import audit
+from bot.studio import audit, learning
 from bot.studio.nlu import NluStore, StudioError
 from bot.studio.responses import ResponseStore, Variation, parse_buttons
 from bot.studio.topics import TOPICS_FILE, TopicStore
@@ -305,6 +305,10 @@ def decide(
         audit.record(
             session, user.id, user.username, "examples.save",
             f"{annotation.intent} [{annotation.language}]", before, after,
+        )  # fmt: skip
+        learning.learned(
+            session, annotation.sender_id, annotation.text, annotation.language,
+            annotation.intent, "annotation", user.username,
         )  # fmt: skip
     annotation.status = "accepted" if decision == "accept" else "rejected"
     annotation.decided_by, annotation.decided_at = user.username, now()

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -491,6 +492,48 @@ class Annotation(Base):
     proposed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     decided_by: Mapped[str | None] = mapped_column(String(40))
     decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Misunderstood(Base):
+    """A young person's message the NLU was unsure of (a fallback, or a low confidence), waiting
+    in the studio to be labelled with an intent or set aside as nonsense."""
+
+    __tablename__ = "misunderstood"
+    __table_args__ = (Index("ix_misunderstood_status", "status", "language", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender_id: Mapped[str] = mapped_column(String(64), index=True)
+    event_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    text: Mapped[str] = mapped_column(String(300))
+    language: Mapped[str] = mapped_column(String(8))
+    intent: Mapped[str] = mapped_column(String(80))  # the NLU's best guess
+    confidence: Mapped[float] = mapped_column(default=0.0)
+    guesses: Mapped[str] = mapped_column(Text, default="[]")  # JSON: the ranking's top three
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="waiting")  # /labelled/nonsense
+    label: Mapped[str | None] = mapped_column(String(80))
+    decided_by: Mapped[str | None] = mapped_column(String(40))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary)  # for grouping alike ones
+
+
+class LearnedExample(Base):
+    """A training example taken from a young person's own words (a labelled misunderstanding or
+    an accepted annotation): where it came from, so that erasing the person removes it from
+    the training data too (`status`: live, erase_pending, erased)."""
+
+    __tablename__ = "learned_examples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    text: Mapped[str] = mapped_column(String(300))
+    language: Mapped[str] = mapped_column(String(8))
+    intent: Mapped[str] = mapped_column(String(80))
+    source: Mapped[str] = mapped_column(String(16))  # misunderstood / annotation
+    added_by: Mapped[str] = mapped_column(String(40))
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="live", index=True)
+    erased_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class InboundUpdate(Base):

@@ -26,6 +26,7 @@ from bot.db.models import (
     SyncState,
 )
 from bot.services.tracker_store import EVENTS, has_events, tracker_engine
+from bot.studio import learning
 from bot.text import normalise
 
 SYNC_KEY = "tracker_events"
@@ -154,7 +155,10 @@ def sync(session: Session, tracker_url: str, batch: int = 5000) -> int:
                     event = json.loads(data or "{}")
                 except ValueError:
                     event = {}
-                _fold(summary, type_name, timestamp or 0.0, event, last.get(sender) == "rewind")
+                replay = last.get(sender) == "rewind"
+                _fold(summary, type_name, timestamp or 0.0, event, replay)
+                if type_name == "user" and not replay:
+                    learning.note_message(session, sender, event_id, _when(timestamp), event)
                 if type_name not in BOOKKEEPING:
                     last[sender] = type_name
                 summary.last_event_id = event_id
@@ -175,6 +179,7 @@ def forget(session: Session, tracker_url: str, sender_id: str) -> None:
     session.execute(delete(Handoff).where(Handoff.sender_id == sender_id))
     session.execute(delete(DetailsViewed).where(DetailsViewed.sender_id == sender_id))
     session.execute(delete(Annotation).where(Annotation.sender_id == sender_id))
+    learning.forget_person(session, sender_id)  # and examples taken from their words
     engine = tracker_engine(tracker_url)
     if has_events(engine):
         with engine.connect() as connection:

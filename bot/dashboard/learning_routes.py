@@ -1,0 +1,80 @@
+"""The studio's page of misunderstood messages: label each with an intent, or set it aside as
+nonsense (bot/studio/learning.py). Admins only."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from bot.dashboard.pages import back, flash, render
+from bot.dashboard.security import ADMIN_FORM, Viewer, admin, db
+from bot.settings import SUPPORTED_LANGUAGES
+from bot.studio import audit, learning
+from bot.studio.nlu import NluStore, StudioError
+
+router = APIRouter(prefix="/admin")
+
+
+def _nlu(request: Request) -> NluStore:
+    return NluStore(request.app.state.settings.rasa_project_dir, SUPPORTED_LANGUAGES)
+
+
+def _page(language: str) -> str:
+    return f"/admin/misunderstood?language={language}" if language else "/admin/misunderstood"
+
+
+@router.get("/misunderstood", response_class=HTMLResponse)
+def misunderstood_page(
+    request: Request,
+    language: str = "",
+    user: Viewer = Depends(admin),
+    session: Session = Depends(db),
+) -> Response:
+    """What the bot was unsure of, newest first, alike messages together."""
+    language = language if language in SUPPORTED_LANGUAGES else ""
+    return render(
+        request, "studio_misunderstood.html", user,
+        groups=learning.queue(session, language or None), counts=learning.waiting_counts(session),
+        language=language, languages=SUPPORTED_LANGUAGES, intents=_nlu(request).domain_intents(),
+        last_trained=learning.last_trained(session), retrain_due=learning.retrain_due(session),
+        low=learning.LOW_CONFIDENCE,
+    )  # fmt: skip
+
+
+@router.post("/misunderstood/{message_id}/label", dependencies=ADMIN_FORM)
+def label(
+    message_id: int,
+    request: Request,
+    intent: Annotated[str, Form()],
+    language: Annotated[str, Form()] = "",
+    user: Viewer = Depends(admin),
+    session: Session = Depends(db),
+) -> Response:
+    """The message becomes a training example of `intent` in its language."""
+    try:
+        text = learning.label(session, _nlu(request), message_id, intent, user.username)
+    except StudioError as error:
+        flash(request, str(error), "error")
+        return back(_page(language))
+    audit.record(session, user.id, user.username, "misunderstood.label", f"{text} → {intent}")
+    flash(request, f"Added to {intent}: {text!r}. It counts from the next training.")
+    return back(_page(language))
+
+
+@router.post("/misunderstood/{message_id}/nonsense", dependencies=ADMIN_FORM)
+def nonsense(
+    message_id: int,
+    request: Request,
+    language: Annotated[str, Form()] = "",
+    user: Viewer = Depends(admin),
+    session: Session = Depends(db),
+) -> Response:
+    """Set the message aside: nonsense, nothing to learn from."""
+    try:
+        learning.set_aside(session, message_id, user.username)
+    except StudioError as error:
+        flash(request, str(error), "error")
+    return back(_page(language))

@@ -29,6 +29,7 @@ class State:
     id: int
     status: str
     acknowledged: bool
+    urgent: bool = False  # a crisis: the bot does not go on with anything else
 
 
 def open_for(session: Session, sender_id: str) -> Handoff | None:
@@ -44,7 +45,9 @@ def open_for(session: Session, sender_id: str) -> Handoff | None:
 def state(session: Session, sender_id: str) -> State | None:
     """A snapshot of the person's open handoff, if any."""
     handoff = open_for(session, sender_id)
-    return None if handoff is None else State(handoff.id, handoff.status, handoff.acknowledged)
+    if handoff is None:
+        return None
+    return State(handoff.id, handoff.status, handoff.acknowledged, handoff.urgent)
 
 
 def request(

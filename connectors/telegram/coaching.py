@@ -108,8 +108,8 @@ class Coaching:
         if sent == ASK_AGAIN:  # "Keep waiting", or asking again
             await _say(bot, chat_id, message_text("handoff_still_waiting", language))
             return SILENT
-        if await self._ordinary_question(text):
-            return MEANWHILE
+        if not state.urgent and await self._ordinary_question(text):
+            return MEANWHILE  # (after a crisis, a coach answers: no trainings and jobs)
         if not state.acknowledged:
             await asyncio.to_thread(self._acknowledge, state.id)
             await _say(bot, chat_id, message_text("handoff_received", language))

@@ -81,7 +81,7 @@ def test_a_coach_takes_over_replies_into_telegram_and_hands_back(
     assert asked.startswith("🧑‍💼 OK, I've asked a coach to join this chat.")
     # The first message while waiting is acknowledged; after that the bot says nothing.
     assert text_of(chat.say("hello? is anyone there")) == message_text("handoff_received", "en")
-    silent(chat, "any IT courses in Zagreb?")
+    silent(chat, "hello??")
 
     handoff_id = coach.waiting_handoff(sender_of(chat))
     before = len(chat.seen())
@@ -165,3 +165,55 @@ def test_back_to_the_assistant_while_waiting(connector: Connector, fake_telegram
     assert answer  # the bot answers again (its help)
     results = text_of(chat.say("IT courses in Zagreb"))
     assert listed_titles(results), results
+
+
+def test_a_coach_asked_for_in_words_is_confirmed_first(
+    connector: Connector, coach: Coach, fake_telegram
+) -> None:
+    chat = Person(fake_telegram)
+    asked = chat.say("I want to talk to a coach")
+    assert text_of(asked) == message_text("confirm_coach", "en")
+    assert buttons(asked) == [
+        message_text("confirm_yes_button", "en"),
+        message_text("confirm_no_button", "en"),
+    ]
+    assert (
+        f'data-sender="{sender_of(chat)}"'
+        not in coach.get("/conversations").text.split("<h1>Conversations</h1>")[0]
+    )  # not paused, nothing waits
+    paused = text_of(chat.say("yes"))  # typed: taps "Yes, please"
+    assert paused.startswith("🧑‍💼 OK, I've asked a coach to join this chat.")
+    assert coach.waiting_handoff(sender_of(chat))
+
+    other = Person(fake_telegram)
+    other.say("can a real person answer me?")
+    declined = text_of(other.say("no"))
+    assert "asked a coach" not in declined and declined.strip()
+    results = text_of(other.say("IT courses in Zagreb"))
+    assert listed_titles(results), results
+
+
+def test_nonsense_never_pauses_the_bot(connector: Connector, coach: Coach, fake_telegram) -> None:
+    chat = Person(fake_telegram)
+    flood = text_of(chat.say("blah " * 400))
+    assert "coach" not in flood.lower()
+    results = text_of(chat.say("any free IT courses for women in Vilnius?"))
+    assert "A coach will read this" not in results
+    assert listed_titles(results) or "Vilnius" in results, results
+    assert (
+        f'data-sender="{sender_of(chat)}"'
+        not in coach.get("/conversations").text.split("<h1>Conversations</h1>")[0]
+    )
+
+
+def test_a_question_while_waiting_is_answered_and_the_place_kept(
+    connector: Connector, coach: Coach, fake_telegram
+) -> None:
+    chat = Person(fake_telegram)
+    chat.say("/coach")
+    meanwhile = chat.say("any IT courses in Zagreb?", replies=2)
+    assert listed_titles(text_of(meanwhile)), text_of(meanwhile)
+    assert text_of(meanwhile).endswith(message_text("handoff_meanwhile", "en"))
+    kept = chat.tap(meanwhile, "⏳ Keep waiting")
+    assert text_of(kept) == message_text("handoff_still_waiting", "en")
+    assert coach.waiting_handoff(sender_of(chat))  # still in the queue

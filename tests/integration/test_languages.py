@@ -125,18 +125,47 @@ def test_switching_language_by_writing_and_by_naming_it(connector, fake_telegram
             for name in ("utter_greet", "utter_default", "utter_ask_rephrase", "utter_out_of_scope")
         ), reply
     assert response("utter_you_are_welcome", "it") in seen(person.say("thanks"))
+    # A clear English sentence: asked in English to confirm first (typed, not a button).
     named = seen(person.say("can we speak in french please"))
-    assert text("language_changed", "fr") in named
+    assert text("confirm_language", "en", language="Français") in named
+    assert text("language_changed", "fr") in seen(person.say("yes please"))
 
 
 def test_a_mixed_language_message_is_answered_in_its_main_language(
     connector, fake_telegram
 ) -> None:
     person = Person(fake_telegram, language_code="en")
-    shown = seen(person.say("hello, vorrei un corso di informatica a Milano"))
+    shown = seen(person.say("hello, vorrei un corso di informatica a Milano per favore"))
     header = shown.split("\n")[0]
     templates = [
         text(key, "it") for key in ("results_header", "results_header_all", "results_header_one")
     ]
     assert any(re.match(pattern(t), header) for t in templates), shown
     assert "Milano" in header
+
+
+def test_a_foreign_place_name_never_switches_the_language(connector, fake_telegram) -> None:
+    person = Person(fake_telegram, language_code="en")
+    answer = seen(person.say("beekeeping job ljubljana"))
+    keys = ("results_header", "results_header_all", "results_header_one", "no_results")
+    first = answer.split("\n")[0]
+    assert any(re.match(pattern(text(key, "en")), first) for key in keys), answer
+    assert response("utter_you_are_welcome", "en") in seen(person.say("thanks"))
+
+
+def test_the_first_message_decides_when_telegram_tells_no_language(
+    connector, fake_telegram
+) -> None:
+    person = Person(fake_telegram, language_code="")
+    answer = seen(person.say("hola, estoy buscando un curso gratuito de informática"))
+    header = answer.split("\n")[0]
+    templates = [
+        text(key, "es") for key in ("results_header", "results_header_all", "results_header_one")
+    ]
+    assert any(re.match(pattern(t), header) for t in templates), answer
+    croatian = Person(fake_telegram, language_code="")
+    answer = seen(croatian.say("bok, tražim besplatan tečaj informatike"))
+    templates = [
+        text(key, "hr") for key in ("results_header", "results_header_all", "results_header_one")
+    ]
+    assert any(re.match(pattern(t), answer.split("\n")[0]) for t in templates), answer

@@ -47,23 +47,22 @@ class IntentClassifier(LogisticRegressionClassifier):
                 "IntentClassifier needs `weights`: featurizer alias → weight"
             )
 
-    def _block(self, message: Message, alias: str, weight: float) -> csr_matrix:
-        _, sparse = message.get_sparse_features(TEXT, [alias])
-        if sparse is not None:
-            return normalize(csr_matrix(sparse.features, dtype=np.float64)) * weight
-        _, dense = message.get_dense_features(TEXT, [alias])
-        if dense is not None:
-            return csr_matrix(np.asarray(dense.features, dtype=np.float64) * weight)
+    def _block(self, messages: list[Message], alias: str, weight: float) -> csr_matrix:
+        """One featurizer's sentence features of every message, each row scaled to a fixed
+        length (stacked once: 18,000 small matrices one by one cost a minute of training)."""
+        sparse = [message.get_sparse_features(TEXT, [alias])[1] for message in messages]
+        if all(item is not None for item in sparse):
+            rows = vstack([csr_matrix(item.features, dtype=np.float64) for item in sparse])
+            return normalize(rows.tocsr()) * weight
+        dense = [message.get_dense_features(TEXT, [alias])[1] for message in messages]
+        if all(item is not None for item in dense):
+            rows = np.vstack([np.asarray(item.features, dtype=np.float64) for item in dense])
+            return csr_matrix(rows * weight)
         raise InvalidConfigException(
             f"IntentClassifier: no sentence features from a featurizer called '{alias}'"
         )
 
     def _create_X(self, messages: list[Message]) -> csr_matrix:
         weights = self.config["weights"]
-        rows = [
-            hstack(
-                [self._block(message, alias, float(weight)) for alias, weight in weights.items()]
-            )
-            for message in messages
-        ]
-        return vstack(rows).tocsr()
+        blocks = [self._block(messages, alias, float(w)) for alias, w in weights.items()]
+        return hstack(blocks).tocsr()

@@ -3,6 +3,7 @@ FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 RUN pip install uv
+# The production lock only: the development tools (tests, linters, pip-audit) are in dev.lock.
 COPY requirements/app.lock requirements/app.lock
 RUN uv pip install --system -r requirements/app.lock
 COPY . .

@@ -29,7 +29,7 @@ from bot.services.catalogue import Place, resolve_place
 from bot.services.people import get_person
 from bot.services.query import understand
 from bot.services.vocabulary import vocabulary
-from bot.text import normalise
+from bot.text import normalise, parse_id
 
 
 def describe(subscription: Subscription, language: str) -> str:
@@ -208,10 +208,10 @@ class ActionUnsubscribeAlerts(Action):
                 return []
             if chosen == "all" or chosen is None:
                 count = unsubscribe(session, person, None)
-            elif chosen.isdigit():
-                count = unsubscribe(session, person, int(chosen))
+            elif (subscription_id := parse_id(chosen)) is not None:
+                count = unsubscribe(session, person, subscription_id)
             else:
-                count = 0
+                count = 0  # not an id: answered like an alert that is gone
         key = "alerts_cancelled" if count else "alerts_already_cancelled"
         dispatcher.utter_message(
             text=text(key, language, count=count),

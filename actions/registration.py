@@ -29,6 +29,7 @@ from actions.common import (
 from actions.consent import ask_consent_first, has_consent
 from bot import languages
 from bot.choices import typed_choice
+from bot.csvsafe import looks_like_formula
 from bot.db.models import Person
 from bot.messages import text
 from bot.services.alerts import place_columns
@@ -152,9 +153,10 @@ class ValidateRegistrationForm(FormValidationAction):
         if _skipped(tracker):
             return _ok("reg_name", SKIP)
         name = _NAME_PREFIX.sub("", str(value or "").strip()).strip(" .!,")
-        if name.startswith("/") or not re.search(r"[^\W\d_]", name):
+        # A name that starts like a formula would run in a coach's spreadsheet (CSV exports).
+        if name.startswith("/") or looks_like_formula(name) or not re.search(r"[^\W\d_]", name):
             return _fail(dispatcher, tracker, "reg_name", "reg_bad_name")
-        if len(name) > MAX_NAME or re.search(r"https?://|@|\d{3,}", name):
+        if len(name) > MAX_NAME or re.search(r"https?://|@|\d{3,}", name, re.IGNORECASE):
             return _fail(dispatcher, tracker, "reg_name", "reg_bad_name", limit=MAX_NAME)
         return _ok("reg_name", name)
 

@@ -26,6 +26,7 @@ from bot.services.people import get_person
 from bot.services.query import ANY, Criteria, understand
 from bot.services.vocabulary import vocabulary
 from bot.settings import get_settings
+from bot.text import parse_id
 
 FRESH_SEARCH_INTENTS = {"ask_trainings": "training", "ask_jobs": "job"}
 
@@ -379,8 +380,9 @@ class ActionShowDetails(Action):
             tracker.get_slot("opportunity_id") or ""
         ]
         state = SearchState.from_tracker(tracker)
+        wanted = parse_id(values[0])
         with db().begin() as session:
-            item = get_opportunity(session, int(values[0])) if values[0].isdigit() else None
+            item = get_opportunity(session, wanted) if wanted is not None else None
             if item is not None:
                 record_view(session, item, tracker.sender_id)
             more = (
@@ -388,9 +390,9 @@ class ActionShowDetails(Action):
                 and state.page < search(session, state.query(seeker_of(session, tracker))).pages
             )
         if item is None:
-            known = values[0].isdigit()
+            # No id at all: which one? An id we cannot find, or one no button ever sent: gone.
             dispatcher.utter_message(
-                text=text("details_missing" if known else "details_which", language)
+                text=text("details_missing" if values[0] else "details_which", language)
             )
             return []
         buttons = [button(text("show_more_button", language), payload("show_more"))] if more else []

@@ -1,4 +1,5 @@
-"""Text normalisation shared by search, matching and storage: case- and accent-insensitive."""
+"""Text shared by search, matching and storage: case- and accent-insensitive normalisation,
+and ids read from text (payloads, forms)."""
 
 from __future__ import annotations
 
@@ -21,3 +22,17 @@ def ngrams(words: list[str], max_len: int = 4) -> list[str]:
     for size in range(min(max_len, len(words)), 0, -1):
         found.extend(" ".join(words[i : i + size]) for i in range(len(words) - size + 1))
     return found
+
+
+_ID = re.compile(r"[0-9]{1,9}")
+
+
+def parse_id(value: object) -> int | None:
+    """A database id from a button payload, a slot or a form field, or None when it is not one.
+
+    Only ASCII digits, at most nine: `str.isdigit` also accepts "²" (which `int` refuses) and
+    "١٢" (which `int` reads as 12), and a very long number overflows the database's integer.
+    """
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        return None
+    return int(value)

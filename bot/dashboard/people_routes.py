@@ -14,6 +14,7 @@ from bot.dashboard.security import SIGNED_IN_FORM, Viewer, db, user_row, viewer
 from bot.db.models import OUTCOME_KINDS
 from bot.services import caseload
 from bot.services.caseload import CaseloadError
+from bot.text import parse_id
 
 router = APIRouter()
 
@@ -121,7 +122,11 @@ def add_outcome(
     except ValueError:
         flash(request, "Give the outcome's date (YYYY-MM-DD).", "error")
         return back(f"/people/{person_id}")
-    item = int(opportunity) if opportunity.isdigit() else None
+    item = parse_id(opportunity)
+    if opportunity and item is None:
+        # Not an id the form's list could send: the same answer as an id that is not there.
+        flash(request, "There is no such training or job in the catalogue.", "error")
+        return back(f"/people/{person_id}")
     return _done(
         request,
         person_id,

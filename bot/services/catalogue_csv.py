@@ -3,7 +3,8 @@
 An import is all or nothing: every row is validated first, and a file with any bad row imports
 nothing and reports each bad row with its line number and reason. Rows are matched to existing
 opportunities by a natural key (kind, title, provider, city, start date), so importing the same
-file twice updates instead of duplicating.
+file twice updates instead of duplicating. The export quotes cells a spreadsheet would run as
+formulas (bot.csvsafe); the import takes that one quote off again, so the two round-trip.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_v
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.csvsafe import neutralise, restore_cell
 from bot.db.models import Opportunity, OpportunityTopic, Topic
 from bot.settings import SUPPORTED_LANGUAGES
 from bot.text import normalise
@@ -192,6 +194,8 @@ def parse_catalogue(text: str, known_topics: set[str]) -> tuple[list[CatalogueRo
         if len(values) != len(header):
             errors.append(RowError(row_line, f"expected {len(header)} fields, found {len(values)}"))
             continue
+        # A title such as "- bullet" or "=1+1" was written "'- bullet" by the export.
+        values = [restore_cell(value) for value in values]
         try:
             row = CatalogueRow.model_validate(dict(zip(header, values, strict=True)))
         except ValidationError as error:
@@ -288,7 +292,7 @@ def _cell(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
-    return str(value)
+    return neutralise(str(value))
 
 
 def export_catalogue(session: Session) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import Session
 
+from bot.csvsafe import csv_row
 from bot.db.models import Conversation, DetailsViewed, Handoff, Outcome, Person
 from bot.services.conversations import FALLBACK_INTENT, aware
 from bot.services.tracker_store import EVENTS, has_events, tracker_engine
@@ -227,5 +228,6 @@ def kpi_csv(session: Session, tracker_url: str, period: Period) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["metric", "breakdown", "value"])
-    writer.writerows(rows)
+    # A breakdown is stored text (a handoff's reason, a country): never a formula for Excel.
+    writer.writerows(csv_row(row) for row in rows)
     return buffer.getvalue()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,18 @@ from bot.services.tracker_store import EVENTS, has_events, tracker_engine
 
 # Actions shown in the transcript (the others are bookkeeping: listen, session start, ...).
 HIDDEN_ACTIONS = {"action_listen", "action_session_start", None}
+# Half a surrogate pair: JSON can carry one ("\ud800"), UTF-8 cannot, so a page holding it
+# could not be sent (a 500 for every coach opening the conversation).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text(value: Any) -> str:
+    """A value of the tracker as text a page can hold (a lone surrogate shown as "�")."""
+    return _SURROGATE.sub("\ufffd", str(value))
+
+
+def _maybe(value: Any) -> str | None:
+    return None if value is None else _text(value)
 
 
 @dataclass
@@ -58,12 +71,12 @@ def _entry(event_id: int, type_name: str, timestamp: float, data: dict[str, Any]
             event_id,
             "user",
             when,
-            text=str(data.get("text") or ""),
-            language=metadata.get("language"),
-            intent=intent.get("name"),
+            text=_text(data.get("text") or ""),
+            language=_maybe(metadata.get("language")),
+            intent=_maybe(intent.get("name")),
             confidence=intent.get("confidence"),
             entities=[
-                (str(item.get("entity")), str(item.get("value")))
+                (_text(item.get("entity")), _text(item.get("value")))
                 for item in parse.get("entities") or []
             ],
             via_button=metadata.get("via") == "button",
@@ -71,15 +84,17 @@ def _entry(event_id: int, type_name: str, timestamp: float, data: dict[str, Any]
     if type_name == "bot":
         payload = data.get("data") or {}
         metadata = data.get("metadata") or {}
-        buttons = [str(button.get("title", "")) for button in payload.get("buttons") or []]
-        text = str(data.get("text") or "")
+        buttons = [_text(button.get("title", "")) for button in payload.get("buttons") or []]
+        text = _text(data.get("text") or "")
         if not text and not buttons:
             return None  # a message to the channel only (language, erasure, ...)
-        return Entry(event_id, "bot", when, text=text, buttons=buttons, by=metadata.get("coach"))
+        return Entry(
+            event_id, "bot", when, text=text, buttons=buttons, by=_maybe(metadata.get("coach"))
+        )
     if type_name == "action" and data.get("name") not in HIDDEN_ACTIONS:
         if str(data.get("name", "")).startswith("utter_"):
             return None  # its message is the next line
-        return Entry(event_id, "action", when, text=str(data.get("name")))
+        return Entry(event_id, "action", when, text=_text(data.get("name")))
     if type_name == "pause":
         return Entry(event_id, "paused", when)
     if type_name == "resume":

@@ -18,16 +18,13 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from bot.studio import yamlio
+from bot.studio.yamlio import StudioError as StudioError  # where the stores' callers look
 from bot.text import normalise
 
 MIN_EXAMPLES = 12  # per intent and language, as tests/unit/test_translations.py asks
 MAX_EXAMPLE = 300
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,60}(/[a-z0-9_]{1,60})?$")
 _ENTITY = re.compile(r"\[([^\]]+)\]\((\w+)(?::[^)]*)?\)|\[([^\]]+)\]\{[^}]*\"entity\":\s*\"(\w+)\"")
-
-
-class StudioError(ValueError):
-    """An edit that cannot be saved, with a reason for the admin."""
 
 
 class Conflict(StudioError):
@@ -155,6 +152,7 @@ class NluStore:
             example = " ".join(raw.split())
             if not example:
                 continue
+            yamlio.check_text(example, f'Example {number} ("{yamlio.printable(example[:40])}")')
             if len(example) > MAX_EXAMPLE:
                 raise StudioError(f"Example {number} is longer than {MAX_EXAMPLE} characters.")
             if example.startswith(("- ", "#")):
@@ -224,13 +222,13 @@ class NluStore:
         if blocks:
             path, document, index = blocks[0]
             document["nlu"][index]["examples"] = yamlio.examples_block(after)
+            changed = {path: document}
             for extra_path, extra_document, extra_index in reversed(blocks[1:]):
-                if extra_path == path:
-                    del document["nlu"][extra_index]
-                else:
-                    del extra_document["nlu"][extra_index]
-                    yamlio.write(extra_path, extra_document)
-            yamlio.write(path, document)
+                del extra_document["nlu"][extra_index]  # one document per file: indexes hold
+                changed[extra_path] = extra_document
+            # All files or none: the examples must not vanish from one file and fail to land in
+            # the other.
+            yamlio.write_all(list(changed.items()))
         elif after:
             self._append_block(intent, language, after)
         return before, after
@@ -281,6 +279,7 @@ class NluStore:
                 f"{name} is used in {', '.join(used)}: change those first, then delete it."
             )
         removed: dict[str, list[str]] = {}
+        changed = []
         for language in self.languages:
             for path in self._files(language):
                 document = yamlio.load(path) or {}
@@ -289,7 +288,8 @@ class NluStore:
                 if len(keep) != len(items):
                     removed[language] = self.examples(name, language)
                     document["nlu"] = CommentedSeq(keep)
-                    yamlio.write(path, document)
+                    changed.append((path, document))
+        yamlio.write_all(changed)
         self._rewrite_domain_intents(lambda intent: None if intent == name else intent)
         return removed
 
@@ -299,6 +299,7 @@ class NluStore:
             raise StudioError(f"There is no intent {old!r}.")
         if not _NAME.match(new) or new in self.overview():
             raise StudioError(f"{new!r} is not a free, valid intent name.")
+        renamed_files = []
         for language in self.languages:
             for path in self._files(language):
                 document = yamlio.load(path) or {}
@@ -307,7 +308,8 @@ class NluStore:
                     if isinstance(item, dict) and item.get("intent") == old:
                         item["intent"], changed = new, True
                 if changed:
-                    yamlio.write(path, document)
+                    renamed_files.append((path, document))
+        yamlio.write_all(renamed_files)
         self._rewrite_domain_intents(lambda intent: new if intent == old else intent)
         pattern = re.compile(rf"(intent:\s*){re.escape(old)}(\s*$)|(/){re.escape(old)}\b", re.M)
         for folder in ("data/rules", "data/stories", "tests", "domain"):
@@ -317,7 +319,7 @@ class NluStore:
                     lambda m: (m.group(1) or m.group(3)) + new + (m.group(2) or ""), text
                 )
                 if renamed != text:
-                    path.write_text(renamed, encoding="utf-8")
+                    yamlio.write_text(path, renamed)
 
     def _rewrite_domain_intents(self, change: Any) -> None:
         for path in sorted((self.project / "domain").glob("*.yml")):

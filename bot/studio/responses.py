@@ -106,16 +106,18 @@ class ResponseStore:
         """Replace (or add) one language's variation; returns (before, after)."""
         if language not in self.languages:
             raise StudioError(f"{language!r} is not a language of the assistant.")
-        text = variation.text.strip().replace("\r\n", "\n")
+        text = variation.text.strip().replace("\r\n", "\n").replace("\r", "\n")
         if not text:
             raise StudioError("The text is empty.")
+        yamlio.check_text(text, "The text")
         if len(text) > MAX_TEXT:
             raise StudioError(f"A text has at most {MAX_TEXT:,} characters.")
         if len(variation.buttons) > MAX_BUTTONS:
             raise StudioError(f"At most {MAX_BUTTONS} buttons.")
-        for title, payload in variation.buttons:
+        for number, (title, payload) in enumerate(variation.buttons, start=1):
             if not title.strip() or not payload.strip():
                 raise StudioError('Each button needs a title and a payload: "title | /payload".')
+            yamlio.check_text(title + payload, f"Button {number}")
         path, document = self._find(name, yamlio.load)
         items = document["responses"][name]
         current = next(

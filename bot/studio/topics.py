@@ -74,6 +74,7 @@ class TopicStore:
             word = " ".join(raw.split()).lower()
             if not word or word in after:
                 continue
+            yamlio.check_text(word, f'"{yamlio.printable(word[:20])}"')
             if len(word) > MAX_WORD:
                 raise StudioError(f'"{word[:20]}…" is longer than {MAX_WORD} characters.')
             if normalise(word) in others:
@@ -82,12 +83,24 @@ class TopicStore:
                 )
             after.append(word)
         topics[key].setdefault("synonyms", {})[language] = _flow(after)
+        _quote_where_needed(topics)
         yamlio.write(self.path, document)
         return before, after
 
 
 def _flow(words: list[str]) -> CommentedSeq:
-    """A list written on one line, like the file's others: [a, b, c]."""
-    seq = CommentedSeq(words)
+    """A list written on one line, like the file's others: [a, b, c], each word quoted only
+    where a reader would take it plain for something else ("yes", "12:30", "? q")."""
+    seq = CommentedSeq(yamlio.plain_or_quoted(word) for word in words)
     seq.fa.set_flow_style()
     return seq
+
+
+def _quote_where_needed(topics: Any) -> None:
+    """Quote the words of every list that only ruamel (YAML 1.2) reads as strings: a "yes"
+    typed into the file by hand would otherwise make every save fail its read-back check."""
+    for spec in topics.values():
+        for words in ((spec or {}).get("synonyms") or {}).values():
+            for index, word in enumerate(words or []):
+                if type(word) is str:  # not already a quoted scalar, nor a number
+                    words[index] = yamlio.plain_or_quoted(word)

@@ -1,0 +1,57 @@
+"""Start Rasa's command line with the HTTP API's secret taken from the environment.
+
+A secret on the command line is shown to every local user (`ps`, /proc/<pid>/cmdline), and it
+lets its holder replace the model or read every conversation. A process's environment is
+readable by its owner only. So bot/processes.py starts `python rasa_project/neetbot_launch.py
+run ...` with the secret in NEETBOT_RASA_TOKEN, and this adds it to `sys.argv` inside the
+process, where Rasa's own parser reads it: the command line the kernel shows is the one this
+process was started with, which holds no secret.
+
+The secret is Rasa's JWT secret (HS256): our clients sign a token with it and send it in the
+`Authorization` header (bot/rasa_client.py), so it never travels in a URL (which ends up in
+logs), as `?token=` would.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import MutableMapping
+
+TOKEN_VARIABLE = "NEETBOT_RASA_TOKEN"  # noqa: S105 - the variable's name, not a token
+
+
+SECRET_OPTIONS = ("--auth-token", "--jwt-secret")
+
+
+def arguments(argv: list[str], environ: MutableMapping[str, str]) -> list[str]:
+    """Rasa's arguments: `argv` and the JWT secret from `environ`, from which it is removed (so
+    nothing Rasa starts inherits it)."""
+    if any(part.split("=")[0] in SECRET_OPTIONS for part in argv):
+        raise SystemExit(
+            f"neetbot_launch: pass the token in the environment ({TOKEN_VARIABLE}), "
+            "not on the command line"
+        )
+    token = environ.pop(TOKEN_VARIABLE, "")
+    if not token:
+        if "--enable-api" in argv:
+            # Anyone on this machine could then load a model or read the conversations.
+            raise SystemExit(
+                f"neetbot_launch: {TOKEN_VARIABLE} is not set; refusing to open Rasa's HTTP API "
+                "without a token"
+            )
+        return list(argv)
+    return [*argv, "--jwt-secret", token, "--jwt-method", "HS256"]
+
+
+def main() -> None:
+    """Run Rasa's command line (as the `rasa` script does) with the token added."""
+    sys.argv = ["rasa", *arguments(sys.argv[1:], os.environ)]
+    # Imported here: the tests load this file where Rasa is not installed.
+    from rasa.__main__ import main as rasa_main
+
+    sys.exit(rasa_main())
+
+
+if __name__ == "__main__":
+    main()

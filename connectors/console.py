@@ -13,8 +13,9 @@ from typing import Any
 
 from bot import processes
 from bot.db.session import session_factory
+from bot.messages import text as message_text
 from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.services import conversations, handoff, people, privacy
+from bot.services import handoff, people, privacy
 from bot.services.setup import prepare_database
 from bot.settings import Settings
 from bot.training import ensure_model
@@ -63,9 +64,9 @@ def after_turn(
     if keeper is not None:
         keeper.after_turn(sender, requests)
     if requests.get("erase_conversation"):
-        privacy.erase_conversation(settings.tracker_store_url, sender)
-        with session_factory(settings.database_url).begin() as session:
-            conversations.forget(session, settings.tracker_store_url, sender)
+        sessions = session_factory(settings.database_url)
+        for erasure in privacy.finish_due(sessions, settings.tracker_store_url, sender):
+            print(f"🤖 {message_text('delete_done', erasure.language)}", flush=True)
         return
     with session_factory(settings.database_url).begin() as session:
         people.touch(session, sender)  # activity, for the inactivity purge

@@ -1,7 +1,8 @@
 """The connector's inbox and outbox in the database: nothing a person sends is lost, nothing is
 handled twice, and every reply is sent, in order, until Telegram accepts it.
 
-- `store` keeps an update before it is acknowledged; a replayed update id is ignored.
+- `store` keeps an update before it is acknowledged; a replayed update id is ignored. Update
+  ids are the bot's own (a new bot token starts new ones), so they are kept per bot id.
 - `finish` marks an update handled, in the transaction that queues its replies (`enqueue`):
   after a crash, an update is either still pending (and handled again) or its replies are in
   the outbox.
@@ -12,24 +13,28 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.db.models import InboundUpdate, OutboxMessage
 from bot.db.session import insert_ignoring_conflicts
 from bot.services.people import now
 
+logger = logging.getLogger(__name__)
 KEEP_HANDLED = dt.timedelta(days=2)  # Telegram re-sends an update for at most 24 hours
+LEGACY_BOT = 0  # the bot of updates stored before the bot's id was kept (migration 0008)
 
 
 @dataclass(frozen=True)
 class Pending:
-    """An update not handled yet."""
+    """An update not handled yet (`bot_id`: the bot it came to, LEGACY_BOT if unknown)."""
 
+    bot_id: int
     update_id: int
     chat_id: int | None
     payload: dict[str, Any]
@@ -63,10 +68,12 @@ def chat_of(payload: dict[str, Any]) -> int | None:
     return None
 
 
-def store(session: Session, payloads: Iterable[dict[str, Any]]) -> list[Pending]:
-    """Store updates not seen before; return those that are new (replays are left out)."""
+def store(session: Session, bot_id: int, payloads: Iterable[dict[str, Any]]) -> list[Pending]:
+    """Store the updates of bot `bot_id` not seen before; return those that are new (replays
+    are left out)."""
     rows = [
         {
+            "bot_id": bot_id,
             "update_id": payload["update_id"],
             "chat_id": chat_of(payload),
             "payload": json.dumps(payload, ensure_ascii=False),
@@ -78,48 +85,65 @@ def store(session: Session, payloads: Iterable[dict[str, Any]]) -> list[Pending]
     if not rows:
         return []
     ids = [row["update_id"] for row in rows]
+    # Only this bot's updates count: another bot's (an earlier token's, or one stored before
+    # ids were kept per bot) may carry the same ids and must not hide a new message.
     known = set(
-        session.scalars(select(InboundUpdate.update_id).where(InboundUpdate.update_id.in_(ids)))
+        session.scalars(
+            select(InboundUpdate.update_id).where(
+                InboundUpdate.bot_id == bot_id, InboundUpdate.update_id.in_(ids)
+            )
+        )
     )
     fresh: dict[int, dict[str, Any]] = {}
     for row in rows:
         if row["update_id"] not in known:
             fresh.setdefault(row["update_id"], row)  # twice in one batch: the first counts
-    if not fresh:
-        return []
-    # A concurrent replay of the same id (two webhook deliveries at once) is ignored by the
-    # database itself; only what was really inserted is handled.
-    statement = (
-        insert_ignoring_conflicts(session, InboundUpdate, "update_id")
-        .values(list(fresh.values()))
-        .returning(InboundUpdate.update_id)
-    )
-    inserted = set(session.scalars(statement))
+    inserted: set[int] = set()
+    if fresh:
+        # A concurrent replay of the same id (two webhook deliveries at once) is ignored by the
+        # database itself; only what was really inserted is handled.
+        statement = (
+            insert_ignoring_conflicts(session, InboundUpdate, "bot_id", "update_id")
+            .values(list(fresh.values()))
+            .returning(InboundUpdate.update_id)
+        )
+        inserted = set(session.scalars(statement))
+    if len(rows) > len(inserted):
+        # How many only: ids and texts are the people's (and would not help anyway).
+        logger.info("Ignored %d replayed update(s)", len(rows) - len(inserted))
     return [
-        Pending(row["update_id"], row["chat_id"], json.loads(row["payload"]))
+        Pending(bot_id, row["update_id"], row["chat_id"], json.loads(row["payload"]))
         for row in fresh.values()
         if row["update_id"] in inserted
     ]
 
 
-def pending(session: Session) -> list[Pending]:
-    """Every update not handled yet, oldest first (after a restart)."""
+def pending(session: Session, bot_id: int) -> list[Pending]:
+    """Every update of bot `bot_id` not handled yet, oldest first (after a restart), after
+    those stored before ids were kept per bot (most likely this bot's: handled as before).
+    Another bot's are left alone: this bot could not answer them (`prune` forgets them)."""
     rows = session.execute(
-        select(InboundUpdate.update_id, InboundUpdate.chat_id, InboundUpdate.payload)
-        .where(InboundUpdate.state == "pending")
-        .order_by(InboundUpdate.update_id)
+        select(
+            InboundUpdate.bot_id,
+            InboundUpdate.update_id,
+            InboundUpdate.chat_id,
+            InboundUpdate.payload,
+        )
+        .where(InboundUpdate.state == "pending", InboundUpdate.bot_id.in_((bot_id, LEGACY_BOT)))
+        .order_by(case((InboundUpdate.bot_id == LEGACY_BOT, 0), else_=1), InboundUpdate.update_id)
     )
     return [
-        Pending(update_id, chat_id, json.loads(payload)) for update_id, chat_id, payload in rows
+        Pending(bot, update_id, chat_id, json.loads(payload))
+        for bot, update_id, chat_id, payload in rows
     ]
 
 
-def finish(session: Session, update_id: int, state: str = "done") -> None:
+def finish(session: Session, bot_id: int, update_id: int, state: str = "done") -> None:
     """Mark an update handled (its text is dropped); its replies are queued with `enqueue` in
     the same transaction."""
     session.execute(
         update(InboundUpdate)
-        .where(InboundUpdate.update_id == update_id)
+        .where(InboundUpdate.bot_id == bot_id, InboundUpdate.update_id == update_id)
         .values(state=state, payload="", done_at=now())
     )
 
@@ -184,11 +208,18 @@ def drop_chat(session: Session, chat_id: int) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def prune(session: Session, older_than: dt.timedelta = KEEP_HANDLED) -> int:
-    """Delete handled updates older than `older_than`; how many."""
+def prune(session: Session, bot_id: int, older_than: dt.timedelta = KEEP_HANDLED) -> int:
+    """Delete handled updates older than `older_than`, and another bot's updates received that
+    long ago, handled or not (bot `bot_id` never handles them: their words are not kept for
+    nothing); how many."""
+    cutoff = now() - older_than
     result = session.execute(
         delete(InboundUpdate).where(
-            InboundUpdate.state != "pending", InboundUpdate.done_at < now() - older_than
+            or_(
+                (InboundUpdate.state != "pending") & (InboundUpdate.done_at < cutoff),
+                InboundUpdate.bot_id.not_in((bot_id, LEGACY_BOT))
+                & (InboundUpdate.received_at < cutoff),
+            )
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)

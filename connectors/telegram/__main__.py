@@ -5,16 +5,13 @@ from __future__ import annotations
 import sys
 
 from bot.logging_setup import configure_logging
-from bot.settings import get_settings
+from bot.settings import get_settings, secrets_of
 
 
 def main() -> int:
     """Start the connector; exit 2 when no bot token is configured."""
     settings = get_settings()
-    secrets = [
-        s.get_secret_value() for s in (settings.telegram_bot_token, settings.rasa_token) if s
-    ]
-    configure_logging(settings.log_level, secrets)
+    configure_logging(settings.log_level, secrets_of(settings))
     if settings.telegram_bot_token is None:
         print(
             "TELEGRAM_BOT_TOKEN is not set, so the Telegram connector cannot start.\n"

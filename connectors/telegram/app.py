@@ -55,7 +55,7 @@ async def register_commands(application: Application) -> None:
 
 def build_application(settings: Settings, rasa: RasaClient | None = None) -> Application:
     """The connector: one shared Rasa client, handlers, per-chat ordering, rate limiting."""
-    assert settings.telegram_bot_token is not None and settings.secret_key is not None
+    assert settings.telegram_bot_token is not None and settings.pseudonym_key is not None
     assert settings.rasa_token is not None
     rasa = rasa or RasaClient(
         settings.rasa_url, settings.rasa_token.get_secret_value(), settings.rasa_timeout_seconds
@@ -72,7 +72,7 @@ def build_application(settings: Settings, rasa: RasaClient | None = None) -> App
     bridge = Bridge(
         rasa,
         payloads,
-        settings.secret_key.get_secret_value(),
+        settings.pseudonym_key.get_secret_value(),
         sessions,
         settings.tracker_store_url,
         settings.default_language,
@@ -127,14 +127,19 @@ def build_application(settings: Settings, rasa: RasaClient | None = None) -> App
     application.bot_data["bridge"] = bridge
     application.bot_data["sessions"] = sessions
 
-    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE  # edits are not re-sent
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE  # edits: `on_edited`
     application.add_handler(
         CommandHandler(list(handlers.COMMAND_PAYLOADS), handlers.on_command, filters=private)
     )
     application.add_handler(
         MessageHandler(private & filters.TEXT & ~filters.COMMAND, handlers.on_text)
     )
-    application.add_handler(CallbackQueryHandler(handlers.on_button))
+    application.add_handler(CallbackQueryHandler(handlers.on_button))  # private chats only
+    application.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE & filters.UpdateType.EDITED_MESSAGE, handlers.on_edited
+        )
+    )  # screened for a crisis, not sent to Rasa again
     application.add_handler(
         MessageHandler(
             filters.ChatType.GROUPS & filters.UpdateType.MESSAGE, handlers.on_group_message

@@ -17,7 +17,7 @@ from bot.languages import mark_rtl
 from bot.messages import text as message_text
 from bot.pseudonym import pseudonym
 from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.services import conversations, people, privacy
+from bot.services import people, privacy
 from connectors.choices import OfferedChoices
 from connectors.language import LanguageKeeper
 from connectors.telegram.callbacks import PayloadStore
@@ -39,7 +39,7 @@ class Bridge:
         self,
         rasa: RasaClient,
         payloads: PayloadStore,
-        secret_key: str,
+        pseudonym_key: str,
         sessions: sessionmaker[Session] | None = None,
         tracker_url: str | None = None,
         default_language: str = "en",
@@ -50,7 +50,7 @@ class Bridge:
         # The buttons each person was last offered (shared with the coaching side's notices).
         self.choices = coaching.choices if coaching is not None else OfferedChoices()
         self.payloads = payloads
-        self._secret_key = secret_key
+        self._pseudonym_key = pseudonym_key
         self.sessions = sessions
         self.tracker_url = tracker_url
         # (sender, chat) of registered people whose activity and chat were written lately
@@ -61,7 +61,7 @@ class Bridge:
 
     def sender_id(self, user: User) -> str:
         """The pseudonym Rasa knows this person by."""
-        return pseudonym(self._secret_key, "tg", user.id)
+        return pseudonym(self._pseudonym_key, "tg", user.id)
 
     def language_of(self, user: User | None) -> str:
         """The language to write our own messages to this person in."""
@@ -69,9 +69,14 @@ class Bridge:
             return self.languages.fallback
         return self.languages.known(self.sender_id(user), user.language_code)
 
-    async def forward(self, bot: Bot, chat: Chat, user: User, text: str, **meta: Any) -> None:
-        """Send `text` to Rasa as this person and deliver the replies to the chat."""
+    async def forward(
+        self, bot: Bot, chat: Chat, user: User, text: str, *, words: str | None = None, **meta: Any
+    ) -> None:
+        """Send `text` to Rasa as this person and deliver the replies to the chat. `words`: what
+        the person typed themselves, screened for a crisis (by default `text`; a command passes
+        its arguments, a button "")."""
         sender = self.sender_id(user)
+        words = text if words is None else words  # all of it: a cry for help at the end counts
         too_long = len(text) > MAX_INPUT
         text = text[:MAX_INPUT]
         language = await self.languages.before_turn(sender, text, user.language_code)
@@ -84,9 +89,12 @@ class Bridge:
         verdict = FORWARD
         if self.coaching is not None:
             verdict = await self.coaching.before_turn(
-                bot, chat.id, sender, text, language, meta, choice
+                bot, chat.id, sender, text, language, meta, choice, words=words
             )
         text = choice or text
+        if verdict.record is not None and words:
+            # A crisis: the coaches' transcript shows the person's words, not a command's payload.
+            text = words[:MAX_INPUT]
         metadata = {
             "language_code": user.language_code,
             "language": language,
@@ -132,6 +140,15 @@ class Bridge:
         await self.deliver(bot, chat.id, replies)
         self.choices.remember(sender, replies)
         await self.after_turn(bot, chat.id, sender, language, replies)
+
+    async def screen(self, bot: Bot, chat: Chat, user: User, words: str, **meta: Any) -> bool:
+        """Words the bot does not otherwise answer (a caption, an edited message): when they
+        signal a crisis, the person gets help and a coach is asked for, as for a text (True);
+        else nothing is done (False)."""
+        if self.coaching is None or not self.coaching.signals_crisis(words):
+            return False
+        await self.forward(bot, chat, user, words, **meta)
+        return True
 
     async def _resume_meanwhile(self, sender: str) -> None:
         try:
@@ -204,8 +221,9 @@ class Bridge:
             return
         if requests.get("erase_conversation"):
             self._touched.pop((sender, chat_id), None)
-            erased = await asyncio.to_thread(self._erase, sender)
-            logger.info("Erased the conversation of sender %s (%d events)", sender, erased)
+            self.choices.forget(sender)
+            if await asyncio.to_thread(self.finish_erasures, sender, chat_id):
+                await self.say(bot, chat_id, message_text("delete_done", language))
             return
         if requests.get("handoff") and self.coaching is not None:
             await asyncio.to_thread(self.coaching.attach, sender, chat_id)
@@ -221,12 +239,14 @@ class Bridge:
         if requests.get("send_my_data"):
             await self.send_export(bot, chat_id, sender, language)
 
-    def _erase(self, sender: str) -> int:
+    def finish_erasures(
+        self, sender: str | None = None, chat_id: int | None = None
+    ) -> list[tuple[int, str]]:
+        """Finish the erasures asked for (of one person, or every one still due): the chats to
+        confirm to, with their language."""
         assert self.sessions is not None and self.tracker_url is not None
-        erased = privacy.erase_conversation(self.tracker_url, sender)
-        with self.sessions.begin() as session:
-            conversations.forget(session, self.tracker_url, sender)
-        return erased
+        done = privacy.finish_due(self.sessions, self.tracker_url, sender, chat_id)
+        return [(item.chat_id, item.language) for item in done if item.chat_id is not None]
 
     def _stored_language(self, sender: str) -> str | None:
         assert self.sessions is not None

@@ -2,7 +2,9 @@
 
 Before each message reaches Rasa, the connector decides:
 - a message that signals a crisis gets the help contacts at once, and opens an urgent request
-  for a coach (the bot pauses, the conversation tops the coaches' list);
+  for a coach (the bot pauses, the conversation tops the coaches' list). Whatever the person
+  typed is screened (a text, a command's arguments, a caption, an edit); a button's payload is
+  not;
 - while a coach is asked for or holds the conversation, messages are recorded in Rasa (paused,
   so it predicts nothing) and any reply is dropped: the bot never answers then. A command or a
   button (other than /coach) means the person went back to the bot.
@@ -41,7 +43,7 @@ class Verdict:
     (then `record` is a message of ours to add to the transcript after it)."""
 
     answer: bool
-    record: str | None = None
+    record: str | None = None  # (set for a crisis only: the help message)
     meanwhile: bool = False  # answered while the person waits for a coach
 
 
@@ -89,10 +91,13 @@ class Coaching:
         language: str,
         meta: dict[str, Any],
         choice: str | None = None,
+        *,
+        words: str,
     ) -> Verdict:
         """Decide what happens to a message before Rasa sees it (`choice`: the payload of the
-        button that typed words named, if any; the words themselves are screened)."""
-        signal = None if text.startswith("/") else safeguarding().detect(text)
+        button that typed words named, if any; `words`: what the person typed themselves, all
+        of it, screened for a crisis; empty for a button)."""
+        signal = safeguarding().detect(words) if words else None
         if signal is not None:
             return await self._crisis(bot, chat_id, sender, language, signal)
         state = await asyncio.to_thread(self._state, sender)
@@ -139,6 +144,11 @@ class Coaching:
     def _acknowledge(self, handoff_id: int) -> None:
         with self.sessions.begin() as session:
             handoff.acknowledge(session, handoff_id)
+
+    @staticmethod
+    def signals_crisis(words: str) -> bool:
+        """Whether `words` signal a crisis (what `before_turn` answers with the help contacts)."""
+        return bool(words) and safeguarding().detect(words) is not None
 
     def _open_crisis(self, sender: str, chat_id: int, language: str, signal: Signal) -> str:
         """Open (or escalate) the urgent request; returns the help message for the person."""

@@ -12,6 +12,10 @@ outbox (decision 18).
   person told once that their message is kept. An update handled again after a crash first looks
   in the tracker for the turn it may already have had (`Sink.recheck`), so Rasa never sees one
   message twice.
+- Leaving a chat (a group) waits likewise until the update's messages are sent: the note
+  saying why goes out first.
+- Update ids are the bot's own: they are stored under the bot's id (a new token, a new bot,
+  starts its own ids).
 - The outbox sends a chat's messages in order: network errors and 429 (after `retry_after`) are
   retried; 403 (the person blocked the bot) drops what is queued for them and pauses their
   alerts; 400 drops that one message.
@@ -23,6 +27,7 @@ import asyncio
 import contextlib
 import contextvars
 import datetime as dt
+import functools
 import logging
 import time
 import weakref
@@ -49,6 +54,8 @@ GIVE_UP = {"rasa": 24 * 3600.0, "actions": 300.0}  # seconds of retrying, by rea
 NOTICE_AFTER = 3.0  # seconds of retrying before the person is told their message is kept
 SEND_ATTEMPTS = 20  # tries of one outgoing message on errors other than network / 429
 PRUNE_EVERY = 3600.0
+OUTBOX_WATCH_SECONDS = 1.0  # how often messages queued by other processes are looked for
+ERASURE_RETRY_SECONDS = 30.0
 
 
 @dataclass
@@ -59,6 +66,7 @@ class Sink:
     recheck: bool = False  # handled before (crash or retry): Rasa may already have the turn
     messages: list[dict[str, Any]] = field(default_factory=list)
     retry: str | None = None  # why it must be tried again ("rasa" / "actions")
+    leave: list[int] = field(default_factory=list)  # chats to leave once the messages are sent
 
     def retry_later(self, reason: str) -> None:
         """Rasa could not answer: drop what was collected, handle the update again later."""
@@ -76,7 +84,8 @@ def current_sink() -> Sink | None:
 
 class ConnectorBot(ExtBot):
     """The connector's bot: while an update is handled, `send_message` is collected for the
-    outbox instead of sent; everything else (and every send outside an update) goes through."""
+    outbox instead of sent, and `leave_chat` waits until the collected messages are sent;
+    everything else (and every call outside an update) goes through."""
 
     async def send_message(self, chat_id: Any, text: str, *args: Any, **kwargs: Any) -> Any:
         sink = SINK.get()
@@ -89,6 +98,20 @@ class ConnectorBot(ExtBot):
             params[name] = value.to_dict() if hasattr(value, "to_dict") else value
         sink.messages.append(params)
         return None
+
+    async def leave_chat(self, chat_id: Any, *args: Any, **kwargs: Any) -> bool:
+        sink = SINK.get()
+        if sink is None or args or kwargs or not isinstance(chat_id, int):
+            return await super().leave_chat(chat_id, *args, **kwargs)
+        sink.leave.append(chat_id)  # after the messages collected so far (why the bot leaves)
+        return True
+
+
+def bot_id_of(bot: ExtBot) -> int:
+    """The bot's own id, which its update ids belong to: the number before the colon of its
+    token (what getMe says), else getMe's (the bot must be initialised then)."""
+    prefix = bot.token.partition(":")[0]
+    return int(prefix) if prefix.isdigit() else bot.id
 
 
 def _seconds(delay: dt.timedelta | float) -> float:
@@ -130,6 +153,12 @@ class Outbox:
                 if not await self._send(message):
                     break  # the chat is gone (blocked): the rest was dropped
             self.unsure.discard(chat_id)
+
+    def flushing(self, chat_id: int) -> bool:
+        """Whether a flush of this chat is at work (it reads the queue again when it is
+        through, if asked to)."""
+        lock = self._flushing.get(chat_id)
+        return lock is not None and lock.locked()
 
     async def _send(self, message: inbox.Outgoing) -> bool:
         """Send one message, retrying as long as that can help; False when the chat is gone."""
@@ -192,12 +221,17 @@ class Dispatcher:
         self._told: set[int] = set()  # chats told that their message waits for Rasa
         self._stopping = asyncio.Event()
 
+    @functools.cached_property
+    def bot_id(self) -> int:
+        """The id of the bot whose updates this dispatcher stores and handles."""
+        return bot_id_of(self.application.bot)
+
     # --- intake ------------------------------------------------------------------------------
 
     def store(self, payloads: list[dict[str, Any]]) -> list[inbox.Pending]:
         """Store updates (in a thread: this blocks); the new ones, replays left out."""
         with self.sessions.begin() as session:
-            return inbox.store(session, payloads)
+            return inbox.store(session, self.bot_id, payloads)
 
     def accept(self, updates: list[inbox.Pending], recovered: bool = False) -> None:
         """Hand stored updates to their chats' workers."""
@@ -216,9 +250,9 @@ class Dispatcher:
     async def recover(self) -> int:
         """After a (re)start: send what the outbox still holds, then handle pending updates."""
         with self.sessions.begin() as session:
-            inbox.prune(session)
+            inbox.prune(session, self.bot_id)
             chats = inbox.chats_with_queued(session)
-            waiting = inbox.pending(session)
+            waiting = inbox.pending(session, self.bot_id)
         self.outbox.unsure.update(chats)
         for chat_id in chats:
             if chat_id not in {item.chat_id for item in waiting}:
@@ -278,6 +312,7 @@ class Dispatcher:
             if sink.retry is None:
                 self._told.discard(item.chat_id or 0)
                 await self._finish(item, sink.messages)
+                await self._leave(sink.leave)
                 return True
             attempt += 1
             waited = time.monotonic() - started
@@ -320,6 +355,14 @@ class Dispatcher:
             return []
         return [{"chat_id": item.chat_id, "text": message_text("unreadable", "en")}]
 
+    async def _leave(self, chats: list[int]) -> None:
+        """Leave chats (groups) now that the update's messages went out."""
+        for chat_id in chats:
+            try:
+                await self.application.bot.leave_chat(chat_id)
+            except TelegramError as error:  # already gone (removed, or left before)
+                logger.info("Could not leave a group chat (%s)", type(error).__name__)
+
     def _enqueue(self, chat_id: int, messages: list[dict[str, Any]]) -> None:
         with self.sessions.begin() as session:
             inbox.enqueue(session, chat_id, messages, None)
@@ -334,7 +377,7 @@ class Dispatcher:
 
         def write() -> dict[int, list[inbox.Outgoing]]:
             with self.sessions.begin() as session:
-                inbox.finish(session, item.update_id, state)
+                inbox.finish(session, item.bot_id, item.update_id, state)
                 return {
                     chat_id: inbox.enqueue(session, chat_id, chat_messages, item.update_id)
                     for chat_id, chat_messages in by_chat.items()
@@ -354,7 +397,42 @@ class Dispatcher:
 
     def _run_prune(self) -> None:
         with self.sessions.begin() as session:
-            inbox.prune(session)
+            inbox.prune(session, self.bot_id)
+
+    async def watch_outbox_forever(self, every: float = OUTBOX_WATCH_SECONDS) -> None:
+        """Send what other processes queued (a coach's messages, from the dashboard): the
+        outbox is the one way out for every message to a young person."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                chats = await asyncio.to_thread(self._queued_chats)
+            except Exception:
+                logger.warning("Could not read the outbox; trying again", exc_info=True)
+                continue
+            for chat_id in chats:
+                if not self.outbox.flushing(chat_id):
+                    self.outbox.unsure.add(chat_id)
+                    self._spawn(self.outbox.flush(chat_id))
+
+    def _queued_chats(self) -> list[int]:
+        with self.sessions.begin() as session:
+            return list(inbox.chats_with_queued(session))
+
+    async def erasures_forever(self, every: float = ERASURE_RETRY_SECONDS) -> None:
+        """Finish erasures that failed the first time, and confirm each once it is done."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                chats = await asyncio.to_thread(self._bridge.finish_erasures)
+            except Exception:
+                logger.warning("Could not finish the erasures due; trying again", exc_info=True)
+                continue
+            for chat_id, language in chats:
+                done = [
+                    {"chat_id": chat_id, "text": mark_rtl(message_text("delete_done", language))}
+                ]
+                await asyncio.to_thread(self._enqueue, chat_id, done)
+                self._spawn(self.outbox.flush(chat_id))
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop retrying; give updates being handled `grace` seconds, then cancel them (they

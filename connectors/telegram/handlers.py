@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 
+from cachetools import TTLCache
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.error import NetworkError, TelegramError
@@ -15,6 +17,7 @@ from bot.messages import text as message_text
 from connectors.telegram.bridge import Bridge
 
 logger = logging.getLogger(__name__)
+LEFT_GROUPS = "left_groups"  # bot_data: group chat id → when the bot left it (time.time())
 
 # Telegram commands → what Rasa receives (intent payloads, so no NLU guesswork).
 COMMAND_PAYLOADS = {
@@ -57,7 +60,10 @@ async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     meta = {"command": command}
     if command == "start" and context.args:
         meta["start_payload"] = context.args[0][:64]
-    await _bridge(context).forward(context.bot, chat, user, COMMAND_PAYLOADS[command], **meta)
+    words = " ".join(context.args or [])  # "/start I want to die": the words are screened
+    await _bridge(context).forward(
+        context.bot, chat, user, COMMAND_PAYLOADS[command], words=words, **meta
+    )
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -65,30 +71,70 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query, chat, user = update.callback_query, update.effective_chat, update.effective_user
     if query is None:
         return
+    if chat is None or chat.type != ChatType.PRIVATE:
+        # A button under a message in a group (the bot's answers never belong there, a data
+        # export least of all): stop the spinner, do nothing.
+        with contextlib.suppress(TelegramError):
+            await query.answer()
+        return
     payload = _bridge(context).payloads.decode(query.data or "")
     # The spinner on the button: a tap handled again after a restart may be too old to answer.
     with contextlib.suppress(TelegramError):
-        if payload is None or chat is None or user is None:
+        if payload is None or user is None:
             await query.answer(_own_text(context, update, "button_expired"))
         else:
             await query.answer()
-    if payload is None or chat is None or user is None:
+    if payload is None or user is None:
         return
-    await _bridge(context).forward(context.bot, chat, user, payload, via="button")
+    # A payload is ours, not the person's words: it is not screened for a crisis.
+    await _bridge(context).forward(context.bot, chat, user, payload, words="", via="button")
 
 
 async def on_other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Stickers, photos, voice, documents, locations…: say that only text is read."""
-    chat = update.effective_chat
-    if chat is not None:
-        await context.bot.send_message(chat.id, _own_text(context, update, "non_text"))
+    """Stickers, photos, voice, documents, locations…: say that only text is read (a caption
+    that signals a crisis gets help instead)."""
+    message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+    if chat is None:
+        return
+    if message is not None and message.caption and user is not None:
+        bridge = _bridge(context)
+        if await bridge.screen(context.bot, chat, user, message.caption, caption=True):
+            return
+    await context.bot.send_message(chat.id, _own_text(context, update, "non_text"))
+
+
+async def on_edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An edited message: not sent to Rasa again, but new words that signal a crisis get help."""
+    message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+    if message is None or chat is None or user is None:
+        return
+    words = message.text or message.caption
+    if words:
+        await _bridge(context).screen(context.bot, chat, user, words, edited=True)
 
 
 async def on_group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Anything in a group or channel: a polite note that the bot works in private chats."""
-    chat = update.effective_chat
-    if chat is not None and chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
-        await context.bot.send_message(chat.id, _own_text(context, update, "group_chat"))
+    """Anything in a group: say once that the bot works in private chats only, then leave (what
+    people say there is not private; a young person's answers never belong there)."""
+    message, chat = update.effective_message, update.effective_chat
+    if chat is None or chat.type not in (ChatType.GROUP, ChatType.SUPERGROUP):
+        return
+    left = _left_groups(context)
+    written = message.date.timestamp() if message is not None else time.time()
+    if written <= left.get(chat.id, float("-inf")):
+        return  # written before the bot left (handled late): the note was given already
+    await context.bot.send_message(chat.id, _own_text(context, update, "group_chat"))
+    with contextlib.suppress(TelegramError):  # already removed: nothing to leave
+        await context.bot.leave_chat(chat.id)  # (the connector's bot: after the note is sent)
+    left[chat.id] = time.time()
+
+
+def _left_groups(context: ContextTypes.DEFAULT_TYPE) -> TTLCache[int, float]:
+    """The groups the bot left lately: chat id → when (Telegram re-sends for a day at most)."""
+    left: TTLCache[int, float] | None = context.bot_data.get(LEFT_GROUPS)
+    if left is None:
+        left = context.bot_data[LEFT_GROUPS] = TTLCache(10_000, 24 * 3600)
+    return left
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

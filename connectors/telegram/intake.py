@@ -3,7 +3,8 @@
 Both store an update before Telegram is told it arrived: the webhook answers 200 only once the
 update is in the database, and the polling loop moves its offset (which confirms the updates to
 Telegram) only after storing them. A replayed update id is stored once and handled once.
-The webhook's secret is compared in constant time.
+The webhook's secret is compared in constant time; a body that is not a plausible update
+(not JSON, nested deeper than Telegram ever nests) gets a 400 and is not stored.
 """
 
 from __future__ import annotations
@@ -32,15 +33,32 @@ from connectors.telegram.delivery import Dispatcher
 logger = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 MAX_BODY = 1_000_000  # bytes: Telegram's updates are far smaller
+MAX_DEPTH = 64  # levels of nested objects and arrays: Telegram's updates need about a dozen
 WEBHOOK_PATH = "/telegram"
 
 
+def shallow(payload: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether `payload` nests objects and arrays at most `limit` deep (walked without
+    recursion: storing and reading a deeper one would overflow Python's stack)."""
+    stack: list[tuple[Any, int]] = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth >= limit:
+                    return False
+                stack.append((child, depth + 1))
+    return True
+
+
 def readable(payload: Any) -> bool:
-    """An update we can store: a JSON object with an integer update id."""
+    """An update we can store: a JSON object with an integer update id, not absurdly deep."""
     return (
         isinstance(payload, dict)
         and isinstance(payload.get("update_id"), int)
         and not isinstance(payload.get("update_id"), bool)
+        and shallow(payload)
     )
 
 
@@ -57,7 +75,7 @@ def webhook_app(dispatcher: Dispatcher, secret: str) -> Starlette:
             return PlainTextResponse("Too large", status_code=413)
         try:
             payload = json.loads(body)
-        except ValueError:  # not JSON, or not UTF-8
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested thousands deep
             return PlainTextResponse("Not an update", status_code=400)
         if not readable(payload):
             return PlainTextResponse("Not an update", status_code=400)
@@ -137,7 +155,11 @@ async def serve(settings: Settings, application: Application) -> None:
     await application.initialize()
     if application.post_init:
         await application.post_init(application)
-    upkeep = asyncio.create_task(dispatcher.prune_forever())
+    upkeep = [
+        asyncio.create_task(dispatcher.prune_forever()),
+        asyncio.create_task(dispatcher.watch_outbox_forever()),
+        asyncio.create_task(dispatcher.erasures_forever()),
+    ]
     await dispatcher.recover()
     server: uvicorn.Server | None = None
     if settings.telegram_mode == "webhook":
@@ -175,7 +197,8 @@ async def serve(settings: Settings, application: Application) -> None:
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await intake
     await dispatcher.stop()
-    upkeep.cancel()
+    for task in upkeep:
+        task.cancel()
     stopped.cancel()
     if application.post_stop:
         await application.post_stop(application)

@@ -290,6 +290,7 @@ class FakeTelegramAPI(UpdateBuilder):
             "deleteWebhook": self._delete_webhook,
             "getWebhookInfo": self._get_webhook_info,
             "getFile": self._get_file,
+            "leaveChat": self._leave_chat,
         }
         for name in ("sendChatAction", "answerCallbackQuery", "deleteMessage", "close", "logOut"):
             self._handlers[name] = lambda _: True
@@ -314,6 +315,7 @@ class FakeTelegramAPI(UpdateBuilder):
         self._allowed_updates: list[str] = []
         self._accepted: deque[float] = deque()  # times of messages let through (rate_limit)
         self._last_to_chat: dict[Any, float] = {}
+        self._left: set[int] = set()  # groups the bot left (until an update shows it back)
 
     # -- addresses --------------------------------------------------------------------------------
 
@@ -438,6 +440,12 @@ class FakeTelegramAPI(UpdateBuilder):
             and chat_id in (None, call.params.get("chat_id"))
         ]
 
+    @property
+    def left_chats(self) -> set[int]:
+        """The group chats the bot left (leaveChat) and was not seen back in since."""
+        with self._lock:
+            return set(self._left)
+
     def pending_updates(self) -> list[dict[str, Any]]:
         """Updates queued and not yet confirmed through getUpdates' ``offset``."""
         with self._lock:
@@ -536,6 +544,7 @@ class FakeTelegramAPI(UpdateBuilder):
     def _remember_chat(self, chat: dict[str, Any]) -> None:
         with self._lock:
             self._chats[chat["id"]] = chat
+            self._left.discard(chat["id"])  # an update from it: the bot was added back
 
     def _remember_file(self, file_id: str, content: bytes) -> None:
         with self._lock:
@@ -788,6 +797,8 @@ class FakeTelegramAPI(UpdateBuilder):
 
     def _new_message(self, params: dict[str, Any], content: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat(params)
+        if chat["id"] in self._left:
+            raise ApiError(403, "Forbidden: bot is not a member of the group chat")
         markup = _check_markup(params)
         message = {
             "message_id": self._allocate_message_id(chat["id"]),
@@ -894,6 +905,15 @@ class FakeTelegramAPI(UpdateBuilder):
             if key in self._webhook:
                 info[key] = self._webhook[key]
         return info
+
+    def _leave_chat(self, params: dict[str, Any]) -> bool:
+        chat = self._chat(params)
+        if chat["type"] == ChatType.PRIVATE.value:
+            raise ApiError(400, "Bad Request: chat member status can't be changed in private chats")
+        if chat["id"] in self._left:
+            raise ApiError(403, "Forbidden: bot is not a member of the group chat")
+        self._left.add(chat["id"])
+        return True
 
     def _get_file(self, params: dict[str, Any]) -> dict[str, Any]:
         file_id = params.get("file_id")

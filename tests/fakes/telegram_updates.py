@@ -144,6 +144,27 @@ class UpdateBuilder:
             chat_id=chat_id,
         )
 
+    def make_edited_text_update(
+        self,
+        user_id: int,
+        text: str,
+        message_id: int | None = None,
+        first_name: str = "Alex",
+        language_code: str | None = "en",
+    ) -> dict[str, Any]:
+        """Return an ``edited_message`` update: the person changed the text of a message they
+        sent earlier (``message_id``; by default a new id, as if sent before)."""
+        update = self.make_text_update(
+            user_id, text, first_name=first_name, language_code=language_code
+        )
+        message = update.pop("message")
+        if message_id is not None:
+            message["message_id"] = message_id
+        message["edit_date"] = message["date"]
+        message["date"] -= 60
+        update["edited_message"] = message
+        return update
+
     def make_group_text_update(
         self, user_id: int, group_chat_id: int, text: str, **kw: Any
     ) -> dict[str, Any]:

@@ -99,7 +99,8 @@ def texts(api: FakeTelegramAPI, chat_id: int) -> list[str]:
 
 def stored(sessions: sessionmaker[Session], update_id: int) -> InboundUpdate | None:
     with sessions.begin() as session:
-        return session.get(InboundUpdate, update_id)
+        query = select(InboundUpdate).where(InboundUpdate.update_id == update_id)
+        return session.scalars(query).one_or_none()  # (one bot in these tests)
 
 
 def queued(sessions: sessionmaker[Session], chat_id: int) -> int:
@@ -187,7 +188,7 @@ async def test_after_a_crash_the_outbox_goes_first_then_pending_updates(
     answered = api.make_text_update(5006, "answered before the crash")
     fresh = api.make_text_update(5006, "never reached Rasa")
     with sessions.begin() as session:
-        inbox.store(session, [answered, fresh])
+        inbox.store(session, dispatcher.bot_id, [answered, fresh])
         inbox.enqueue(session, 5006, [{"chat_id": 5006, "text": "left in the outbox"}], None)
     # Rasa had answered the first one, but the connector died before the answer was queued.
     rasa.turns[answered["update_id"]] = [{"text": "the answer Rasa gave"}]

@@ -67,8 +67,9 @@ def connector_settings(
         database_url=database_url,
         telegram_bot_token=SecretStr(api.token),
         telegram_api_base_url=api.base_url,
-        rasa_token=SecretStr("t"),
-        secret_key=SecretStr("k"),
+        rasa_token=SecretStr("t" * 32),
+        secret_key=SecretStr("k" * 32),
+        pseudonym_key=SecretStr("k" * 32),
         telegram_rate_limit=0,
     )
 

@@ -16,6 +16,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import button, db, entity, intent_of, language_of, last_bot_text, payload
 from bot.messages import text
 from bot.services.people import erase_person
+from bot.services.privacy import request_erasure
 
 SEND_EXPORT = {"neetbot": {"send_my_data": True}}
 ERASE_CONVERSATION = {"neetbot": {"erase_conversation": True}}
@@ -36,7 +37,8 @@ class ActionExportData(Action):
 
 
 class ActionDeleteData(Action):
-    """/delete: ask to confirm; on "yes", erase everything and say it is done."""
+    """/delete: ask to confirm; on "yes", erase the database rows at once and ask the channel
+    to finish (it confirms once everything is erased)."""
 
     def name(self) -> str:
         return "action_delete_data"
@@ -61,6 +63,9 @@ class ActionDeleteData(Action):
             return []
         with db().begin() as session:
             erase_person(session, tracker.sender_id)
-        dispatcher.utter_message(text=text("delete_done", language))
+            # The rest (the conversation itself) once the turn is over, by the channel, which
+            # says "erased" only when it is; retried until then.
+            request_erasure(session, tracker.sender_id, language)
+        dispatcher.utter_message(text=text("delete_erasing", language))
         dispatcher.utter_message(json_message=ERASE_CONVERSATION)
         return [AllSlotsReset()]

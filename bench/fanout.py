@@ -189,7 +189,8 @@ def main() -> None:
         queued = prepare(url, args.subscribers)
         settings = Settings(
             _env_file=None, var_dir=Path(folder), database_url=url,
-            secret_key=SecretStr("bench-key"), rasa_token=SecretStr("bench-token"),
+            secret_key=SecretStr("bench-key-0123456789abcdefghijklmnopq"),
+            rasa_token=SecretStr("bench-token-0123456789abcdefghijklmno"),
         )  # fmt: skip
         print(
             f"{queued} alerts queued for {args.subscribers} subscribers; alert loop every "

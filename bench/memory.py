@@ -116,7 +116,8 @@ def main() -> None:
         settings = Settings(
             _env_file=None, var_dir=var, database_url=f"sqlite:///{var / 'app.db'}",
             rasa_port=free_port(), actions_port=free_port(), dashboard_port=free_port(),
-            rasa_token=SecretStr("bench-token"), secret_key=SecretStr("bench-key"),
+            rasa_token=SecretStr("bench-token-0123456789abcdefghijklmno"),
+            secret_key=SecretStr("bench-key-0123456789abcdefghijklmnopq"),
             telegram_bot_token=SecretStr(api.token), telegram_api_base_url=api.base_url,
         )  # fmt: skip
         model = ensure_model(settings)

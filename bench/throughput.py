@@ -419,7 +419,8 @@ def main() -> None:
     settings = Settings(
         _env_file=None, var_dir=var, database_url=f"sqlite:///{var / 'app.db'}",
         rasa_port=free_port(), actions_port=free_port(),
-        rasa_token=SecretStr("bench-token"), secret_key=SecretStr("bench-key"),
+        rasa_token=SecretStr("bench-token-0123456789abcdefghijklmno"),
+        secret_key=SecretStr("bench-key-0123456789abcdefghijklmnopq"),
     )  # fmt: skip
     prepare_database(settings.database_url, sample=shifted_sample(var / "catalogue.csv"))
     logs = var / "logs"

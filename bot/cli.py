@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,8 +19,18 @@ from bot.services.alerts import queue_alerts
 from bot.services.catalogue_csv import export_catalogue, import_catalogue
 from bot.services.privacy import purge_inactive
 from bot.services.setup import prepare_database
-from bot.services.users import MIN_PASSWORD, UserError, create_user
-from bot.settings import Settings, get_settings
+from bot.services.users import (
+    MIN_PASSWORD,
+    UserError,
+    accounts,
+    create_user,
+    set_disabled,
+    set_display_name,
+    set_password,
+    set_role,
+)
+from bot.settings import Settings, get_settings, secrets_of
+from bot.studio import audit
 
 app = typer.Typer(help="The NEET assistant's command line.", no_args_is_help=True)
 catalogue = typer.Typer(help="Import and export the catalogue of trainings and jobs.")
@@ -33,13 +44,11 @@ logger = logging.getLogger("neetbot")
 
 @app.callback()
 def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more.")) -> None:
+    # Every file neetbot and the processes it starts create (databases, logs, secrets) is
+    # readable by its owner only.
+    os.umask(0o077)
     settings = get_settings()
-    secrets = [
-        secret.get_secret_value()
-        for secret in (settings.telegram_bot_token, settings.rasa_token, settings.secret_key)
-        if secret is not None
-    ]
-    configure_logging("DEBUG" if verbose else settings.log_level, secrets)
+    configure_logging("DEBUG" if verbose else settings.log_level, secrets_of(settings))
 
 
 @catalogue.command("import")
@@ -120,18 +129,98 @@ def users_create(
             help=f"At least {MIN_PASSWORD} characters (asked for if not given).",
         ),
     ],
+    display_name: Annotated[
+        str | None,
+        typer.Option("--display-name", help="What young people see when this coach joins."),
+    ] = None,
 ) -> None:
     """Create a coach or admin account (the password is stored as an argon2 hash)."""
+    created = _account_change(
+        "account.create", username,
+        lambda session: create_user(session, username, role, password, display_name),
+    )  # fmt: skip
+    typer.echo(f"Created {created.role} {created.username!r}.")
+
+
+def _account_change(action: str, username: str, change: Any) -> Any:
+    """Make a change to an account and audit it (by "command line"); exit 1 with the reason
+    when it cannot be made."""
     settings = get_settings()
     prepare_database(settings.database_url, sample=None)
     try:
         with session_factory(settings.database_url).begin() as session:
-            user = create_user(session, username, role, password)
-            name, granted = user.username, user.role
+            account = change(session)
+            shown = {"role": account.role, "disabled": account.disabled,
+                     "display_name": account.display_name}  # fmt: skip
+            audit.record(session, None, "command line", action, account.username, None, shown)
+            return account
     except UserError as error:
-        typer.echo(f"No user created: {error}", err=True)
+        typer.echo(f"Nothing changed: {error}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"Created {granted} {name!r}.")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """Every account: username, display name, role, whether it is disabled."""
+    settings = get_settings()
+    prepare_database(settings.database_url, sample=None)
+    with session_factory(settings.database_url).begin() as session:
+        for account in accounts(session):
+            state = "disabled" if account.disabled else "active"
+            typer.echo(f"{account.username}\t{account.display_name}\t{account.role}\t{state}")
+
+
+@users_app.command("disable")
+def users_disable(username: Annotated[str, typer.Argument(help="The account.")]) -> None:
+    """Disable an account: it cannot sign in, and its sessions end at once."""
+    _account_change("account.disable", username, lambda s: set_disabled(s, username, True))
+    typer.echo(f"Disabled {username!r}.")
+
+
+@users_app.command("enable")
+def users_enable(username: Annotated[str, typer.Argument(help="The account.")]) -> None:
+    """Enable a disabled account again."""
+    _account_change("account.enable", username, lambda s: set_disabled(s, username, False))
+    typer.echo(f"Enabled {username!r}.")
+
+
+@users_app.command("role")
+def users_role(
+    username: Annotated[str, typer.Argument(help="The account.")],
+    role: Annotated[str, typer.Argument(help="coach or admin")],
+) -> None:
+    """Change an account's role (its sessions end: it signs in again)."""
+    _account_change("account.role", username, lambda s: set_role(s, username, role))
+    typer.echo(f"{username!r} is now {role}.")
+
+
+@users_app.command("password")
+def users_password(
+    username: Annotated[str, typer.Argument(help="The account.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            "--password",
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            help=f"At least {MIN_PASSWORD} characters (asked for if not given).",
+        ),
+    ],  # fmt: skip
+) -> None:
+    """Reset an account's password (its sessions end)."""
+    _account_change("account.password", username, lambda s: set_password(s, username, password))
+    typer.echo(f"New password set for {username!r}.")
+
+
+@users_app.command("display-name")
+def users_display_name(
+    username: Annotated[str, typer.Argument(help="The account.")],
+    name: Annotated[str, typer.Argument(help="What young people see when this coach joins.")],
+) -> None:
+    """Set the name young people see when this coach joins their chat."""
+    _account_change("account.display-name", username, lambda s: set_display_name(s, username, name))
+    typer.echo(f"{username!r} is shown as {name!r}.")
 
 
 @app.command()
@@ -185,7 +274,8 @@ PURGE_EVERY = 24 * 3600  # seconds between two purges in `neetbot run`
 
 
 def _interrupt(*_: object) -> None:
-    """SIGTERM stops `neetbot run` like Ctrl-C does."""
+    """SIGTERM (a container stop) and SIGHUP (the terminal closed) stop `neetbot run` like
+    Ctrl-C does."""
     raise KeyboardInterrupt
 
 
@@ -194,52 +284,69 @@ def run(
     telegram: bool = typer.Option(True, help="Start the Telegram connector too."),
 ) -> None:
     """Start everything: Rasa, the action server, the dashboard and the Telegram connector.
-    Ctrl-C stops all."""
+    Ctrl-C stops all. Exits with 1 when a port is taken or a process fails to start or stops."""
     from bot import processes
 
     settings = get_settings()
-    prepare_database(settings.database_url)
-    model = _model_to_serve(settings)
-    logs = settings.var_dir / "logs"
-    started = []
+    connector = telegram and settings.telegram_bot_token is not None
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    supervisor = processes.Supervisor()
+    failed = False
     try:
-        actions, rasa = processes.start_backend(settings, model, logs)
-        started += [("actions", actions), ("rasa", rasa)]
+        # Before training a model for minutes: a port taken (often by what an earlier run left
+        # behind) would make a process fail, while the old one answers its health check.
+        processes.check_ports(processes.stack_ports(settings, connector))
+        prepare_database(settings.database_url)
+        model = _model_to_serve(settings)
+        logs = settings.var_dir / "logs"
+        processes.secure_state(settings.var_dir)
+        processes.rotate_logs(logs, settings.privacy_inactive_days)
+        supervisor.start(*processes.backend_services(settings, model, logs))
         typer.echo(f"Action server on 127.0.0.1:{settings.actions_port} (log: {logs}/actions.log)")
         typer.echo(f"Rasa server on {settings.rasa_url} (log: {logs}/rasa.log)")
-        board = processes.start(processes.dashboard(settings), logs / "dashboard.log")
-        started.append(("dashboard", board))
-        processes.wait_for_http(f"http://127.0.0.1:{settings.dashboard_port}/health", 60, board)
+        supervisor.start(processes.dashboard_service(settings, logs))
         typer.echo(
             f"Dashboard on http://{settings.dashboard_host}:{settings.dashboard_port} "
             f"(log: {logs}/dashboard.log). Create an account first: "
             ".venv/bin/neetbot users create --username NAME --role admin"
         )
-        if telegram:
-            if settings.telegram_bot_token is None:
-                typer.echo(
-                    "TELEGRAM_BOT_TOKEN is not set: no Telegram connector. Chat with `make chat`."
-                )
-            else:
-                connector = processes.start(processes.telegram_connector(settings))
-                started.append(("telegram", connector))
-                typer.echo(f"Telegram connector started in {settings.telegram_mode} mode.")
+        if telegram and not connector:
+            typer.echo(
+                "TELEGRAM_BOT_TOKEN is not set: no Telegram connector. Chat with `make chat`."
+            )
+        elif connector:
+            supervisor.start(processes.telegram_service(settings))
+            typer.echo(f"Telegram connector running in {settings.telegram_mode} mode.")
         typer.echo("Ready. Ctrl-C stops everything.")
-        signal.signal(signal.SIGTERM, _interrupt)
         next_purge = time.monotonic() + 60  # once Rasa has settled, then daily
-        while all(process.poll() is None for _, process in started):
+
+        def purge_when_due() -> None:
+            nonlocal next_purge
             if time.monotonic() >= next_purge:
                 next_purge = time.monotonic() + PURGE_EVERY
                 try:
                     purge(settings.privacy_inactive_days)
+                    processes.rotate_logs(logs, settings.privacy_inactive_days)
                 except Exception:
                     logger.exception("The daily privacy purge failed; trying again tomorrow")
-            time.sleep(1)
-        for name, process in started:
-            if process.poll() is not None:
-                typer.echo(f"{name} stopped (exit code {process.returncode}); stopping the rest.")
+
+        stopped = supervisor.watch(tick=purge_when_due)
+        typer.echo(
+            f"{stopped.name} stopped (exit code {stopped.process.returncode}); stopping the rest.",
+            err=True,
+        )
+        failed = True
+    except processes.PortInUse as error:  # nothing started
+        typer.echo(str(error), err=True)
+        failed = True
+    except processes.StartError as error:
+        typer.echo(f"{error}; stopping the rest.", err=True)
+        failed = True
     except KeyboardInterrupt:
         typer.echo("Stopping.")
     finally:
-        for _, process in reversed(started):
-            processes.stop(process)
+        supervisor.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if failed:
+        raise typer.Exit(1)

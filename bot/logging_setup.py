@@ -24,6 +24,44 @@ class RedactingFormatter(logging.Formatter):
         return text
 
 
+class RedactingFilter(logging.Filter):
+    """For handlers set up by others (uvicorn's, rasa-sdk's): the record's message and
+    traceback are formatted here, with every secret replaced, before any formatter sees them."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._secrets = [secret for secret in secrets if secret and len(secret) >= 6]
+        self._formatter = logging.Formatter()
+
+    def _clean(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self._clean(record.getMessage()), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._clean(record.exc_text)
+        return True
+
+
+def redact_everywhere(secrets: Iterable[str]) -> None:
+    """Add the redacting filter to every handler there is (the root logger's and those of
+    loggers that do not propagate, like uvicorn's or Sanic's)."""
+    redacting = RedactingFilter(list(secrets))
+    loggers = [logging.getLogger(), *(
+        item for item in logging.root.manager.loggerDict.values()
+        if isinstance(item, logging.Logger)
+    )]  # fmt: skip
+    for logger in loggers:
+        for handler in logger.handlers:
+            for earlier in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
+                handler.removeFilter(earlier)
+            handler.addFilter(redacting)
+
+
 def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     """Plain timestamped logs on stderr, with `secrets` (e.g. the bot token) never printed.
 

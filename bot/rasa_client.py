@@ -1,4 +1,9 @@
-"""A small async client for the Rasa server: the REST channel and the HTTP API."""
+"""A small async client for the Rasa server: the REST channel and the HTTP API.
+
+Rasa's HTTP API is protected by a secret (`RASA_TOKEN`). It is never sent in a URL (URLs end up
+in logs and error messages): Rasa runs with it as its JWT secret, and every request carries a
+token signed with it in the `Authorization` header (`auth_headers`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,17 @@ import time
 from typing import Any
 
 import httpx
+import jwt
+
+# Rasa's JWT check lets the "admin" role use every endpoint.
+_CLAIMS = {"user": {"username": "neetbot", "role": "admin"}}
+
+
+def auth_headers(secret: str | None) -> dict[str, str]:
+    """The header that authenticates a request to Rasa's HTTP API."""
+    if not secret:
+        return {}
+    return {"Authorization": "Bearer " + jwt.encode(_CLAIMS, secret, algorithm="HS256")}
 
 
 class RasaUnavailable(Exception):
@@ -16,9 +32,9 @@ class RasaClient:
     """Talks to one Rasa server. Share one instance per process: it holds a connection pool."""
 
     def __init__(self, base_url: str, token: str | None = None, timeout: float = 30.0) -> None:
-        self._token = token
         self._http = httpx.AsyncClient(
             base_url=base_url,
+            headers=auth_headers(token),
             timeout=httpx.Timeout(timeout, connect=5.0),
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
         )
@@ -44,7 +60,7 @@ class RasaClient:
         return replies
 
     def _params(self) -> dict[str, str]:
-        return {"token": self._token} if self._token else {}
+        return {}  # the token travels in the Authorization header
 
     async def status(self) -> dict[str, Any]:
         """The server's status (loaded model and its fingerprint)."""

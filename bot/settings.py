@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,14 +23,34 @@ ROOT = Path(__file__).resolve().parent.parent
 SUPPORTED_LANGUAGES = languages.supported()  # from config/languages.yml
 
 
-def _generated_secret(var_dir: Path, name: str) -> SecretStr:
-    """The secret stored in `var/<name>`, created (readable by its owner only) if missing."""
+MIN_KEY = 32  # characters of every key: a short or empty one can be guessed (or forged)
+
+
+def _generated_secret(var_dir: Path, name: str, value: str | None = None) -> SecretStr:
+    """The secret stored in `var/<name>`; if missing, `value` (else a new random one) is
+    stored, readable by its owner only. Written atomically: of two processes starting at once,
+    both end up with the same secret."""
     path = var_dir / name
     if not path.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(32))
+        var_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, temporary = tempfile.mkstemp(dir=var_dir, prefix=f".{name}.")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(value or secrets.token_urlsafe(MIN_KEY))
+            os.link(temporary, path)  # fails if another process stored one first
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temporary)
     return SecretStr(path.read_text().strip())
+
+
+def _long_enough(name: str, value: SecretStr | None) -> None:
+    if value is not None and len(value.get_secret_value()) < MIN_KEY:
+        raise ValueError(
+            f"{name} must have at least {MIN_KEY} characters "
+            f'(e.g. python3 -c "import secrets; print(secrets.token_urlsafe(32))")'
+        )
 
 
 class Settings(BaseSettings):
@@ -64,7 +86,11 @@ class Settings(BaseSettings):
     dashboard_port: int = 8000
     rasa_host: str = "127.0.0.1"
     rasa_token: SecretStr | None = None
+    # Signs the dashboard's sessions: rotate it after a leak (everyone signs in again).
     secret_key: SecretStr | None = None
+    # Keys the pseudonyms (Telegram id → the name Rasa knows a person by): rotating it cuts
+    # every young person off from their data, so it is a key of its own (decision 21).
+    pseudonym_key: SecretStr | None = None
 
     var_dir: Path = ROOT / "var"
     model_cache_dir: Path = Path.home() / ".cache" / "neetbot" / "models"
@@ -107,12 +133,24 @@ class Settings(BaseSettings):
         self.rasa_project_dir = self.rasa_project_dir.resolve()
         self.studio_eval_dir = self.studio_eval_dir.resolve()
         if not self.database_url:
-            self.var_dir.mkdir(parents=True, exist_ok=True)
+            self.var_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             self.database_url = f"sqlite:///{self.var_dir / 'neetbot.db'}"
         if self.rasa_token is None:
             self.rasa_token = _generated_secret(self.var_dir, "rasa_token")
+        # A secret key that existed before this start (given, or stored by an earlier run).
+        existed = self.secret_key is not None or (self.var_dir / "secret_key").exists()
         if self.secret_key is None:
             self.secret_key = _generated_secret(self.var_dir, "secret_key")
+        legacy = self.secret_key.get_secret_value() if existed else None
+        if self.pseudonym_key is None:
+            # An installation from before PSEUDONYM_KEY keyed pseudonyms with SECRET_KEY: that
+            # value stays the pseudonym key (stored), so SECRET_KEY can rotate from now on.
+            self.pseudonym_key = _generated_secret(self.var_dir, "pseudonym_key", legacy)
+        for name, value in (
+            ("RASA_TOKEN", self.rasa_token), ("SECRET_KEY", self.secret_key),
+            ("PSEUDONYM_KEY", self.pseudonym_key),
+        ):  # fmt: skip
+            _long_enough(name, value)
         return self
 
     @property
@@ -135,6 +173,24 @@ class Settings(BaseSettings):
         """SQLAlchemy URL of Rasa's tracker store, for reading transcripts and erasing them:
         `TRACKER_STORE_URL` (e.g. PostgreSQL in production), else a SQLite file of its own."""
         return self.tracker_store or f"sqlite:///{self.tracker_db_path}"
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret value of these settings (tokens, keys, database and Redis passwords): the
+    logs of every process replace them by "[redacted]" (bot/logging_setup.py)."""
+    found = [
+        secret.get_secret_value()
+        for secret in (
+            settings.telegram_bot_token, settings.telegram_webhook_secret, settings.rasa_token,
+            settings.secret_key, settings.pseudonym_key,
+        )
+        if secret is not None
+    ]  # fmt: skip
+    for url in (settings.database_url, settings.tracker_store, settings.lock_store_url):
+        password = urlsplit(url).password if url else None
+        if password:
+            found.append(password)
+    return found
 
 
 @lru_cache

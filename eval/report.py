@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot import languages  # noqa: E402
 from bot.processes import rasa_server, start, stop, wait_for_http  # noqa: E402
+from bot.rasa_client import auth_headers  # noqa: E402
 from bot.services.vocabulary import known_names  # noqa: E402
 from bot.settings import ROOT, Settings  # noqa: E402
 from bot.studio.evaluation import held_out, scores  # noqa: E402
@@ -93,13 +94,13 @@ def served(model: Path) -> dict[str, Any]:
         process = start(rasa_server(settings, model), Path(var) / "rasa.log")
         try:
             wait_for_http(f"{settings.rasa_url}/", 600, process)
-            with httpx.Client(base_url=settings.rasa_url, timeout=60) as client:
+            with httpx.Client(
+                base_url=settings.rasa_url, timeout=60, headers=auth_headers(token)
+            ) as client:
 
                 def parse(message: str) -> tuple[dict[str, Any], float]:
                     began = time.perf_counter()
-                    response = client.post(
-                        "/model/parse", params={"token": token}, json={"text": message}
-                    )
+                    response = client.post("/model/parse", json={"text": message})
                     response.raise_for_status()
                     return response.json(), time.perf_counter() - began
 

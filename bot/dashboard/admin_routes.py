@@ -6,13 +6,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.dashboard.pages import back, flash, render
 from bot.dashboard.security import ADMIN_FORM, Viewer, admin, db
-from bot.db.models import User
-from bot.services.users import ROLES, UserError, create_user
+from bot.services.users import (
+    ROLES,
+    UserError,
+    accounts,
+    create_user,
+    set_disabled,
+    set_display_name,
+    set_password,
+    set_role,
+)
+from bot.studio import audit
 
 router = APIRouter(prefix="/admin")
 
@@ -21,9 +29,8 @@ router = APIRouter(prefix="/admin")
 def users_page(
     request: Request, user: Viewer = Depends(admin), session: Session = Depends(db)
 ) -> Response:
-    """Every account, and a form to add one."""
-    users = list(session.scalars(select(User).order_by(User.username)))
-    return render(request, "users.html", user, users=users, roles=ROLES)
+    """Every account, a form to add one, and what an admin can change on each."""
+    return render(request, "users.html", user, users=accounts(session), roles=ROLES)
 
 
 @router.post("/users", dependencies=ADMIN_FORM)
@@ -32,14 +39,56 @@ def add_user(
     username: Annotated[str, Form(max_length=100)] = "",
     role: Annotated[str, Form(max_length=20)] = "",
     password: Annotated[str, Form(max_length=200)] = "",
+    display_name: Annotated[str, Form(max_length=100)] = "",
     user: Viewer = Depends(admin),
     session: Session = Depends(db),
 ) -> Response:
     """Create an account (the password is stored as an argon2 hash)."""
     try:
-        created = create_user(session, username, role, password)
+        created = create_user(session, username, role, password, display_name or None)
     except UserError as error:
         flash(request, str(error), "error")
     else:
+        audit.record(
+            session, user.id, user.username, "account.create", created.username,
+            None, {"role": created.role, "display_name": created.display_name},
+        )  # fmt: skip
         flash(request, f"Created {created.role} {created.username!r}.")
+    return back("/admin/users")
+
+
+@router.post("/users/{username}/{change}", dependencies=ADMIN_FORM)
+def change_user(
+    request: Request,
+    username: str,
+    change: str,
+    value: Annotated[str, Form(max_length=200)] = "",
+    user: Viewer = Depends(admin),
+    session: Session = Depends(db),
+) -> Response:
+    """Disable, enable, change the role, reset the password or the display name; audited."""
+    before = {item.username: item for item in accounts(session)}.get(username)
+    try:
+        if change == "disable":
+            after = set_disabled(session, username, True)
+        elif change == "enable":
+            after = set_disabled(session, username, False)
+        elif change == "role":
+            after = set_role(session, username, value)
+        elif change == "password":
+            after = set_password(session, username, value)
+        elif change == "display-name":
+            after = set_display_name(session, username, value)
+        else:
+            raise UserError("There is no such change.")
+    except UserError as error:
+        flash(request, str(error), "error")
+        return back("/admin/users")
+    shown = {"role", "disabled", "display_name"}
+    audit.record(
+        session, user.id, user.username, f"account.{change}", after.username,
+        {k: v for k, v in vars(before).items() if k in shown} if before else None,
+        {k: v for k, v in vars(after).items() if k in shown},
+    )  # fmt: skip
+    flash(request, f"{change.replace('-', ' ').capitalize()}: {after.username!r} updated.")
     return back("/admin/users")

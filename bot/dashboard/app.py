@@ -18,7 +18,6 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
-from telegram import Bot
 
 from bot.dashboard import (
     admin_routes,
@@ -31,13 +30,15 @@ from bot.dashboard import (
     people_routes,
     studio_routes,
 )
+from bot.dashboard.limits import BodyLimit
 from bot.dashboard.pages import render
 from bot.dashboard.security import LoginRequired
 from bot.db.session import session_factory
+from bot.logging_setup import configure_logging, redact_everywhere
 from bot.rasa_client import RasaClient
 from bot.services import conversations
 from bot.services.setup import prepare_database
-from bot.settings import SUPPORTED_LANGUAGES, Settings, get_settings
+from bot.settings import SUPPORTED_LANGUAGES, Settings, get_settings, secrets_of
 from bot.studio import learning
 from bot.studio.jobs import Runner
 from bot.studio.nlu import NluStore
@@ -86,12 +87,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.rasa = RasaClient(
         settings.rasa_url, settings.rasa_token.get_secret_value(), settings.rasa_timeout_seconds
     )
-    app.state.telegram = None
-    if settings.telegram_bot_token is not None:
-        app.state.telegram = Bot(
-            settings.telegram_bot_token.get_secret_value(),
-            base_url=settings.telegram_api_base_url,
-        )
     task = asyncio.create_task(_keep_in_sync(app))
     try:
         yield
@@ -101,15 +96,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await task
         await app.state.rasa.close()
         await asyncio.to_thread(app.state.runner.sandbox.stop)
-        if app.state.telegram is not None:
-            with contextlib.suppress(Exception):
-                await app.state.telegram.shutdown()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The dashboard for `settings` (the process's settings by default)."""
     settings = settings or get_settings()
     assert settings.secret_key is not None
+    # uvicorn set up its own loggers: ours get the same redaction as every other process.
+    if not logging.getLogger().handlers:
+        configure_logging(settings.log_level, secrets_of(settings))
+    redact_everywhere(secrets_of(settings))
     prepare_database(settings.database_url, sample=None)
     app = FastAPI(
         title="NEET assistant: coach console",
@@ -120,6 +116,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.sessions = session_factory(settings.database_url)
+    app.state.addresses = auth_routes.address_limiter()
+    # Inside the session (added first): only a signed-in user's import may send a large body.
+    app.add_middleware(BodyLimit)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key.get_secret_value(),

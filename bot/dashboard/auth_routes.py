@@ -8,14 +8,25 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.orm import Session
 
 from bot.dashboard.pages import back, render
 from bot.dashboard.security import SIGNED_IN_FORM, check_csrf, db
-from bot.services.users import authenticate
+from bot.services.users import Busy, authenticate, end_sessions
 
 router = APIRouter()
 MAX_FIELD = 200
+# Per client address (behind the TLS proxy, uvicorn reads it from X-Forwarded-For), whatever the
+# usernames tried: a network guessing many names is slowed down too.
+PER_ADDRESS = parse("30/10 minutes")
+
+
+def address_limiter() -> MovingWindowRateLimiter:
+    """The sign-in attempts of each client address, for one dashboard process."""
+    return MovingWindowRateLimiter(MemoryStorage())
 
 
 def _safe_next(target: str) -> str:
@@ -40,30 +51,47 @@ def login(
     username: Annotated[str, Form(max_length=MAX_FIELD)] = "",
     password: Annotated[str, Form(max_length=MAX_FIELD)] = "",
     next: Annotated[str, Form(max_length=MAX_FIELD)] = "/conversations",  # noqa: A002
-    session: Session = Depends(db),
 ) -> Response:
     """Check the password; on success start a new session (a fresh CSRF token too)."""
-    attempt = authenticate(session, username, password)
-    if attempt.user is None:
-        if attempt.wait is not None:
+    settings = request.app.state.settings
+    address = request.client.host if request.client else "unknown"
+    error = None
+    if not request.app.state.addresses.hit(PER_ADDRESS, "login", address):
+        error = "Too many sign-in attempts from your network. Wait a few minutes, then try again."
+        attempt = None
+    else:
+        try:
+            attempt = authenticate(
+                request.app.state.sessions, settings.secret_key.get_secret_value().encode(),
+                username, password,
+            )  # fmt: skip
+        except Busy:
+            attempt = None
+            error = "Many people are signing in right now. Wait a moment, then try again."
+    if attempt is None or attempt.account is None:
+        if attempt is not None and attempt.wait is not None:
             seconds = math.ceil(attempt.wait.total_seconds())
             error = (
                 f"Too many wrong passwords for this account. Wait {seconds} seconds, "
                 "then try again."
             )
-        else:
-            error = "Wrong username or password."
         return render(
-            request, "login.html", None, status_code=401, error=error,
-            username=username, next=_safe_next(next),
+            request, "login.html", None, status_code=401 if attempt else 429,
+            error=error or "Wrong username or password.", username=username,
+            next=_safe_next(next),
         )  # fmt: skip
     request.session.clear()
-    request.session["uid"] = attempt.user.id
+    request.session["uid"] = attempt.account.id
+    request.session["ver"] = attempt.account.session_version
     return back(_safe_next(next))
 
 
 @router.post("/logout", dependencies=SIGNED_IN_FORM)
-def logout(request: Request) -> Response:
-    """Forget the session."""
+def logout(request: Request, session: Session = Depends(db)) -> Response:
+    """Sign out: this session, and every copy of it, ends (the account's session version
+    moves on)."""
+    user_id = request.session.get("uid")
+    if isinstance(user_id, int):
+        end_sessions(session, user_id)
     request.session.clear()
     return back("/login")

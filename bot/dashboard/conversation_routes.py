@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.csvsafe import csv_cell
 from bot.dashboard import handoff_routes
 from bot.dashboard.pages import back, flash, render
 from bot.dashboard.security import SIGNED_IN_FORM, Viewer, db, viewer
@@ -134,7 +135,8 @@ def export_csv(
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
     writer.writeheader()
     for row in listing.iter_filtered(session, filters_of(request)):
-        writer.writerow(_export_row(row))
+        # Names, tags and notes are typed by people: none may run as a formula in a spreadsheet.
+        writer.writerow({key: csv_cell(value) for key, value in _export_row(row).items()})
     return Response(
         buffer.getvalue(),
         media_type="text/csv; charset=utf-8",
@@ -190,7 +192,7 @@ def transcript_page(
         entries=entries,
         last_id=entries[-1].id if entries else 0,
         handoff=handoff,
-        can_write=request.app.state.telegram is not None,
+        can_write=handoff is None or handoff.telegram_chat_id is not None,
         intents=sorted(NluStore(settings.rasa_project_dir, SUPPORTED_LANGUAGES).overview()),
         proposed={item.event_id: item.intent for item in annotations_of(session, sender_id)},
     )

@@ -14,15 +14,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session, sessionmaker
-from telegram import Bot
-from telegram.error import Forbidden, TelegramError
 
 from bot.dashboard.pages import back, flash
 from bot.dashboard.security import SIGNED_IN_FORM, Viewer, user_row, viewer
 from bot.languages import mark_rtl
 from bot.messages import text as message_text
 from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.services import handoff
+from bot.services import handoff, inbox
 from bot.services.conversations import display_name
 from bot.services.handoff import HandoffError
 from bot.services.people import get_person
@@ -39,32 +37,28 @@ def name_of(session: Session, sender_id: str) -> str:
 
 
 class Undeliverable(Exception):
-    """The message could not reach the person; the text says why, for the coach."""
+    """The message cannot reach the person; the text says why, for the coach."""
 
 
 async def deliver(
     request: Request, sender_id: str, chat_id: int | None, text: str, by: str | None
 ) -> None:
-    """Send `text` to the person's Telegram chat and record it in their transcript."""
-    telegram: Bot | None = request.app.state.telegram
-    rasa: RasaClient = request.app.state.rasa
-    if telegram is None:
-        raise Undeliverable("Telegram is not set up here (no TELEGRAM_BOT_TOKEN).")
+    """Queue `text` for the person's Telegram chat, in the one outbox every message to a young
+    person leaves through (the Telegram connector sends it: in order with the bot's messages,
+    retried, paced, never twice), and record it in their transcript."""
     if chat_id is None:
         raise Undeliverable("This person is not reachable on Telegram (e.g. a console chat).")
-    try:
-        await telegram.send_message(chat_id, mark_rtl(text))
-    except Forbidden as error:
-        raise Undeliverable(
-            "The person has blocked the bot: the message was not delivered."
-        ) from error
-    except TelegramError as error:
-        logger.warning("Telegram refused a coach message (%s)", type(error).__name__)
-        raise Undeliverable("Telegram did not take the message; please try again.") from error
+
+    def queue() -> None:
+        with _sessions(request).begin() as session:
+            inbox.enqueue(session, chat_id, [{"chat_id": chat_id, "text": mark_rtl(text)}], None)
+
+    await asyncio.to_thread(queue)
+    rasa: RasaClient = request.app.state.rasa
     try:
         await rasa.record_bot_message(sender_id, text, {"coach": by} if by else {"source": "coach"})
     except RasaUnavailable:
-        logger.warning("Delivered, but could not record a coach message for %s", sender_id)
+        logger.warning("Queued, but could not record a coach message for %s", sender_id)
 
 
 def _sessions(request: Request) -> sessionmaker[Session]:
@@ -75,17 +69,19 @@ def _sessions(request: Request) -> sessionmaker[Session]:
 async def take(handoff_id: int, request: Request, user: Viewer = Depends(viewer)) -> Response:
     """Take a waiting conversation: the person is told a coach joined."""
 
-    def work() -> tuple[str, int | None, str]:
+    def work() -> tuple[str, int | None, str, str]:
         with _sessions(request).begin() as session:
-            taken = handoff.take(session, handoff_id, user_row(session, user))
-            return taken.sender_id, taken.telegram_chat_id, taken.language
+            coach = user_row(session, user)
+            taken = handoff.take(session, handoff_id, coach)
+            return taken.sender_id, taken.telegram_chat_id, taken.language, coach.display_name
 
     try:
-        sender, chat_id, language = await asyncio.to_thread(work)
+        sender, chat_id, language, shown = await asyncio.to_thread(work)
     except HandoffError as error:
         flash(request, str(error), "error")
         return back("/conversations")
-    joined = message_text("handoff_coach_joined", language, name=user.username)
+    # Young people see the coach's display name, never the login name.
+    joined = message_text("handoff_coach_joined", language, name=shown)
     try:
         await deliver(request, sender, chat_id, joined, user.username)
     except Undeliverable as error:

@@ -1,9 +1,10 @@
 """Who is signed in, what they may do, and protection of every form against CSRF.
 
 Sessions are Starlette's signed cookies (itsdangerous, keyed by SECRET_KEY): they hold the
-user's id and a CSRF token, nothing else. Every POST carries the token in a hidden field; it is
-compared in constant time. Anonymous visitors are sent to the login page; coaches get 403 on
-admin pages.
+user's id, the account's session version when they signed in, and a CSRF token, nothing else;
+a session whose version is no longer the account's is over, so signing out ends every copy.
+Every POST carries the token in a hidden field; it is compared in constant time. Anonymous
+visitors are sent to the login page; coaches get 403 on admin pages.
 """
 
 from __future__ import annotations
@@ -67,11 +68,18 @@ async def check_csrf(request: Request) -> None:
 
 
 def viewer(request: Request, session: Session = Depends(db)) -> Viewer:
-    """The signed-in user; anonymous visitors are sent to the login page."""
+    """The signed-in user; anonymous visitors, and sessions that were ended (signed out, a new
+    password, a disabled account, a new role), are sent to the login page."""
     user_id = request.session.get("uid")
     user = session.get(User, user_id) if isinstance(user_id, int) else None
-    if user is None:
+    valid = (
+        user is not None
+        and user.disabled_at is None
+        and request.session.get("ver") == user.session_version
+    )
+    if user is None or not valid:
         request.session.pop("uid", None)
+        request.session.pop("ver", None)
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(quote(target, safe="/?=&"))
     return Viewer(user.id, user.username, user.role)

@@ -266,19 +266,47 @@ class AlertDelivery(Base):
 class User(Base):
     """A coach or admin of the web dashboard. The password is stored as an argon2 hash only.
 
-    `failed_logins` and `locked_until` slow down guessing: after a few wrong passwords in a row
-    the account waits a little longer before each new try.
+    A session is valid while it carries the account's `session_version` (signing out, a new
+    password, disabling or a role change bump it). `display_name` is what young people see
+    when this coach joins their chat, never the username.
     """
 
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(40), unique=True)  # lower case
+    display_name: Mapped[str] = mapped_column(String(40))
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))  # coach or admin
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    session_version: Mapped[int] = mapped_column(Integer, default=0)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Erasure(Base):
+    """A person asked to erase everything (`/delete`): a job kept until every store is erased,
+    retried after a failure, so that "erased" is said only once it is true."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender_id: Mapped[str | None] = mapped_column(String(64), index=True)  # emptied when done
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)  # to confirm; emptied when done
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class LoginThrottle(Base):
+    """Wrong passwords in a row per username, known or not (keyed by a keyed hash of it), and
+    until when the next try must wait."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
@@ -538,7 +566,9 @@ class LearnedExample(Base):
 
 class InboundUpdate(Base):
     """A Telegram update, stored before it is acknowledged (webhook: before the 200; polling:
-    before the offset moves on). The update id is the key, so a replayed update is stored once.
+    before the offset moves on). The key is the bot's id with the update id, so a replayed
+    update is stored once; each bot counts its update ids on its own, so a new bot token's
+    updates never pass for an earlier bot's (`bot_id` 0: stored before the id was kept).
 
     `payload` holds the update until it is handled, then it is emptied (it carries a person's
     message); the row is kept a little longer, only to recognise replays, then pruned.
@@ -547,6 +577,7 @@ class InboundUpdate(Base):
     __tablename__ = "inbound_updates"
     __table_args__ = (Index("ix_inbound_updates_state", "state", "update_id"),)
 
+    bot_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
     payload: Mapped[str] = mapped_column(Text, default="")

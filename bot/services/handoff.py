@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.db.models import HANDOFF_OPEN, Handoff, User
 from bot.services.people import now
@@ -113,8 +114,19 @@ def take(session: Session, handoff_id: int, user: User) -> Handoff:
         raise HandoffError(f"{holder} is already talking with this person.")
     if handoff.status != "waiting":
         raise HandoffError("This request is over: the person is back with the assistant.")
-    handoff.status, handoff.taken_by, handoff.taken_at = "active", user.id, now()
-    session.flush()
+    # Compare and set: of two coaches taking at the same moment, exactly one gets it.
+    moment = now()
+    taken = session.execute(
+        update(Handoff)
+        .where(Handoff.id == handoff.id, Handoff.status == "waiting")
+        .values(status="active", taken_by=user.id, taken_at=moment)
+        .returning(Handoff.id)
+    ).first()
+    if taken is None:
+        session.refresh(handoff)
+        return take(session, handoff_id, user)  # someone else moved first: say who
+    for name, value in (("status", "active"), ("taken_by", user.id), ("taken_at", moment)):
+        set_committed_value(handoff, name, value)  # as written, without writing it again
     return handoff
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -19,11 +20,11 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.models import Handoff, Person
+from bot.db.models import Conversation, Erasure, Handoff, Person
 from bot.services.conversations import forget
-from bot.services.people import get_person, now
+from bot.services.people import erase_person, get_person, now
 from bot.services.tracker_store import EVENTS, has_events, tracker_engine
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,93 @@ def erase_conversation(tracker_url: str, sender_id: str) -> int:
     with engine.begin() as connection:
         result = connection.execute(delete(EVENTS).where(EVENTS.c.sender_id == sender_id))
     return int(result.rowcount or 0)
+
+
+# --- erasure: a job kept until it is done ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DueErasure:
+    """An erasure still to finish, and where to confirm it."""
+
+    id: int
+    sender_id: str
+    chat_id: int | None
+    language: str
+
+
+def request_erasure(session: Session, sender_id: str, language: str) -> None:
+    """Record that a person asked to erase everything (done at once in our database by the
+    action; the rest by `finish_erasure`, retried until it succeeds)."""
+    pending = session.scalar(
+        select(Erasure.id).where(Erasure.sender_id == sender_id, Erasure.done_at.is_(None))
+    )
+    if pending is None:
+        session.add(Erasure(sender_id=sender_id, language=language, requested_at=now()))
+
+
+def attach_erasure_chat(session: Session, sender_id: str, chat_id: int) -> None:
+    """Where to confirm the erasure once it is done."""
+    for erasure in session.scalars(
+        select(Erasure).where(Erasure.sender_id == sender_id, Erasure.done_at.is_(None))
+    ):
+        erasure.chat_id = chat_id
+
+
+def erasures_due(session: Session, sender_id: str | None = None) -> list[DueErasure]:
+    """Erasures not finished yet (of one person, or all)."""
+    query = select(Erasure).where(Erasure.done_at.is_(None), Erasure.sender_id.is_not(None))
+    if sender_id is not None:
+        query = query.where(Erasure.sender_id == sender_id)
+    return [
+        DueErasure(item.id, str(item.sender_id), item.chat_id, item.language)
+        for item in session.scalars(query.order_by(Erasure.id))
+    ]
+
+
+def finish_erasure(sessions: sessionmaker[Session], tracker_url: str, erasure_id: int) -> int:
+    """Erase what the action could not: the conversation in Rasa's tracker store, the console's
+    summaries, and again the database rows (a message may have arrived in between). Raises on
+    failure (the job stays and is tried again); returns how many tracker events went."""
+    with sessions.begin() as session:
+        erasure = session.get(Erasure, erasure_id)
+        if erasure is None or erasure.done_at is not None or erasure.sender_id is None:
+            return 0
+        erasure.attempts += 1
+        sender_id = erasure.sender_id
+    events = erase_conversation(tracker_url, sender_id)
+    with sessions.begin() as session:
+        forget(session, tracker_url, sender_id)
+        erase_person(session, sender_id)
+        erasure = session.get(Erasure, erasure_id)
+        assert erasure is not None
+        # Nothing of the person stays in the job either.
+        erasure.done_at, erasure.sender_id, erasure.chat_id = now(), None, None
+    return events
+
+
+def finish_due(
+    sessions: sessionmaker[Session],
+    tracker_url: str,
+    sender_id: str | None = None,
+    chat_id: int | None = None,
+) -> list[DueErasure]:
+    """Finish the erasures due (of one person, whose chat is `chat_id`, or all); the ones now
+    done. One that fails stays due (logged without the person) and is tried again later."""
+    with sessions.begin() as session:
+        if sender_id is not None and chat_id is not None:
+            attach_erasure_chat(session, sender_id, chat_id)
+        due = erasures_due(session, sender_id)
+    done = []
+    for erasure in due:
+        try:
+            events = finish_erasure(sessions, tracker_url, erasure.id)
+        except Exception as error:
+            logger.warning("An erasure failed (%s); it is tried again", type(error).__name__)
+            continue
+        logger.info("Erased a conversation (%d events)", events)
+        done.append(erasure)
+    return done
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -151,6 +239,12 @@ def export_person(session: Session, tracker_url: str, sender_id: str) -> dict[st
             select(Handoff).where(Handoff.sender_id == sender_id).order_by(Handoff.id)
         )
     ]
+    # One rule for everything coaches write about a person: it is theirs to see. The note and
+    # tags of their conversation are in, like the notes on their profile (the dashboard says
+    # so where coaches write them).
+    summary = session.get(Conversation, sender_id)
+    document["conversation_note"] = summary.note if summary is not None and summary.note else None
+    document["conversation_tags"] = sorted(tag.tag for tag in summary.tags) if summary else []
     document["conversation"] = transcript(tracker_url, sender_id)
     return document
 

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import yaml
 
+from bot.rasa_client import auth_headers
 from bot.settings import ROOT
 
 EVAL_DIR = ROOT / "eval" / "intents"
@@ -55,13 +56,11 @@ def _intent(parse: dict[str, Any]) -> str:
 def evaluate(base_url: str, token: str, sets: dict[str, list[tuple[str, str]]]) -> dict[str, Any]:
     """Scores per language of the model served at `base_url`."""
     results: dict[str, Any] = {}
-    with httpx.Client(base_url=base_url, timeout=30) as client:
+    with httpx.Client(base_url=base_url, timeout=30, headers=auth_headers(token)) as client:
         for language, items in sets.items():
             predicted = []
             for message, _ in items:
-                response = client.post(
-                    "/model/parse", params={"token": token}, json={"text": message}
-                )
+                response = client.post("/model/parse", json={"text": message})
                 response.raise_for_status()
                 predicted.append(_intent(response.json()))
             results[language] = scores([intent for _, intent in items], predicted)

@@ -36,9 +36,9 @@ class Sandbox:
         """Serve `model` (stopping any earlier one); returns the base URL once it answers."""
         with self._lock:
             self._stop()
-            var = self.settings.var_dir / "sandbox"
-            var.mkdir(parents=True, exist_ok=True)
-            settings = self.settings.model_copy(update={"rasa_port": _free_port(), "var_dir": var})
+            settings = self.sandbox_settings(_free_port())
+            var = settings.var_dir
+            var.mkdir(parents=True, exist_ok=True, mode=0o700)
             spec = processes.rasa_server(settings, model)
             self._process = processes.start(spec, var / "rasa-sandbox.log")
             self.url = settings.rasa_url
@@ -50,6 +50,17 @@ class Sandbox:
             self.model = model
             logger.info("Sandbox serving %s", model.name)
             return self.url
+
+    def sandbox_settings(self, port: int) -> Settings:
+        """The sandbox server's settings: its own port, and a tracker store and locks of its
+        own (a SQLite file in var/sandbox): admins' test chats never reach the production
+        tracker store, so coaches and the figures never see them."""
+        return self.settings.model_copy(
+            update={
+                "rasa_port": port, "var_dir": self.settings.var_dir / "sandbox",
+                "tracker_store": "", "lock_store_url": "",
+            }
+        )  # fmt: skip
 
     def serving(self, model: str | Path) -> bool:
         """Whether the sandbox serves `model` now."""

@@ -59,8 +59,9 @@ def stack_settings(var: Path) -> Settings:
         database_url=f"sqlite:///{var / 'app.db'}",
         rasa_port=free_port(),
         actions_port=free_port(),
-        rasa_token=SecretStr("test-rasa-token"),
-        secret_key=SecretStr("test-secret-key"),
+        rasa_token=SecretStr("test-rasa-token-0123456789abcdefghij"),
+        secret_key=SecretStr("test-secret-key-0123456789abcdefghij"),
+        pseudonym_key=SecretStr("test-secret-key-0123456789abcdefghij"),
     )
     prepare_database(settings.database_url, sample=shifted_sample(var / "catalogue.csv"))
     return settings

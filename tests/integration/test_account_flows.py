@@ -45,7 +45,7 @@ def connector(stack: Stack, fake_telegram) -> Iterator[Connector]:
 
 
 def stored_person(stack: Stack, chat: Chat) -> Person | None:
-    sender = pseudonym("test-secret-key", "tg", chat.user_id)
+    sender = pseudonym("test-secret-key-0123456789abcdefghij", "tg", chat.user_id)
     with session_factory(stack.settings.database_url).begin() as session:
         person = session.scalar(select(Person).where(Person.sender_id == sender))
         if person is not None:
@@ -54,7 +54,7 @@ def stored_person(stack: Stack, chat: Chat) -> Person | None:
 
 
 def tracker_events(stack: Stack, chat: Chat) -> int:
-    sender = pseudonym("test-secret-key", "tg", chat.user_id)
+    sender = pseudonym("test-secret-key-0123456789abcdefghij", "tg", chat.user_id)
     with sqlite3.connect(stack.settings.tracker_db_path) as db:
         return db.execute("SELECT count(*) FROM events WHERE sender_id = ?", (sender,)).fetchone()[
             0
@@ -261,7 +261,7 @@ def test_alert_for_a_typed_search(connector, fake_telegram, stack) -> None:
     replies = chat.tap(replies, "🔔 Alert me about new ones")
     assert "New jobs about Tourism" in text_of(replies) and "in Malta" in text_of(replies)
     with session_factory(stack.settings.database_url).begin() as session:
-        sender = pseudonym("test-secret-key", "tg", chat.user_id)
+        sender = pseudonym("test-secret-key-0123456789abcdefghij", "tg", chat.user_id)
         subscription = session.scalar(
             select(Subscription).join(Person).where(Person.sender_id == sender)
         )
@@ -299,17 +299,19 @@ def test_delete_erases_everything_after_confirmation(connector, fake_telegram, s
     assert stored_person(stack, chat) is not None
 
     replies = chat.say("please delete my data")
-    replies = chat.tap(replies, "🗑️ Yes, delete everything")
+    replies = chat.tap(replies, "🗑️ Yes, delete everything", replies=2)
+    # "erasing…", then "erased" once the conversation itself is gone too
+    assert "Erasing everything about you now" in text_of(replies)
     assert "Everything about you is erased" in text_of(replies)
     fake_telegram.wait_for(lambda: tracker_events(stack, chat) == 0, timeout=10)
     assert stored_person(stack, chat) is None
     with session_factory(stack.settings.database_url).begin() as session:
-        sender = pseudonym("test-secret-key", "tg", chat.user_id)
+        sender = pseudonym("test-secret-key-0123456789abcdefghij", "tg", chat.user_id)
         assert not session.scalar(select(func.count()).select_from(Person).where(
             Person.sender_id == sender))  # fmt: skip
     with sqlite3.connect(stack.settings.tracker_db_path) as db:
         dumped = "\n".join(str(row) for row in db.execute("SELECT * FROM events"))
-    assert pseudonym("test-secret-key", "tg", chat.user_id) not in dumped
+    assert pseudonym("test-secret-key-0123456789abcdefghij", "tg", chat.user_id) not in dumped
 
     # Writing again starts fresh: the notice again, nothing remembered.
     assert "Do you agree?" in text_of(chat.say("/start", replies=2))

@@ -57,7 +57,7 @@ def coach(dashboard: Dashboard) -> Iterator[Coach]:
 
 
 def sender_of(chat: Person) -> str:
-    return pseudonym("test-secret-key", "tg", chat.user_id)
+    return pseudonym("test-secret-key-0123456789abcdefghij", "tg", chat.user_id)
 
 
 def silent(chat: Person, text: str) -> None:

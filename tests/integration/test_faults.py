@@ -26,6 +26,7 @@ from bot import processes
 from bot.db.models import InboundUpdate, OutboxMessage
 from bot.db.session import session_factory
 from bot.pseudonym import pseudonym
+from bot.rasa_client import auth_headers
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.integration.conftest import (
     Stack,
@@ -86,7 +87,7 @@ def restart_actions(stack: Stack, state: dict[str, Any]) -> None:
 def test_nothing_is_lost_duplicated_or_reordered_when_processes_die(backend, capsys) -> None:
     stack, state = backend
     sessions = session_factory(stack.settings.database_url)
-    secret = stack.settings.secret_key.get_secret_value()  # type: ignore[union-attr]
+    secret = stack.settings.pseudonym_key.get_secret_value()  # type: ignore[union-attr]
     with FakeTelegramAPI() as api:
         users = list(range(8_100_001, 8_100_001 + PEOPLE))
         sent: dict[int, list[int]] = {user: [] for user in users}
@@ -166,12 +167,14 @@ def test_nothing_is_lost_duplicated_or_reordered_when_processes_die(backend, cap
     unanswered, notices = 0, 0
     mismatched: list[str] = []
     token = stack.settings.rasa_token.get_secret_value()  # type: ignore[union-attr]
-    with httpx.Client(base_url=stack.settings.rasa_url, timeout=30) as rasa:
+    with httpx.Client(
+        base_url=stack.settings.rasa_url, timeout=30, headers=auth_headers(token)
+    ) as rasa:
         for user in users:
             sender_id = pseudonym(secret, "tg", user)
             response = rasa.get(
                 f"/conversations/{sender_id}/tracker",
-                params={"token": token, "include_events": "APPLIED"},
+                params={"include_events": "APPLIED"},
             )
             turns: list[tuple[int | None, list[str]]] = []
             for event in response.json()["events"]:

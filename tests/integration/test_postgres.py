@@ -96,8 +96,9 @@ def replicas(
     settings = Settings(
         _env_file=None, var_dir=var, database_url=database_url, tracker_store=database_url,
         lock_store_url="redis://127.0.0.1:6379/15", rasa_port=free_port(),
-        actions_port=free_port(), rasa_token=SecretStr("test-rasa-token"),
-        secret_key=SecretStr("test-secret-key"),
+        actions_port=free_port(), rasa_token=SecretStr("test-rasa-token-0123456789abcdefghij"),
+        secret_key=SecretStr("test-secret-key-0123456789abcdefghij"),
+        pseudonym_key=SecretStr("test-secret-key-0123456789abcdefghij"),
     )  # fmt: skip
     second = settings.model_copy(update={"rasa_port": free_port()})
     logs = var / "logs"
@@ -162,7 +163,7 @@ def test_two_rasa_servers_serve_one_conversation_at_once_without_losing_a_turn(
     ]  # fmt: skip
 
     async def conversation() -> list[list[dict]]:
-        clients = [RasaClient(url, "test-rasa-token") for url in replicas.urls]
+        clients = [RasaClient(url, "test-rasa-token-0123456789abcdefghij") for url in replicas.urls]
         try:
             replies: list[list[dict]] = []
             for first, second in zip(messages[::2], messages[1::2], strict=True):

@@ -28,7 +28,7 @@ def test_validation_reports_an_intent_without_examples(tmp_path: Path) -> None:
     NluStore(project, SUPPORTED_LANGUAGES).add_intent("ask_housing")  # no examples, no rule
     settings = Settings(
         _env_file=None, var_dir=tmp_path, rasa_project_dir=project,
-        rasa_token=SecretStr("t"), secret_key=SecretStr("k"),
+        rasa_token=SecretStr("t" * 32), secret_key=SecretStr("k" * 32),
     )  # fmt: skip
     prepare_database(settings.database_url, sample=None)
     sessions = session_factory(settings.database_url)

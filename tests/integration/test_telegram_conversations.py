@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from bot.db.models import Opportunity
 from bot.db.session import session_factory
+from bot.rasa_client import auth_headers
 from tests.integration.person import Person, buttons, listed_titles, text_of
 
 pytestmark = pytest.mark.integration
@@ -102,7 +103,7 @@ def unclear_message(stack) -> str:
     for candidate in UNCLEAR:
         parsed = httpx.post(
             f"{stack.settings.rasa_url}/model/parse",
-            params={"token": token},
+            headers=auth_headers(token),
             json={"text": candidate},
         ).json()
         if parsed["intent"]["name"] == "nlu_fallback":

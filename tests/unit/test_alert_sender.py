@@ -52,8 +52,9 @@ async def bot(api: FakeTelegramAPI) -> AsyncIterator[Bot]:
 
 def sender_for(sessions: sessionmaker[Session], clock: Clock) -> AlertSender:
     settings = Settings(
-        _env_file=None, var_dir=get_settings().var_dir, secret_key=SecretStr("k"),
-        rasa_token=SecretStr("t"),
+        _env_file=None, var_dir=get_settings().var_dir, secret_key=SecretStr("k" * 32),
+        pseudonym_key=SecretStr("k" * 32),
+        rasa_token=SecretStr("t" * 32),
     )  # fmt: skip
     return AlertSender(sessions, PayloadStore(sessions), settings, clock=clock)
 

@@ -59,7 +59,8 @@ def studio(tmp_path: Path) -> Iterator[tuple[TestClient, Settings]]:
     shutil.copytree(ROOT / "rasa_project", project, ignore=shutil.ignore_patterns(".rasa"))
     settings = Settings(
         _env_file=None, var_dir=tmp_path, rasa_port=1, rasa_project_dir=project,
-        rasa_token=SecretStr("t"), secret_key=SecretStr("studio-key"),
+        rasa_token=SecretStr("t" * 32),
+        secret_key=SecretStr("studio-key-0123456789abcdefghijklmnop"),
         embedding_cache=tmp_path / "embeddings.sqlite3",
     )  # fmt: skip
     app = create_app(settings)

@@ -180,7 +180,8 @@ def test_responses_per_language_with_buttons_and_conflicts(project: Path) -> Non
 def client(tmp_path: Path, project: Path) -> Iterator[TestClient]:
     settings = Settings(
         _env_file=None, var_dir=tmp_path, rasa_port=1, rasa_project_dir=project,
-        rasa_token=SecretStr("t"), secret_key=SecretStr("studio-key"),
+        rasa_token=SecretStr("t" * 32),
+        secret_key=SecretStr("studio-key-0123456789abcdefghijklmnop"),
     )  # fmt: skip
     app = create_app(settings)
     with session_factory(settings.database_url).begin() as session:

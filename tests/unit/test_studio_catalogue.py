@@ -29,8 +29,8 @@ PASSWORD = "catalogue admin 1"
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(
-        _env_file=None, var_dir=tmp_path, rasa_port=1, rasa_token=SecretStr("t"),
-        secret_key=SecretStr("catalogue-key"),
+        _env_file=None, var_dir=tmp_path, rasa_port=1, rasa_token=SecretStr("t" * 32),
+        secret_key=SecretStr("catalogue-key-0123456789abcdefghijklm"),
     )  # fmt: skip
     app = create_app(settings)
     with session_factory(settings.database_url).begin() as session:

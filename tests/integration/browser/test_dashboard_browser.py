@@ -61,7 +61,7 @@ def sign_in(page: Page, dashboard: Dashboard, target: str = "/conversations") ->
 
 
 def short_name(chat: Person) -> str:
-    return "anon-" + pseudonym("test-secret-key", "tg", chat.user_id)[:8]
+    return "anon-" + pseudonym("test-secret-key-0123456789abcdefghij", "tg", chat.user_id)[:8]
 
 
 def test_find_a_failed_conversation_read_it_and_tag_it(

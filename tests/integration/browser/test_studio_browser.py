@@ -82,8 +82,9 @@ def studio(
     shutil.copytree(RASA_PROJECT, project, ignore=shutil.ignore_patterns(".rasa", "models"))
     settings = Settings(
         _env_file=None, var_dir=var, database_url=f"sqlite:///{var / 'app.db'}",
-        rasa_port=free_port(), actions_port=free_port(), rasa_token=SecretStr("test-rasa-token"),
-        secret_key=SecretStr("test-secret-key"), rasa_project_dir=project,
+        rasa_port=free_port(), actions_port=free_port(),
+        rasa_token=SecretStr("test-rasa-token-0123456789abcdefghij"),
+        secret_key=SecretStr("test-secret-key-0123456789abcdefghij"), rasa_project_dir=project,
         training_config=fast_config(project), model_cache_dir=var / "models",
         studio_eval_dir=few_held_out(var / "held_out"),
     )  # fmt: skip

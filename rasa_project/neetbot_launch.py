@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import MutableMapping
+from typing import Any
 
 TOKEN_VARIABLE = "NEETBOT_RASA_TOKEN"  # noqa: S105 - the variable's name, not a token
 
@@ -44,9 +45,27 @@ def arguments(argv: list[str], environ: MutableMapping[str, str]) -> list[str]:
     return [*argv, "--jwt-secret", token, "--jwt-method", "HS256"]
 
 
+def hide_query_parameters() -> None:
+    """Every SQLAlchemy engine Rasa creates (its SQL tracker store) hides the parameters of a
+    failing statement in its error: they hold people's messages."""
+    import sqlalchemy
+
+    create = sqlalchemy.create_engine
+    if getattr(create, "hides_parameters", False):
+        return
+
+    def create_engine(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("hide_parameters", True)
+        return create(*args, **kwargs)
+
+    create_engine.hides_parameters = True  # type: ignore[attr-defined]
+    sqlalchemy.create_engine = create_engine  # type: ignore[assignment]
+
+
 def main() -> None:
     """Run Rasa's command line (as the `rasa` script does) with the token added."""
     sys.argv = ["rasa", *arguments(sys.argv[1:], os.environ)]
+    hide_query_parameters()
     # Imported here: the tests load this file where Rasa is not installed.
     from rasa.__main__ import main as rasa_main
 

@@ -145,3 +145,28 @@ def test_every_secret_is_redacted_in_handlers_set_up_by_others(
         )
     assert REDACTED in caplog.text
     assert all(secret not in caplog.text for secret in secrets)
+
+
+async def test_the_rasa_token_travels_in_a_header_never_in_a_url() -> None:
+    import httpx
+    import jwt
+
+    from bot.rasa_client import RasaClient
+
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"model_file": "m.tar.gz", "intent": {}})
+
+    secret = "s" * 40
+    client = RasaClient("http://127.0.0.1:5005", secret)
+    client._http._transport = httpx.MockTransport(answer)  # no network in unit tests
+    await client.status()
+    await client.parse("hello")
+    await client.close()
+    for request in seen:
+        assert secret not in str(request.url) and "token" not in request.url.params
+        scheme, _, signed = request.headers["authorization"].partition(" ")
+        assert scheme == "Bearer"
+        assert jwt.decode(signed, secret, algorithms=["HS256"])["user"]["role"] == "admin"

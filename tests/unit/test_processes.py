@@ -433,3 +433,19 @@ def test_the_launched_process_shows_no_token_in_proc_cmdline(tmp_path: Path) -> 
     finally:
         process.kill()
         process.wait()
+
+
+def test_rasas_database_errors_hide_their_parameters() -> None:
+    """The launcher makes every engine Rasa creates hide a failing statement's parameters."""
+    import sqlalchemy
+
+    original = sqlalchemy.create_engine
+    try:
+        launcher().hide_query_parameters()
+        engine = sqlalchemy.create_engine("sqlite://")
+        assert engine.hide_parameters is True
+        with engine.connect() as connection, pytest.raises(sqlalchemy.exc.DBAPIError) as error:
+            connection.execute(sqlalchemy.text("INSERT INTO nowhere VALUES (:t)"), {"t": "my name"})
+        assert "my name" not in str(error.value)
+    finally:
+        sqlalchemy.create_engine = original

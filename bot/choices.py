@@ -7,8 +7,9 @@ word of that option's title (or of another name of it: a language button is also
 "German", "tedesco", "njemački"…), and of no other option. Words are compared as people
 type them: without accents, a typo or a repeated letter forgiven ("englsh", "jaaa"), and by
 their stem in the conversation's language (Snowball: "registration" is "registering",
-"salto" is "saltar"). A filler that is itself a word of a button ("yes" in "Yes, please") is
-kept. An answer that says more than an option ("a job in Split") names none: it goes to the
+"salto" is "saltar"). A filler that is itself a word of a button ("please" in "Yes, please")
+is kept, but a thank-you or a please alone names nothing ("thanks" is not "No thanks";
+`polite` in the same file). An answer that says more than an option ("a job in Split") names none: it goes to the
 NLU, which keeps the place.
 """
 
@@ -44,12 +45,18 @@ def _document() -> dict[str, Any]:
 
 
 @lru_cache
-def _fillers() -> dict[str, tuple[tuple[str, ...], ...]]:
-    """Language (or "any") → filler phrases as word tuples."""
+def _lists(section: str) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Language (or "any") → the phrases of a section (`fillers`, `polite`) as word tuples."""
     found: dict[str, tuple[tuple[str, ...], ...]] = {}
-    for language, phrases in (_document().get("fillers") or {}).items():
+    for language, phrases in (_document().get(section) or {}).items():
         found[str(language)] = tuple({tuple(_words(str(p))) for p in phrases or []} - {()})
     return found
+
+
+def _phrases(section: str, language: str | None) -> list[tuple[str, ...]]:
+    """The phrases of `section` for `language` and for any language, longest first."""
+    lists = _lists(section)
+    return sorted((*lists.get(language or "", ()), *lists.get("any", ())), key=len, reverse=True)
 
 
 @lru_cache
@@ -83,10 +90,13 @@ def _bare(word: str) -> str:
 
 
 def _without_fillers(words: list[str], language: str | None, keep: set[str]) -> list[str]:
-    fillers = _fillers()
-    phrases = sorted(
-        (*fillers.get(language or "", ()), *fillers.get("any", ())), key=len, reverse=True
-    )
+    return _without_phrases(words, _phrases("fillers", language), keep)
+
+
+def _without_phrases(
+    words: list[str], phrases: list[tuple[str, ...]], keep: set[str]
+) -> list[str]:
+    """`words` without the `phrases` in them, except one-word phrases in `keep`."""
     kept: list[str] = []
     position = 0
     while position < len(words):
@@ -139,8 +149,8 @@ def typed_choice(
     forms = _forms().get(language or "", {})
     said = [word if word in keep else forms.get(word, word) for word in said]
     meant = _without_fillers(said, language, keep)
-    if not meant:
-        return None
+    if not _without_phrases(meant, _phrases("polite", language), set()):
+        return None  # a thank-you or a please alone chooses nothing: "thanks" is not "No thanks"
     stemmer = _stemmer(language)
     named = [
         index

@@ -87,7 +87,8 @@ def test_a_coach_takes_over_replies_into_telegram_and_hands_back(
     before = len(chat.seen())
     coach.post(f"/handoffs/{handoff_id}/take")
     joined = wait_for_text(chat, "has joined the chat", before)
-    assert joined == message_text("handoff_coach_joined", "en", name="ana")
+    # Young people see the coach's display name ("Ana", made from the username), not the login
+    assert joined == message_text("handoff_coach_joined", "en", name="Ana")
 
     before = len(chat.seen())
     coach.post(f"/handoffs/{handoff_id}/reply", text="Hi, I'm Ana. What are you looking for?")

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from pydantic import SecretStr
 from sqlalchemy import create_engine, func, select, text
 
 from bot import processes
+from bot.db.migrate import alembic_config
 from bot.db.models import Conversation, Opportunity
 from bot.db.session import session_factory
 from bot.rasa_client import RasaClient
@@ -150,7 +152,9 @@ def test_the_application_database_migrates_and_loads_on_postgresql(database_url:
     with session_factory(database_url).begin() as session:
         assert (session.scalar(select(func.count(Opportunity.id))) or 0) > 100
         version = session.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    assert version == "0006"
+    newest = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    assert newest is not None and newest >= "0009"  # every migration ran, the last ones too
+    assert version == newest
 
 
 def test_two_rasa_servers_serve_one_conversation_at_once_without_losing_a_turn(

@@ -102,3 +102,18 @@ def test_a_channel_remembers_the_last_buttons_offered() -> None:
     assert choices.resolve("p2", "Deutsch", "en") is None  # another person was offered nothing
     choices.remember("p1", [{"text": "Here you are."}])  # a turn without buttons
     assert choices.resolve("p1", "Deutsch", "en") is None
+
+
+THANKS = {"en": "thanks", "it": "grazie", "fr": "merci", "es": "gracias", "de": "danke",
+          "ro": "mersi", "hr": "hvala", "sl": "hvala", "lt": "ačiū", "ar": "شكرا"}  # fmt: skip
+
+
+@pytest.mark.parametrize("language", languages.supported())
+def test_a_thank_you_alone_is_not_the_no_thanks_button(language: str) -> None:
+    """"thanks" after the data notice is a thank-you for the NLU, not "No thanks" (seen on a
+    running stack: it declined the notice)."""
+    titles = [title for _, title in options("consent", language)]
+    assert typed_choice(THANKS[language], titles, language) is None
+    assert typed_choice(f"{THANKS[language]}!!", titles, language) is None
+    # The whole title, or its deciding word with the thanks, still taps it
+    assert typed_choice(titles[1], titles, language) == 1

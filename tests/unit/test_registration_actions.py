@@ -19,7 +19,7 @@ from actions.registration import (
     ValidateRegistrationForm,
 )
 from bot.messages import text
-from bot.services import people
+from bot.services import people, privacy
 from bot.services.catalogue_csv import import_catalogue
 from bot.services.privacy import EVENTS, tracker_engine
 from bot.settings import get_settings
@@ -215,7 +215,7 @@ def test_saving_the_profile_and_deleting_it(sessions) -> None:
         assert people.get_person(session, "tg-test") is None
 
 
-def test_the_console_notes_activity_and_erases_on_request(sessions, tmp_path) -> None:
+def test_the_console_notes_activity_and_erases_on_request(sessions, tmp_path, capsys) -> None:
     settings = get_settings()
     EVENTS.metadata.create_all(tracker_engine(settings.tracker_store_url))
     with tracker_engine(settings.tracker_store_url).begin() as connection:
@@ -230,6 +230,11 @@ def test_the_console_notes_activity_and_erases_on_request(sessions, tmp_path) ->
         # (SQLite gives the stored UTC time back without its zone)
         assert person is not None
         assert person.last_active_at.replace(tzinfo=None) > before.replace(tzinfo=None)
+    # The delete action erases our rows and records the erasure (actions/privacy.py); the
+    # channel finishes it after the turn and only then says it is done.
+    with sessions.begin() as session:
+        privacy.request_erasure(session, "console-1", "en")
     after_turn(settings, "console-1", [{"custom": ERASE_CONVERSATION}])
     with tracker_engine(settings.tracker_store_url).connect() as connection:
         assert connection.execute(EVENTS.select()).fetchall() == []
+    assert text("delete_done", "en") in capsys.readouterr().out

@@ -31,6 +31,9 @@ from bot.text import normalise
 
 SYNC_KEY = "tracker_events"
 FALLBACK_INTENT = "nlu_fallback"
+# Messages the bot did not understand: unsure (fallback), or nonsense and questions outside
+# what it does (out_of_scope: the NLU's class for "blah blah" and "what's the weather")
+NOT_UNDERSTOOD = frozenset({FALLBACK_INTENT, "out_of_scope"})
 FALLBACK_ACTIONS = {
     "action_default_fallback",
     "action_default_ask_affirmation",
@@ -75,7 +78,7 @@ def _fold(
         if name:
             if f" {name} " not in row.intents:
                 row.intents = (row.intents or " ") + f"{name} "
-            if name == FALLBACK_INTENT:
+            if name in NOT_UNDERSTOOD:
                 row.fallback = True
         if isinstance(confidence, int | float) and not str(data.get("text", "")).startswith("/"):
             current = row.min_confidence

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from bot.csvsafe import csv_row
 from bot.db.models import Conversation, DetailsViewed, Handoff, Outcome, Person
-from bot.services.conversations import FALLBACK_INTENT, aware
+from bot.services.conversations import NOT_UNDERSTOOD, aware
 from bot.services.tracker_store import EVENTS, has_events, tracker_engine
 
 DAY = 86400
@@ -165,7 +165,7 @@ def _from_tracker(figures: Figures, tracker_url: str, start: dt.datetime, end: d
         ).all()
     counts = {str(name): int(count) for name, count in intents if name}
     figures.messages = sum(int(count) for _, count in intents)
-    figures.fallback_messages = counts.get(FALLBACK_INTENT, 0)
+    figures.fallback_messages = sum(counts.get(name, 0) for name in NOT_UNDERSTOOD)
     figures.top_intents = [(name, count) for name, count in counts.items()][:10]
 
 

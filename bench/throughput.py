@@ -44,10 +44,10 @@ from pydantic import SecretStr
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import latency_line  # noqa: E402
-from bot import processes  # noqa: E402
 from bot.services.setup import prepare_database  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.training import ensure_model  # noqa: E402
+from connectors import processes  # noqa: E402
+from connectors.rasa.training import ensure_model  # noqa: E402
 from tests.fakes.telegram_api import SECRET_HEADER, FakeTelegramAPI  # noqa: E402
 from tests.integration.conftest import free_port, shifted_sample, webhook_env  # noqa: E402
 

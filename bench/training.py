@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.training import (  # noqa: E402
+from connectors.rasa.training import (  # noqa: E402
     RASA_PROJECT,
     rasa_env,
     train_command,

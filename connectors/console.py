@@ -11,16 +11,16 @@ import subprocess
 import sys
 from typing import Any
 
-from bot import processes
 from bot.db.session import session_factory
 from bot.messages import text as message_text
-from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.services import handoff, people, privacy
 from bot.services.setup import prepare_database
 from bot.settings import Settings
-from bot.training import ensure_model
+from connectors import processes
 from connectors.choices import OfferedChoices
 from connectors.language import LanguageKeeper
+from connectors.rasa.client import RasaClient, RasaUnavailable
+from connectors.rasa.training import ensure_model
 from connectors.telegram.bridge import channel_requests
 from connectors.telegram.handlers import COMMAND_PAYLOADS
 

@@ -16,7 +16,7 @@ from typing import Any
 from cachetools import LRUCache
 
 from bot import languages
-from bot.rasa_client import RasaClient, RasaUnavailable
+from connectors.rasa.client import RasaClient, RasaUnavailable
 
 logger = logging.getLogger(__name__)
 

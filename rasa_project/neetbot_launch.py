@@ -2,13 +2,13 @@
 
 A secret on the command line is shown to every local user (`ps`, /proc/<pid>/cmdline), and it
 lets its holder replace the model or read every conversation. A process's environment is
-readable by its owner only. So bot/processes.py starts `python rasa_project/neetbot_launch.py
+readable by its owner only. So connectors/processes.py starts `python rasa_project/neetbot_launch.py
 run ...` with the secret in NEETBOT_RASA_TOKEN, and this adds it to `sys.argv` inside the
 process, where Rasa's own parser reads it: the command line the kernel shows is the one this
 process was started with, which holds no secret.
 
 The secret is Rasa's JWT secret (HS256): our clients sign a token with it and send it in the
-`Authorization` header (bot/rasa_client.py), so it never travels in a URL (which ends up in
+`Authorization` header (connectors/rasa/client.py), so it never travels in a URL (which ends up in
 logs), as `?token=` would.
 """
 

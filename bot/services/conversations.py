@@ -26,8 +26,8 @@ from bot.db.models import (
     SyncState,
 )
 from bot.services.tracker_store import EVENTS, has_events, tracker_engine
-from bot.studio import learning
 from bot.text import normalise
+from connectors.rasa.studio import learning
 
 SYNC_KEY = "tracker_events"
 FALLBACK_INTENT = "nlu_fallback"

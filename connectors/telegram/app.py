@@ -21,8 +21,8 @@ from telegram.request import HTTPXRequest
 
 from bot.db.session import session_factory
 from bot.messages import text, translations
-from bot.rasa_client import RasaClient
 from bot.settings import SUPPORTED_LANGUAGES, Settings
+from connectors.rasa.client import RasaClient
 from connectors.telegram import handlers
 from connectors.telegram.alerts import AlertSender, alert_bot
 from connectors.telegram.bridge import Bridge

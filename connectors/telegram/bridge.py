@@ -16,10 +16,10 @@ from telegram.constants import ChatAction, ParseMode
 from bot.languages import mark_rtl
 from bot.messages import text as message_text
 from bot.pseudonym import pseudonym
-from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.services import people, privacy
 from connectors.choices import OfferedChoices
 from connectors.language import LanguageKeeper
+from connectors.rasa.client import RasaClient, RasaUnavailable
 from connectors.telegram.callbacks import PayloadStore
 from connectors.telegram.coaching import FORWARD, Coaching
 from connectors.telegram.delivery import Sink, current_sink

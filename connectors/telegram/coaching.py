@@ -25,11 +25,11 @@ from telegram.error import TelegramError
 
 from bot.languages import mark_rtl
 from bot.messages import text as message_text
-from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.services import handoff
 from bot.services.people import get_person
 from bot.services.safeguarding import Signal, safeguarding
 from connectors.choices import OfferedChoices
+from connectors.rasa.client import RasaClient, RasaUnavailable
 from connectors.telegram.callbacks import PayloadStore
 from connectors.telegram.render import keyboard
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bot import processes
 from bot.services.setup import SAMPLE_CATALOGUE, prepare_database
 from bot.settings import ROOT, Settings
-from bot.training import RASA_BIN, ensure_model
+from connectors import processes
+from connectors.rasa.training import RASA_BIN, ensure_model
 from tests.fakes.telegram_api import FakeTelegramAPI
 
 SAMPLE_DATE = dt.date(2026, 11, 22)  # the day the sample catalogue's dates are relative to
@@ -170,7 +170,7 @@ class Dashboard:
 
 
 def start_dashboard(stack: Stack, api: FakeTelegramAPI, name: str) -> Dashboard:
-    """Start the dashboard (`uvicorn bot.dashboard.app`) on the stack's database and tracker
+    """Start the dashboard (`uvicorn dashboard.app`) on the stack's database and tracker
     store, writing to the fake Bot API, exactly as `neetbot run` starts it."""
     settings = stack.settings.model_copy(
         update={

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot import processes
 from bot.db.models import AlertDelivery, Person, Subscription
 from bot.db.session import session_factory
 from bot.messages import text as message_text
 from bot.pseudonym import pseudonym
+from connectors import processes
 from tests.conftest import catalogue_csv, opportunity_row
 from tests.integration.conftest import Connector, Stack, start_connector
 from tests.integration.person import Person as Chat

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot import processes
 from bot.messages import text as message_text
 from bot.pseudonym import pseudonym
+from connectors import processes
 from tests.integration.coach import Coach
 from tests.integration.conftest import (
     Connector,

@@ -22,11 +22,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot import processes
 from bot.db.models import InboundUpdate, OutboxMessage
 from bot.db.session import session_factory
 from bot.pseudonym import pseudonym
-from bot.rasa_client import auth_headers
+from connectors import processes
+from connectors.rasa.client import auth_headers
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.integration.conftest import (
     Stack,

@@ -20,15 +20,15 @@ from alembic.script import ScriptDirectory
 from pydantic import SecretStr
 from sqlalchemy import create_engine, func, select, text
 
-from bot import processes
 from bot.db.migrate import alembic_config
 from bot.db.models import Conversation, Opportunity
 from bot.db.session import session_factory
-from bot.rasa_client import RasaClient
 from bot.services import conversations, privacy, transcripts
 from bot.services.setup import prepare_database
 from bot.services.tracker_store import EVENTS, has_events, tracker_engine
 from bot.settings import Settings
+from connectors import processes
+from connectors.rasa.client import RasaClient
 from tests.integration.conftest import free_port, shifted_sample
 
 # The first test pays for starting two Rasa servers: minutes on a busy two-core machine.

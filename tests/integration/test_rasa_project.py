@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from bot.training import RASA_BIN, RASA_PROJECT, rasa_env
+from connectors.rasa.training import RASA_BIN, RASA_PROJECT, rasa_env
 
 pytestmark = pytest.mark.integration
 

@@ -13,9 +13,9 @@ from bot.db.models import StudioJob
 from bot.db.session import session_factory
 from bot.services.setup import prepare_database
 from bot.settings import SUPPORTED_LANGUAGES, Settings
-from bot.studio.jobs import Runner
-from bot.studio.nlu import NluStore
-from bot.training import RASA_BIN, RASA_PROJECT
+from connectors.rasa.studio.jobs import Runner
+from connectors.rasa.studio.nlu import NluStore
+from connectors.rasa.training import RASA_BIN, RASA_PROJECT
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot.db.models import Opportunity
 from bot.db.session import session_factory
-from bot.rasa_client import auth_headers
+from connectors.rasa.client import auth_headers
 from tests.integration.person import Person, buttons, listed_titles, text_of
 
 pytestmark = pytest.mark.integration

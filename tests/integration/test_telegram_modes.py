@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bot import processes
+from connectors import processes
 from tests.integration.conftest import free_port, start_connector, webhook_env
 from tests.integration.person import Person, text_of
 

@@ -17,7 +17,6 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import create_engine, insert, select
 
-from bot.dashboard.app import create_app
 from bot.db.models import Conversation, Handoff, Person
 from bot.db.session import session_factory
 from bot.services import handoff
@@ -25,6 +24,7 @@ from bot.services.people import now
 from bot.services.tracker_store import EVENTS
 from bot.services.users import create_user
 from bot.settings import Settings
+from dashboard.app import create_app
 
 PASSWORD = "correct horse battery"
 PUBLIC = {"/login", "/health", "/"}

@@ -11,13 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from bot.dashboard import limits
-from bot.dashboard.app import create_app
 from bot.db.models import AuditEntry, Handoff, OutboxMessage
 from bot.db.session import session_factory
 from bot.services import handoff, users
 from bot.services.users import create_user
 from bot.settings import Settings
+from dashboard import limits
+from dashboard.app import create_app
 from tests.unit.test_dashboard import (  # noqa: F401 - `settings` is a fixture
     PASSWORD,
     csrf_of,

@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import InboundUpdate, OutboxMessage, Person
-from bot.rasa_client import RasaUnavailable, replies_after
 from bot.services import inbox
 from bot.services.people import now
+from connectors.rasa.client import RasaUnavailable, replies_after
 from connectors.telegram import delivery
 from connectors.telegram.app import build_application
 from connectors.telegram.delivery import Dispatcher

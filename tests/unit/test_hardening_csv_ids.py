@@ -25,7 +25,6 @@ from actions.alerts import ActionUnsubscribeAlerts
 from actions.registration import ValidateRegistrationForm
 from actions.search import ActionShowDetails
 from bot.csvsafe import csv_cell, restore_cell
-from bot.dashboard.app import create_app
 from bot.db.models import Handoff, Opportunity, Outcome, Person, Subscription
 from bot.db.session import session_factory
 from bot.messages import text
@@ -37,6 +36,7 @@ from bot.services.tracker_store import EVENTS
 from bot.services.users import create_user
 from bot.settings import Settings
 from bot.text import parse_id
+from dashboard.app import create_app
 from tests.conftest import catalogue_csv, opportunity_row
 
 PASSWORD = "correct horse battery"

@@ -9,8 +9,8 @@ import yaml
 
 from bot import languages
 from bot.settings import ROOT
-from bot.studio.evaluation import held_out
 from bot.text import normalise
+from connectors.rasa.studio.evaluation import held_out
 
 NLU_DIR = ROOT / "rasa_project" / "data" / "nlu"
 NONSENSE_DIR = ROOT / "tests" / "data" / "nonsense"

@@ -11,9 +11,9 @@ import yaml
 
 from bot import languages, render
 from bot.messages import text
-from bot.rasa_client import RasaUnavailable
 from bot.services.vocabulary import vocabulary
 from connectors.language import LanguageKeeper
+from connectors.rasa.client import RasaUnavailable
 
 SENTENCES = {
     "en": "are there any free coding courses for young people near me",

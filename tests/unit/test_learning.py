@@ -16,16 +16,16 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import create_engine, insert, select
 
-from bot.dashboard.app import create_app
 from bot.db.models import AuditEntry, LearnedExample, Misunderstood
 from bot.db.session import session_factory
 from bot.services import conversations
 from bot.services.tracker_store import EVENTS
 from bot.services.users import create_user
 from bot.settings import ROOT, SUPPORTED_LANGUAGES, Settings
-from bot.studio import learning
-from bot.studio.nlu import NluStore
-from bot.training import embedding_cache
+from connectors.rasa.studio import learning
+from connectors.rasa.studio.nlu import NluStore
+from connectors.rasa.training import embedding_cache
+from dashboard.app import create_app
 
 PASSWORD = "studio password 1"
 MESSAGES = [  # (sender, text, language, intent, confidence)

@@ -14,14 +14,14 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import processes
 from bot.db.models import Conversation, ConversationTag, Erasure, Person
 from bot.logging_setup import REDACTED, redact_everywhere
 from bot.services import privacy
 from bot.services.people import now
 from bot.services.tracker_store import EVENTS
 from bot.settings import Settings, get_settings, secrets_of
-from bot.studio.sandbox import Sandbox
+from connectors import processes
+from connectors.rasa.studio.sandbox import Sandbox
 
 
 @pytest.fixture
@@ -151,7 +151,7 @@ async def test_the_rasa_token_travels_in_a_header_never_in_a_url() -> None:
     import httpx
     import jwt
 
-    from bot.rasa_client import RasaClient
+    from connectors.rasa.client import RasaClient
 
     seen: list[httpx.Request] = []
 

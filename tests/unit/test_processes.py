@@ -1,5 +1,5 @@
-"""The supervisor behind `neetbot run` (bot/processes.py), with small stand-in processes instead
-of Rasa: children die with their parent, stop together within a bounded time, count as ready
+"""The supervisor behind `neetbot run` (connectors/processes.py), with small stand-ins
+instead of Rasa: children die with their parent, stop together within a bounded time, count as ready
 only once they answer their health check, a port already taken is named with its holder, and
 `neetbot run` exits non-zero when a process fails. The Rasa token never reaches a command line.
 """
@@ -23,9 +23,10 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from bot import cli, processes
-from bot.processes import ProcessSpec, Service, Supervisor
 from bot.settings import ROOT, Settings
+from connectors import processes
+from connectors.processes import ProcessSpec, Service, Supervisor
+from neetbot import cli
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
 
@@ -59,10 +60,10 @@ signal.signal(signal.SIGTERM, bye)
 pathlib.Path(sys.argv[1]).touch()
 time.sleep(120)
 """
-# `neetbot run` in miniature: starts one child with bot.processes, says its pid, waits.
+# `neetbot run` in miniature: starts one child with connectors.processes, says its pid, waits.
 PARENT = """
 import sys, time
-from bot import processes
+from connectors import processes
 spec = processes.ProcessSpec("child", [sys.executable, "-c", "import time; time.sleep(120)"])
 child = processes.start(spec)
 print(child.pid, flush=True)

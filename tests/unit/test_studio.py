@@ -17,17 +17,17 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import create_engine, insert, select
 
-from bot.dashboard import studio_routes
-from bot.dashboard.app import create_app
 from bot.db.models import Annotation, AuditEntry
 from bot.db.session import session_factory
 from bot.services.tracker_store import EVENTS
 from bot.services.users import create_user
 from bot.settings import ROOT, SUPPORTED_LANGUAGES, Settings
-from bot.studio.evaluation import scores
-from bot.studio.nlu import Conflict, NluStore, StudioError
-from bot.studio.responses import ResponseStore, Variation, parse_buttons
-from bot.studio.topics import TOPICS_FILE, TopicStore
+from connectors.rasa.studio.evaluation import scores
+from connectors.rasa.studio.nlu import Conflict, NluStore, StudioError
+from connectors.rasa.studio.responses import ResponseStore, Variation, parse_buttons
+from connectors.rasa.studio.topics import TOPICS_FILE, TopicStore
+from dashboard import studio_routes
+from dashboard.app import create_app
 
 PASSWORD = "studio password 1"
 

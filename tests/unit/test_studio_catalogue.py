@@ -14,13 +14,13 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from bot.dashboard.app import create_app
 from bot.db.models import AlertDelivery, AuditEntry, Opportunity
 from bot.db.session import session_factory
 from bot.services import alerts, people
 from bot.services.catalogue_csv import COLUMNS
 from bot.services.users import create_user
 from bot.settings import Settings
+from dashboard.app import create_app
 from tests.conftest import catalogue_csv, opportunity_row
 
 PASSWORD = "catalogue admin 1"

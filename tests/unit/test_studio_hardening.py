@@ -22,17 +22,17 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from sqlalchemy import create_engine, insert, select
 
-from bot.dashboard import studio_routes
-from bot.dashboard.app import create_app
 from bot.db.models import Annotation, Misunderstood
 from bot.db.session import session_factory
 from bot.services.tracker_store import EVENTS
 from bot.services.users import create_user
 from bot.settings import ROOT, SUPPORTED_LANGUAGES, Settings
-from bot.studio import yamlio
-from bot.studio.nlu import NluStore, StudioError
-from bot.studio.responses import ResponseStore, Variation
-from bot.studio.topics import TOPICS_FILE, TopicStore
+from connectors.rasa.studio import yamlio
+from connectors.rasa.studio.nlu import NluStore, StudioError
+from connectors.rasa.studio.responses import ResponseStore, Variation
+from connectors.rasa.studio.topics import TOPICS_FILE, TopicStore
+from dashboard import studio_routes
+from dashboard.app import create_app
 
 PASSWORD = "studio password 1"
 

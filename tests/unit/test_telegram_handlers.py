@@ -12,8 +12,8 @@ import pytest
 from pydantic import SecretStr
 from telegram import Update
 
-from bot.rasa_client import RasaUnavailable
 from bot.settings import Settings, get_settings
+from connectors.rasa.client import RasaUnavailable
 from connectors.telegram.app import build_application
 from tests.fakes.telegram_api import FakeTelegramAPI
 

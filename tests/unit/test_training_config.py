@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import yaml
 
-from bot.training import (
+from connectors.rasa.training import (
     EMBEDDINGS_COMPONENT,
     RASA_PROJECT,
     WITHOUT_EMBEDDINGS,

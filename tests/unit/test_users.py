@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from bot.cli import app
 from bot.db.models import LoginThrottle, User
 from bot.services import users
 from bot.services.users import UserError, authenticate, create_user
+from neetbot.cli import app
 
 PASSWORD = "correct horse battery"
 

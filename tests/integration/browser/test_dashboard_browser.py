@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from bot import processes
 from bot.messages import text as message_text
 from bot.pseudonym import pseudonym
+from connectors import processes
 from tests.integration.conftest import (
     Connector,
     Dashboard,

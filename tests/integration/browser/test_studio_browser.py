@@ -18,13 +18,13 @@ import yaml
 from playwright.sync_api import Browser, Page, expect
 from pydantic import SecretStr
 
-from bot import processes
 from bot.db.session import session_factory
 from bot.services.setup import prepare_database
 from bot.settings import Settings
-from bot.studio import jobs
-from bot.studio.evaluation import EVAL_DIR
-from bot.training import RASA_PROJECT
+from connectors import processes
+from connectors.rasa.studio import jobs
+from connectors.rasa.studio.evaluation import EVAL_DIR
+from connectors.rasa.training import RASA_PROJECT
 from tests.integration.conftest import (
     Dashboard,
     Stack,

@@ -10,9 +10,9 @@ from typing import Any
 from ruamel.yaml.comments import CommentedSeq
 
 from bot.services.vocabulary import CONFIG_DIR
-from bot.studio import yamlio
-from bot.studio.nlu import Conflict, StudioError, version_of
 from bot.text import normalise
+from connectors.rasa.studio import yamlio
+from connectors.rasa.studio.nlu import Conflict, StudioError, version_of
 
 TOPICS_FILE = CONFIG_DIR / "topics.yml"
 MAX_WORD = 60

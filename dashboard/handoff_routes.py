@@ -15,15 +15,15 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.dashboard.pages import back, flash
-from bot.dashboard.security import SIGNED_IN_FORM, Viewer, user_row, viewer
 from bot.languages import mark_rtl
 from bot.messages import text as message_text
-from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.services import handoff, inbox
 from bot.services.conversations import display_name
 from bot.services.handoff import HandoffError
 from bot.services.people import get_person
+from connectors.rasa.client import RasaClient, RasaUnavailable
+from dashboard.pages import back, flash
+from dashboard.security import SIGNED_IN_FORM, Viewer, user_row, viewer
 
 logger = logging.getLogger(__name__)
 router = APIRouter()

@@ -15,6 +15,7 @@ import typer
 
 from bot.db.session import session_factory
 from bot.logging_setup import configure_logging
+from bot.services import audit
 from bot.services.alerts import queue_alerts
 from bot.services.catalogue_csv import export_catalogue, import_catalogue
 from bot.services.privacy import purge_inactive
@@ -30,7 +31,6 @@ from bot.services.users import (
     set_role,
 )
 from bot.settings import Settings, get_settings, secrets_of
-from bot.studio import audit
 
 app = typer.Typer(help="The NEET assistant's command line.", no_args_is_help=True)
 catalogue = typer.Typer(help="Import and export the catalogue of trainings and jobs.")
@@ -235,7 +235,7 @@ def train(
     force: bool = typer.Option(False, help="Train even if the cached model is current."),
 ) -> None:
     """Train the Rasa model if config, domain or data changed since the cached one."""
-    from bot.training import ensure_model
+    from connectors.rasa.training import ensure_model
 
     model = ensure_model(get_settings(), force=force)
     typer.echo(f"Model: {model}")
@@ -252,8 +252,8 @@ def chat() -> None:
 def _model_to_serve(settings: Settings) -> Path:
     """The model the studio put live, while the data is what it was trained on; else the
     model of the current data (trained now if needed), which becomes the live one."""
-    from bot.studio import jobs
-    from bot.training import ensure_model, model_hash, write_generated_data
+    from connectors.rasa.studio import jobs
+    from connectors.rasa.training import ensure_model, model_hash, write_generated_data
 
     sessions = session_factory(settings.database_url)
     with sessions.begin() as session:
@@ -285,7 +285,7 @@ def run(
 ) -> None:
     """Start everything: Rasa, the action server, the dashboard and the Telegram connector.
     Ctrl-C stops all. Exits with 1 when a port is taken or a process fails to start or stops."""
-    from bot import processes
+    from connectors import processes
 
     settings = get_settings()
     connector = telegram and settings.telegram_bot_token is not None

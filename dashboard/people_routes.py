@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from bot.dashboard.pages import back, flash, render
-from bot.dashboard.security import SIGNED_IN_FORM, Viewer, db, user_row, viewer
 from bot.db.models import OUTCOME_KINDS
 from bot.services import caseload
 from bot.services.caseload import CaseloadError
 from bot.text import parse_id
+from dashboard.pages import back, flash, render
+from dashboard.security import SIGNED_IN_FORM, Viewer, db, user_row, viewer
 
 router = APIRouter()
 

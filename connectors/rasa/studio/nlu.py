@@ -17,9 +17,11 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from bot.studio import yamlio
-from bot.studio.yamlio import StudioError as StudioError  # where the stores' callers look
 from bot.text import normalise
+from connectors.rasa.studio import yamlio
+from connectors.rasa.studio.yamlio import (
+    StudioError as StudioError,  # where the stores' callers look
+)
 
 MIN_EXAMPLES = 12  # per intent and language, as tests/unit/test_translations.py asks
 MAX_EXAMPLE = 300

@@ -12,11 +12,11 @@ from markupsafe import Markup
 from pygal.style import CleanStyle
 from sqlalchemy.orm import Session
 
-from bot.dashboard.pages import render
-from bot.dashboard.security import Viewer, db, viewer
 from bot.services import conversations, figures
 from bot.services.figures import Period
 from bot.settings import Settings
+from dashboard.pages import render
+from dashboard.security import Viewer, db, viewer
 
 router = APIRouter()
 MAX_DAYS = 366

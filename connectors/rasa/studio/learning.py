@@ -28,8 +28,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import AuditEntry, LearnedExample, Misunderstood, ModelVersion
-from bot.studio.nlu import NluStore, StudioError, plain
-from bot.training import embedding_cache
+from connectors.rasa.studio.nlu import NluStore, StudioError, plain
+from connectors.rasa.training import embedding_cache
 
 logger = logging.getLogger(__name__)
 LOW_CONFIDENCE = 0.6  # below this, a message waits in the queue even if it did not fall back

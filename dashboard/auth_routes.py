@@ -13,9 +13,9 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.orm import Session
 
-from bot.dashboard.pages import back, render
-from bot.dashboard.security import SIGNED_IN_FORM, check_csrf, db
 from bot.services.users import Busy, authenticate, end_sessions
+from dashboard.pages import back, render
+from dashboard.security import SIGNED_IN_FORM, check_csrf, db
 
 router = APIRouter()
 MAX_FIELD = 200

@@ -15,9 +15,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.csvsafe import csv_cell
-from bot.dashboard import handoff_routes
-from bot.dashboard.pages import back, flash, render
-from bot.dashboard.security import SIGNED_IN_FORM, Viewer, db, viewer
 from bot.db.models import Annotation
 from bot.services import conversation_list as listing
 from bot.services import conversations, transcripts
@@ -26,7 +23,10 @@ from bot.services.conversations import ConversationError
 from bot.services.handoff import open_for
 from bot.services.people import now
 from bot.settings import SUPPORTED_LANGUAGES, Settings
-from bot.studio.nlu import NluStore
+from connectors.rasa.studio.nlu import NluStore
+from dashboard import handoff_routes
+from dashboard.pages import back, flash, render
+from dashboard.security import SIGNED_IN_FORM, Viewer, db, viewer
 
 router = APIRouter()
 router.include_router(handoff_routes.router)

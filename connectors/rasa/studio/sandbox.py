@@ -9,8 +9,8 @@ import subprocess
 import threading
 from pathlib import Path
 
-from bot import processes
 from bot.settings import Settings
+from connectors import processes
 
 logger = logging.getLogger(__name__)
 SANDBOX_SENDER = "console-studio-"  # "console-" keeps the actions from treating it as Telegram

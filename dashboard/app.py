@@ -19,7 +19,16 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from bot.dashboard import (
+from bot.db.session import session_factory
+from bot.logging_setup import configure_logging, redact_everywhere
+from bot.services import conversations
+from bot.services.setup import prepare_database
+from bot.settings import SUPPORTED_LANGUAGES, Settings, get_settings, secrets_of
+from connectors.rasa.client import RasaClient
+from connectors.rasa.studio import learning
+from connectors.rasa.studio.jobs import Runner
+from connectors.rasa.studio.nlu import NluStore
+from dashboard import (
     admin_routes,
     auth_routes,
     catalogue_routes,
@@ -30,18 +39,9 @@ from bot.dashboard import (
     people_routes,
     studio_routes,
 )
-from bot.dashboard.limits import BodyLimit
-from bot.dashboard.pages import render
-from bot.dashboard.security import LoginRequired
-from bot.db.session import session_factory
-from bot.logging_setup import configure_logging, redact_everywhere
-from bot.rasa_client import RasaClient
-from bot.services import conversations
-from bot.services.setup import prepare_database
-from bot.settings import SUPPORTED_LANGUAGES, Settings, get_settings, secrets_of
-from bot.studio import learning
-from bot.studio.jobs import Runner
-from bot.studio.nlu import NluStore
+from dashboard.limits import BodyLimit
+from dashboard.pages import render
+from dashboard.security import LoginRequired
 
 logger = logging.getLogger(__name__)
 SYNC_EVERY = 2.0  # seconds between two looks at the tracker store

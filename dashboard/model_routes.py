@@ -13,14 +13,15 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.dashboard.pages import back, flash, render
-from bot.dashboard.security import ADMIN_FORM, Viewer, admin, db
 from bot.db.models import ModelVersion, StudioJob
-from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.services import audit
 from bot.settings import SUPPORTED_LANGUAGES
-from bot.studio import audit, jobs
-from bot.studio.nlu import StudioError
-from bot.studio.sandbox import SANDBOX_SENDER
+from connectors.rasa.client import RasaClient, RasaUnavailable
+from connectors.rasa.studio import jobs
+from connectors.rasa.studio.nlu import StudioError
+from connectors.rasa.studio.sandbox import SANDBOX_SENDER
+from dashboard.pages import back, flash, render
+from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
 router = APIRouter(prefix="/admin")
 

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import yaml
 
-from bot.rasa_client import auth_headers
 from bot.settings import ROOT
+from connectors.rasa.client import auth_headers
 
 EVAL_DIR = ROOT / "eval" / "intents"
 

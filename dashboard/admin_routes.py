@@ -8,8 +8,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from bot.dashboard.pages import back, flash, render
-from bot.dashboard.security import ADMIN_FORM, Viewer, admin, db
+from bot.services import audit
 from bot.services.users import (
     ROLES,
     UserError,
@@ -20,7 +19,8 @@ from bot.services.users import (
     set_password,
     set_role,
 )
-from bot.studio import audit
+from dashboard.pages import back, flash, render
+from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
 router = APIRouter(prefix="/admin")
 

@@ -10,15 +10,16 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.dashboard.pages import back, flash, render
-from bot.dashboard.security import ADMIN_FORM, Viewer, admin, db
 from bot.db.models import Annotation
+from bot.services import audit
 from bot.services.people import now
 from bot.settings import SUPPORTED_LANGUAGES
-from bot.studio import audit, learning
-from bot.studio.nlu import NluStore, StudioError
-from bot.studio.responses import ResponseStore, Variation, parse_buttons
-from bot.studio.topics import TOPICS_FILE, TopicStore
+from connectors.rasa.studio import learning
+from connectors.rasa.studio.nlu import NluStore, StudioError
+from connectors.rasa.studio.responses import ResponseStore, Variation, parse_buttons
+from connectors.rasa.studio.topics import TOPICS_FILE, TopicStore
+from dashboard.pages import back, flash, render
+from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
 router = APIRouter(prefix="/admin")
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from bot.studio import yamlio
-from bot.studio.nlu import Conflict, StudioError, version_of
+from connectors.rasa.studio import yamlio
+from connectors.rasa.studio.nlu import Conflict, StudioError, version_of
 
 DEFAULT_LANGUAGE = "en"
 MAX_TEXT = 4000

@@ -1,5 +1,5 @@
 """The studio's page of misunderstood messages: label each with an intent, or set it aside as
-nonsense (bot/studio/learning.py). Admins only."""
+nonsense (connectors/rasa/studio/learning.py). Admins only."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from bot.dashboard.pages import back, flash, render
-from bot.dashboard.security import ADMIN_FORM, Viewer, admin, db
+from bot.services import audit
 from bot.settings import SUPPORTED_LANGUAGES
-from bot.studio import audit, learning
-from bot.studio.nlu import NluStore, StudioError
+from connectors.rasa.studio import learning
+from connectors.rasa.studio.nlu import NluStore, StudioError
+from dashboard.pages import back, flash, render
+from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
 router = APIRouter(prefix="/admin")
 

@@ -30,7 +30,7 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from bot.settings import ROOT, Settings
-from bot.training import RASA_BIN, RASA_PROJECT, rasa_env
+from connectors.rasa.training import RASA_BIN, RASA_PROJECT, rasa_env
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def telegram_connector(settings: Settings) -> ProcessSpec:
 def dashboard(settings: Settings) -> ProcessSpec:
     """The web dashboard for coaches and admins (uvicorn, one worker)."""
     command = [
-        sys.executable, "-m", "uvicorn", "bot.dashboard.app:create_app", "--factory",
+        sys.executable, "-m", "uvicorn", "dashboard.app:create_app", "--factory",
         "--host", settings.dashboard_host, "--port", str(settings.dashboard_port),
         "--no-access-log", "--no-server-header",
     ]  # fmt: skip

@@ -65,10 +65,11 @@ run: install ## Start Rasa, the action server and the Telegram connector (Ctrl-C
 chat: install ## Chat with the assistant in the terminal, through Rasa and the actions
 	$(NEETBOT) chat
 
-lint: $(VENV)/.installed ## ruff (lint and format check) and mypy
+lint: $(VENV)/.installed ## ruff (lint and format check), mypy, and the layers' import rules (import-linter)
 	$(VENV)/bin/ruff check bot actions connectors dashboard neetbot tests bench eval rasa_project
 	$(VENV)/bin/ruff format --check bot actions connectors dashboard neetbot tests bench eval rasa_project
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 format: $(VENV)/.installed ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix bot actions connectors dashboard neetbot tests bench eval rasa_project

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -11,6 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.session import session_factory
 from bot.messages import text
+from bot.payloads import button as button
+from bot.payloads import payload as payload
 from bot.settings import get_settings
 
 
@@ -39,18 +40,6 @@ def entity_values(tracker: Tracker, name: str) -> list[str]:
 def latest_text(tracker: Tracker) -> str:
     """The text of the latest user message ("" when none)."""
     return str((tracker.latest_message or {}).get("text") or "")
-
-
-def payload(intent: str, **entities: Any) -> str:
-    """A button payload that triggers `intent` with `entities`, e.g. /inform{"topic":"green"}."""
-    if not entities:
-        return f"/{intent}"
-    return f"/{intent}{json.dumps(entities, separators=(',', ':'), ensure_ascii=False)}"
-
-
-def button(title: str, payload_text: str) -> dict[str, str]:
-    """A reply button in Rasa's shape."""
-    return {"title": title, "payload": payload_text}
 
 
 def intent_of(tracker: Tracker) -> str:

@@ -1,4 +1,3 @@
-"""The core every process shares: settings, database, services, the Rasa client and the CLI.
-
-Nothing here knows Rasa's or Telegram's shapes: services take plain values and a session.
-"""
+"""The core every process shares: settings and the loaders of `config/`, the database, the
+services by domain, texts and languages, and the queue of outgoing messages. It knows neither
+Rasa nor Telegram nor the web framework (docs/architecture.md; `make lint` checks it)."""

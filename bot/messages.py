@@ -1,9 +1,11 @@
 """Texts shown to people, per language, from `config/messages/<code>.yml` (English is the
-fallback: a key missing in one language shows its English text, and a test lists such gaps)."""
+fallback: a key missing in one language shows its English text, and a test lists such gaps).
+The files are read again when one changes (admins edit them in the studio)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -14,11 +16,21 @@ FALLBACK_LANGUAGE = "en"
 MESSAGES_DIR = CONFIG_DIR / "messages"
 
 
-@lru_cache
 def catalogues() -> dict[str, dict[str, Any]]:
-    """Every language's messages, by language code (the file name)."""
-    loaded: dict[str, dict[str, Any]] = {}
+    """Every language's messages, by language code (the file name); read again when a file
+    changed (its modification time or size), at most once per change."""
+    files = []
     for path in sorted(MESSAGES_DIR.glob("*.yml")):
+        stat = path.stat()
+        files.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return _load(tuple(files))
+
+
+@lru_cache(maxsize=2)
+def _load(files: tuple[tuple[str, int, int], ...]) -> dict[str, dict[str, Any]]:
+    loaded: dict[str, dict[str, Any]] = {}
+    for name, _, _ in files:
+        path = Path(name)
         with path.open(encoding="utf-8") as handle:
             loaded[path.stem] = yaml.safe_load(handle) or {}
     return loaded

@@ -13,14 +13,16 @@ from typing import Any
 
 from bot.db.session import session_factory
 from bot.messages import text as message_text
-from bot.services import handoff, people, privacy
+from bot.services import handoff
 from bot.services.setup import prepare_database
 from bot.settings import Settings
 from connectors import processes
 from connectors.choices import OfferedChoices
 from connectors.language import LanguageKeeper
 from connectors.rasa.client import RasaClient, RasaUnavailable
+from connectors.rasa.events import RasaEvents
 from connectors.rasa.training import ensure_model
+from connectors.records import Records
 from connectors.telegram.bridge import channel_requests
 from connectors.telegram.handlers import COMMAND_PAYLOADS
 
@@ -46,10 +48,9 @@ def _start_servers(settings: Settings) -> list[subprocess.Popen[bytes]]:
     return processes.start_backend(settings, model, settings.var_dir / "logs")
 
 
-def stored_language(settings: Settings, sender: str) -> str | None:
-    """The language a console person chose in their profile, if any."""
-    with session_factory(settings.database_url).begin() as session:
-        return people.preferred_language(session, sender)
+def records(settings: Settings) -> Records:
+    """The console's access to the records and the conversation log."""
+    return Records(session_factory(settings.database_url), RasaEvents(settings.tracker_store_url))
 
 
 def after_turn(
@@ -61,19 +62,16 @@ def after_turn(
     """After a turn: note the language and activity; print the data export or erase the
     conversation if asked."""
     requests = channel_requests(replies)
+    kept = records(settings)
     if keeper is not None:
         keeper.after_turn(sender, requests)
     if requests.get("erase_conversation"):
-        sessions = session_factory(settings.database_url)
-        for erasure in privacy.finish_due(sessions, settings.tracker_store_url, sender):
+        for erasure in kept.finish_erasures(sender):
             print(f"🤖 {message_text('delete_done', erasure.language)}", flush=True)
         return
-    with session_factory(settings.database_url).begin() as session:
-        people.touch(session, sender)  # activity, for the inactivity purge
+    kept.touch(sender)  # activity, for the inactivity purge
     if requests.get("send_my_data"):
-        with session_factory(settings.database_url).begin() as session:
-            document = privacy.export_person(session, settings.tracker_store_url, sender)
-        print(json.dumps(document, ensure_ascii=False, indent=2), flush=True)
+        print(json.dumps(kept.export(sender), ensure_ascii=False, indent=2), flush=True)
 
 
 async def _no_coach_here(settings: Settings, rasa: RasaClient, sender: str) -> None:
@@ -94,9 +92,7 @@ async def run_console(settings: Settings) -> None:
     if not await rasa.is_ready():
         started = await asyncio.to_thread(_start_servers, settings)
     sender = f"console-{secrets.token_hex(6)}"
-    keeper = LanguageKeeper(
-        rasa, settings.default_language, lambda who: stored_language(settings, who)
-    )
+    keeper = LanguageKeeper(rasa, settings.default_language, records(settings).stored_language)
     payloads: list[str] = []
     choices = OfferedChoices()
     print(

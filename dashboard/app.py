@@ -25,6 +25,7 @@ from bot.services import conversations
 from bot.services.setup import prepare_database
 from bot.settings import SUPPORTED_LANGUAGES, Settings, get_settings, secrets_of
 from connectors.rasa.client import RasaClient
+from connectors.rasa.events import RasaEvents
 from connectors.rasa.studio import learning
 from connectors.rasa.studio.jobs import Runner
 from connectors.rasa.studio.nlu import NluStore
@@ -35,6 +36,7 @@ from dashboard import (
     conversation_routes,
     figure_routes,
     learning_routes,
+    message_routes,
     model_routes,
     people_routes,
     studio_routes,
@@ -64,7 +66,7 @@ async def _keep_in_sync(app: FastAPI) -> None:
 
     def once() -> None:
         with app.state.sessions.begin() as session:
-            conversations.sync(session, settings.tracker_store_url)
+            conversations.sync(session, app.state.events)
         with app.state.sessions.begin() as session:
             # Examples taken from the words of people erased since: out of the training data.
             store = NluStore(settings.rasa_project_dir, SUPPORTED_LANGUAGES)
@@ -115,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,
     )
     app.state.settings = settings
+    app.state.events = RasaEvents(settings.tracker_store_url)
     app.state.sessions = session_factory(settings.database_url)
     app.state.addresses = auth_routes.address_limiter()
     # Inside the session (added first): only a signed-in user's import may send a large body.
@@ -162,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         figure_routes,
         admin_routes,
         studio_routes,
+        message_routes,
         learning_routes,
         model_routes,
         catalogue_routes,

@@ -14,6 +14,7 @@ from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.orm import Session
 
 from bot.services.users import Busy, authenticate, end_sessions
+from dashboard.deps import Addresses, AppSettings, Sessions
 from dashboard.pages import back, render
 from dashboard.security import SIGNED_IN_FORM, check_csrf, db
 
@@ -48,21 +49,24 @@ def login_page(request: Request, next: str = "/conversations") -> Response:  # n
 @router.post("/login", dependencies=[Depends(check_csrf)])
 def login(
     request: Request,
+    settings: AppSettings,
+    sessions: Sessions,
+    addresses: Addresses,
     username: Annotated[str, Form(max_length=MAX_FIELD)] = "",
     password: Annotated[str, Form(max_length=MAX_FIELD)] = "",
     next: Annotated[str, Form(max_length=MAX_FIELD)] = "/conversations",  # noqa: A002
 ) -> Response:
     """Check the password; on success start a new session (a fresh CSRF token too)."""
-    settings = request.app.state.settings
     address = request.client.host if request.client else "unknown"
     error = None
-    if not request.app.state.addresses.hit(PER_ADDRESS, "login", address):
+    if not addresses.hit(PER_ADDRESS, "login", address):
         error = "Too many sign-in attempts from your network. Wait a few minutes, then try again."
         attempt = None
     else:
         try:
+            assert settings.secret_key is not None  # set (or generated) at start
             attempt = authenticate(
-                request.app.state.sessions, settings.secret_key.get_secret_value().encode(),
+                sessions, settings.secret_key.get_secret_value().encode(),
                 username, password,
             )  # fmt: skip
         except Busy:

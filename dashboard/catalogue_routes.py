@@ -17,6 +17,9 @@ from bot.services import audit, catalogue_admin
 from bot.services.alerts import queue_alerts
 from bot.services.catalogue_admin import CatalogueError, Stale
 from bot.services.catalogue_csv import COLUMNS, export_catalogue, import_catalogue
+from bot.services.paging import page_count
+from bot.settings import Settings
+from dashboard.deps import AppSettings, Sessions
 from dashboard.pages import back, flash, render
 from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
@@ -28,8 +31,8 @@ def _topics(session: Session) -> list[str]:
     return list(session.scalars(select(Topic.key).order_by(Topic.key)))
 
 
-def _uploads(request: Request) -> Path:
-    folder: Path = request.app.state.settings.var_dir / "imports"
+def _uploads(settings: Settings) -> Path:
+    folder: Path = settings.var_dir / "imports"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -47,7 +50,7 @@ def catalogue_page(
     items, total = catalogue_admin.listing(session, q[:100], kind, max(1, page))
     return render(
         request, "studio_catalogue.html", user, items=items, total=total, q=q, kind=kind,
-        page=max(1, page), pages=max(1, -(-total // 50)),
+        page=max(1, page), pages=page_count(total, 50),
     )  # fmt: skip
 
 
@@ -85,10 +88,10 @@ def new_page(
 
 
 @router.post("/new", dependencies=ADMIN_FORM)
-async def create(request: Request, user: Viewer = Depends(admin)) -> Response:
+async def create(request: Request, sessions: Sessions, user: Viewer = Depends(admin)) -> Response:
     """Create and publish an opportunity; alerts are queued for matching subscribers."""
     values = catalogue_admin.form_values(await request.form())
-    with request.app.state.sessions.begin() as session:
+    with sessions.begin() as session:
         try:
             item = catalogue_admin.create(session, values)
         except CatalogueError as error:
@@ -112,11 +115,13 @@ def edit_page(
 
 
 @router.post("/{item_id:int}", dependencies=ADMIN_FORM)
-async def save(item_id: int, request: Request, user: Viewer = Depends(admin)) -> Response:
+async def save(
+    item_id: int, request: Request, sessions: Sessions, user: Viewer = Depends(admin)
+) -> Response:
     """Save an opportunity (refused if someone changed it since the form was opened)."""
     form = await request.form()
     values = catalogue_admin.form_values(form)
-    with request.app.state.sessions.begin() as session:
+    with sessions.begin() as session:
         item = session.get(Opportunity, item_id)
         if item is None:
             raise HTTPException(404, "There is no such opportunity.")
@@ -154,7 +159,11 @@ def publish(
 
 @router.post("/import", dependencies=ADMIN_FORM)
 async def import_preview(
-    request: Request, file: UploadFile, user: Viewer = Depends(admin)
+    request: Request,
+    sessions: Sessions,
+    settings: AppSettings,
+    file: UploadFile,
+    user: Viewer = Depends(admin),
 ) -> Response:
     """Check an uploaded CSV and show what it would do; nothing is written yet."""
     content = await file.read(MAX_UPLOAD + 1)
@@ -166,12 +175,12 @@ async def import_preview(
     except UnicodeDecodeError:
         flash(request, "The file is not UTF-8 text: save it as UTF-8 CSV.", "error")
         return back("/admin/catalogue")
-    with request.app.state.sessions.begin() as session:
+    with sessions.begin() as session:
         result = catalogue_admin.preview(session, text)
     token = ""
     if not result.errors:
         token = secrets.token_urlsafe(16)
-        (_uploads(request) / f"{token}.csv").write_text(text, encoding="utf-8")
+        (_uploads(settings) / f"{token}.csv").write_text(text, encoding="utf-8")
         request.session["import"] = token
     return render(
         request, "studio_import.html", user, preview=result, token=token,
@@ -180,19 +189,21 @@ async def import_preview(
 
 
 @router.post("/import/confirm", dependencies=ADMIN_FORM)
-async def import_confirm(request: Request, user: Viewer = Depends(admin)) -> Response:
+async def import_confirm(
+    request: Request, sessions: Sessions, settings: AppSettings, user: Viewer = Depends(admin)
+) -> Response:
     """Import the previewed file (all or nothing) and queue alerts for the new items."""
     form = await request.form()
     token = str(form.get("token") or "")
     if not token or token != request.session.get("import"):
         flash(request, "That preview has expired: upload the file again.", "error")
         return back("/admin/catalogue")
-    path = _uploads(request) / f"{token}.csv"
+    path = _uploads(settings) / f"{token}.csv"
     if not path.exists():
         flash(request, "That preview has expired: upload the file again.", "error")
         return back("/admin/catalogue")
     text = path.read_text(encoding="utf-8")
-    with request.app.state.sessions.begin() as session:
+    with sessions.begin() as session:
         report = import_catalogue(session, text)
         if not report.ok:  # the catalogue changed since the preview; nothing was written
             flash(request, f"Nothing imported: {report.errors[0]}", "error")

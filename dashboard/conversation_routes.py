@@ -22,11 +22,12 @@ from bot.services.conversation_list import Filters, Row
 from bot.services.conversations import ConversationError
 from bot.services.handoff import open_for
 from bot.services.people import now
-from bot.settings import SUPPORTED_LANGUAGES, Settings
+from bot.settings import SUPPORTED_LANGUAGES
 from connectors.rasa.studio.nlu import NluStore
 from dashboard import handoff_routes
+from dashboard.deps import AppSettings
 from dashboard.pages import back, flash, render
-from dashboard.security import SIGNED_IN_FORM, Viewer, db, viewer
+from dashboard.security import SIGNED_IN_FORM, Events, Viewer, db, viewer
 
 router = APIRouter()
 router.include_router(handoff_routes.router)
@@ -74,17 +75,15 @@ def filters_of(request: Request) -> Filters:
     )
 
 
-def _sync(request: Request, session: Session) -> None:
-    settings: Settings = request.app.state.settings
-    conversations.sync(session, settings.tracker_store_url)
-
-
 @router.get("/conversations", response_class=HTMLResponse)
 def conversation_list(
-    request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
+    request: Request,
+    log: Events,
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
 ) -> Response:
     """Waiting conversations on top, then the filtered list, newest first, by pages."""
-    _sync(request, session)
+    conversations.sync(session, log)
     filters = filters_of(request)
     try:
         page_number = max(1, int(request.query_params.get("page", "1")))
@@ -127,10 +126,13 @@ def _export_row(row: Row) -> dict[str, Any]:
 
 @router.get("/conversations/export.csv")
 def export_csv(
-    request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
+    request: Request,
+    log: Events,
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
 ) -> Response:
     """The filtered conversations as CSV (one row each)."""
-    _sync(request, session)
+    conversations.sync(session, log)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
     writer.writeheader()
@@ -146,11 +148,13 @@ def export_csv(
 
 @router.get("/conversations/export.json")
 def export_json(
-    request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
+    request: Request,
+    log: Events,
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
 ) -> Response:
     """The filtered conversations as JSON, each with its transcript."""
-    _sync(request, session)
-    settings: Settings = request.app.state.settings
+    conversations.sync(session, log)
     rows = list(listing.iter_filtered(session, filters_of(request)))
 
     def chunks() -> Iterator[str]:
@@ -158,8 +162,7 @@ def export_json(
         for index, row in enumerate(rows):
             item = _export_row(row)
             item["transcript"] = [
-                entry.as_json()
-                for entry in transcripts.transcript(settings.tracker_store_url, row.sender_id)
+                entry.as_json() for entry in transcripts.transcript(log, row.sender_id)
             ]
             yield ("," if index else "") + json.dumps(item, ensure_ascii=False)
         yield "]"
@@ -173,15 +176,19 @@ def export_json(
 
 @router.get("/conversations/{sender_id}", response_class=HTMLResponse)
 def transcript_page(
-    sender_id: str, request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
+    sender_id: str,
+    request: Request,
+    settings: AppSettings,
+    log: Events,
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
 ) -> Response:
     """One conversation: what was said, what the assistant understood; the coach's tools."""
-    _sync(request, session)
+    conversations.sync(session, log)
     conversation = conversations.get(session, sender_id)
     if conversation is None:
         raise HTTPException(404, "There is no such conversation (it may have been erased).")
-    settings: Settings = request.app.state.settings
-    entries = transcripts.transcript(settings.tracker_store_url, sender_id)
+    entries = transcripts.transcript(log, sender_id)
     handoff = open_for(session, sender_id)
     return render(
         request,
@@ -200,11 +207,10 @@ def transcript_page(
 
 @router.get("/conversations/{sender_id}/events.json")
 def new_events(
-    sender_id: str, request: Request, after: int = 0, user: Viewer = Depends(viewer)
+    sender_id: str, log: Events, after: int = 0, user: Viewer = Depends(viewer)
 ) -> JSONResponse:
     """Entries after event `after`, for the live transcript."""
-    settings: Settings = request.app.state.settings
-    entries = transcripts.transcript(settings.tracker_store_url, sender_id, after=after)
+    entries = transcripts.transcript(log, sender_id, after=after)
     return JSONResponse({"entries": [entry.as_json() for entry in entries]})
 
 
@@ -277,17 +283,18 @@ def annotations_of(session: Session, sender_id: str) -> list[Annotation]:
 def propose_intent(
     sender_id: str,
     request: Request,
+    settings: AppSettings,
+    log: Events,
     event_id: Annotated[int, Form()] = 0,
     intent: Annotated[str, Form(max_length=80)] = "",
     user: Viewer = Depends(viewer),
     session: Session = Depends(db),
 ) -> Response:
     """A coach proposes what a message meant; an admin accepts it into the training data."""
-    settings: Settings = request.app.state.settings
     entry = next(
         (
             item
-            for item in transcripts.transcript(settings.tracker_store_url, sender_id, event_id - 1)
+            for item in transcripts.transcript(log, sender_id, event_id - 1)
             if item.id == event_id and item.kind == "user"
         ),
         None,

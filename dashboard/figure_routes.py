@@ -14,9 +14,8 @@ from sqlalchemy.orm import Session
 
 from bot.services import conversations, figures
 from bot.services.figures import Period
-from bot.settings import Settings
 from dashboard.pages import render
-from dashboard.security import Viewer, db, viewer
+from dashboard.security import Events, Viewer, db, viewer
 
 router = APIRouter()
 MAX_DAYS = 366
@@ -97,25 +96,29 @@ def charts(result: figures.Figures) -> dict[str, Markup]:
 
 @router.get("/figures", response_class=HTMLResponse)
 def figures_page(
-    request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
+    request: Request,
+    log: Events,
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
 ) -> Response:
     """Reach, registrations, languages, questions, fallback rate, handoffs and outcomes."""
-    settings: Settings = request.app.state.settings
-    conversations.sync(session, settings.tracker_store_url)
+    conversations.sync(session, log)
     period = period_of(request)
-    result = figures.compute(session, settings.tracker_store_url, period)
+    result = figures.compute(session, log, period)
     return render(request, "figures.html", user, figures=result, charts=charts(result))
 
 
 @router.get("/figures/kpi.csv")
 def kpi_csv(
-    request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
+    request: Request,
+    log: Events,
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
 ) -> Response:
     """The KPI export for funders' reports (CSV: metric, breakdown, value)."""
-    settings: Settings = request.app.state.settings
-    conversations.sync(session, settings.tracker_store_url)
+    conversations.sync(session, log)
     period = period_of(request)
-    content = figures.kpi_csv(session, settings.tracker_store_url, period)
+    content = figures.kpi_csv(session, log, period)
     name = f"kpi-{period.start.isoformat()}-{period.end.isoformat()}.csv"
     return Response(
         content,

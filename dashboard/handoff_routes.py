@@ -1,8 +1,9 @@
 """Handoff from the browser: a coach takes a waiting chat, writes into Telegram, hands back.
 
-The coach's messages go straight to the person's Telegram chat (python-telegram-bot's `Bot`,
-the same Bot API as the connector) and are recorded in Rasa's tracker, so the transcript shows
-everything the person saw. Handing back resumes the bot in Rasa.
+The coach's messages are queued in the outbox (`bot.services.outbox`), which the connector
+sends to the person's Telegram chat in order with the bot's own messages, and are recorded in
+Rasa's tracker, so the transcript shows everything the person saw. Handing back resumes the bot
+in Rasa.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.languages import mark_rtl
 from bot.messages import text as message_text
-from bot.services import handoff, inbox
+from bot.services import handoff, outbox
 from bot.services.conversations import display_name
 from bot.services.handoff import HandoffError
 from bot.services.people import get_person
 from connectors.rasa.client import RasaClient, RasaUnavailable
+from dashboard.deps import Rasa, Sessions
 from dashboard.pages import back, flash
 from dashboard.security import SIGNED_IN_FORM, Viewer, user_row, viewer
 
@@ -41,7 +43,12 @@ class Undeliverable(Exception):
 
 
 async def deliver(
-    request: Request, sender_id: str, chat_id: int | None, text: str, by: str | None
+    sessions: sessionmaker[Session],
+    rasa: RasaClient,
+    sender_id: str,
+    chat_id: int | None,
+    text: str,
+    by: str | None,
 ) -> None:
     """Queue `text` for the person's Telegram chat, in the one outbox every message to a young
     person leaves through (the Telegram connector sends it: in order with the bot's messages,
@@ -50,27 +57,28 @@ async def deliver(
         raise Undeliverable("This person is not reachable on Telegram (e.g. a console chat).")
 
     def queue() -> None:
-        with _sessions(request).begin() as session:
-            inbox.enqueue(session, chat_id, [{"chat_id": chat_id, "text": mark_rtl(text)}], None)
+        with sessions.begin() as session:
+            outbox.enqueue(session, chat_id, [{"chat_id": chat_id, "text": mark_rtl(text)}], None)
 
     await asyncio.to_thread(queue)
-    rasa: RasaClient = request.app.state.rasa
     try:
         await rasa.record_bot_message(sender_id, text, {"coach": by} if by else {"source": "coach"})
     except RasaUnavailable:
         logger.warning("Queued, but could not record a coach message for %s", sender_id)
 
 
-def _sessions(request: Request) -> sessionmaker[Session]:
-    return request.app.state.sessions
-
-
 @router.post("/handoffs/{handoff_id}/take", dependencies=SIGNED_IN_FORM)
-async def take(handoff_id: int, request: Request, user: Viewer = Depends(viewer)) -> Response:
+async def take(
+    handoff_id: int,
+    request: Request,
+    sessions: Sessions,
+    rasa: Rasa,
+    user: Viewer = Depends(viewer),
+) -> Response:
     """Take a waiting conversation: the person is told a coach joined."""
 
     def work() -> tuple[str, int | None, str, str]:
-        with _sessions(request).begin() as session:
+        with sessions.begin() as session:
             coach = user_row(session, user)
             taken = handoff.take(session, handoff_id, coach)
             return taken.sender_id, taken.telegram_chat_id, taken.language, coach.display_name
@@ -83,7 +91,7 @@ async def take(handoff_id: int, request: Request, user: Viewer = Depends(viewer)
     # Young people see the coach's display name, never the login name.
     joined = message_text("handoff_coach_joined", language, name=shown)
     try:
-        await deliver(request, sender, chat_id, joined, user.username)
+        await deliver(sessions, rasa, sender, chat_id, joined, user.username)
     except Undeliverable as error:
         flash(request, f"You have the conversation, but: {error}", "error")
     return back(f"/conversations/{sender}")
@@ -93,13 +101,15 @@ async def take(handoff_id: int, request: Request, user: Viewer = Depends(viewer)
 async def reply(
     handoff_id: int,
     request: Request,
+    sessions: Sessions,
+    rasa: Rasa,
     text: Annotated[str, Form(max_length=20000)] = "",
     user: Viewer = Depends(viewer),
 ) -> Response:
     """Write to the person, into their Telegram chat."""
 
     def work() -> tuple[str, int | None]:
-        with _sessions(request).begin() as session:
+        with sessions.begin() as session:
             current = handoff.get(session, handoff_id)
             handoff.check_holder(current, user_row(session, user))
             return current.sender_id, current.telegram_chat_id
@@ -116,18 +126,24 @@ async def reply(
         flash(request, f"A message has at most {MAX_REPLY:,} characters; split it.", "error")
     else:
         try:
-            await deliver(request, sender, chat_id, message, user.username)
+            await deliver(sessions, rasa, sender, chat_id, message, user.username)
         except Undeliverable as error:
             flash(request, str(error), "error")
     return back(f"/conversations/{sender}")
 
 
 @router.post("/handoffs/{handoff_id}/handback", dependencies=SIGNED_IN_FORM)
-async def hand_back(handoff_id: int, request: Request, user: Viewer = Depends(viewer)) -> Response:
+async def hand_back(
+    handoff_id: int,
+    request: Request,
+    sessions: Sessions,
+    rasa: Rasa,
+    user: Viewer = Depends(viewer),
+) -> Response:
     """Hand the conversation back to the bot, and tell the person."""
 
     def work() -> tuple[str, int | None, str]:
-        with _sessions(request).begin() as session:
+        with sessions.begin() as session:
             current = handoff.get(session, handoff_id)
             handoff.check_holder(current, user_row(session, user))
             found = current.sender_id, current.telegram_chat_id, current.language
@@ -139,13 +155,14 @@ async def hand_back(handoff_id: int, request: Request, user: Viewer = Depends(vi
     except HandoffError as error:
         flash(request, str(error), "error")
         return back("/conversations")
-    rasa: RasaClient = request.app.state.rasa
     try:
         await rasa.resume(sender)
     except RasaUnavailable:
         flash(request, "Handed back, but the bot could not be told (Rasa is down).", "error")
     try:
-        await deliver(request, sender, chat_id, message_text("handoff_ended", language), None)
+        await deliver(
+            sessions, rasa, sender, chat_id, message_text("handoff_ended", language), None
+        )
     except Undeliverable as error:
         flash(request, f"Handed back, but the person was not told: {error}", "error")
     flash(request, "Handed back to the assistant.")

@@ -1,5 +1,5 @@
 """The studio's page of misunderstood messages: label each with an intent, or set it aside as
-nonsense (connectors/rasa/studio/learning.py). Admins only."""
+nonsense (bot/services/misunderstood.py, connectors/rasa/studio/learning.py). Admins only."""
 
 from __future__ import annotations
 
@@ -9,18 +9,15 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from bot.services import audit
+from bot.services import audit, misunderstood
 from bot.settings import SUPPORTED_LANGUAGES
 from connectors.rasa.studio import learning
-from connectors.rasa.studio.nlu import NluStore, StudioError
+from connectors.rasa.studio.nlu import StudioError
+from dashboard.deps import Nlu
 from dashboard.pages import back, flash, render
 from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
 router = APIRouter(prefix="/admin")
-
-
-def _nlu(request: Request) -> NluStore:
-    return NluStore(request.app.state.settings.rasa_project_dir, SUPPORTED_LANGUAGES)
 
 
 def _page(language: str) -> str:
@@ -30,6 +27,7 @@ def _page(language: str) -> str:
 @router.get("/misunderstood", response_class=HTMLResponse)
 def misunderstood_page(
     request: Request,
+    nlu: Nlu,
     language: str = "",
     user: Viewer = Depends(admin),
     session: Session = Depends(db),
@@ -37,18 +35,25 @@ def misunderstood_page(
     """What the bot was unsure of, newest first, alike messages together."""
     language = language if language in SUPPORTED_LANGUAGES else ""
     return render(
-        request, "studio_misunderstood.html", user,
-        groups=learning.queue(session, language or None), counts=learning.waiting_counts(session),
-        language=language, languages=SUPPORTED_LANGUAGES, intents=_nlu(request).domain_intents(),
-        last_trained=learning.last_trained(session), retrain_due=learning.retrain_due(session),
-        low=learning.LOW_CONFIDENCE,
-    )  # fmt: skip
+        request,
+        "studio_misunderstood.html",
+        user,
+        groups=learning.queue(session, language or None),
+        counts=misunderstood.waiting_counts(session),
+        language=language,
+        languages=SUPPORTED_LANGUAGES,
+        intents=nlu.domain_intents(),
+        last_trained=misunderstood.last_trained(session),
+        retrain_due=misunderstood.retrain_due(session),
+        low=misunderstood.LOW_CONFIDENCE,
+    )
 
 
 @router.post("/misunderstood/{message_id}/label", dependencies=ADMIN_FORM)
 def label(
     message_id: int,
     request: Request,
+    nlu: Nlu,
     intent: Annotated[str, Form()],
     language: Annotated[str, Form()] = "",
     user: Viewer = Depends(admin),
@@ -56,8 +61,8 @@ def label(
 ) -> Response:
     """The message becomes a training example of `intent` in its language."""
     try:
-        text = learning.label(session, _nlu(request), message_id, intent, user.username)
-    except StudioError as error:
+        text = learning.label(session, nlu, message_id, intent, user.username)
+    except (StudioError, misunderstood.AlreadyDecided) as error:
         flash(request, str(error), "error")
         return back(_page(language))
     audit.record(session, user.id, user.username, "misunderstood.label", f"{text} → {intent}")
@@ -75,7 +80,7 @@ def nonsense(
 ) -> Response:
     """Set the message aside: nonsense, nothing to learn from."""
     try:
-        learning.set_aside(session, message_id, user.username)
-    except StudioError as error:
+        misunderstood.set_aside(session, message_id, user.username)
+    except (StudioError, misunderstood.AlreadyDecided) as error:
         flash(request, str(error), "error")
     return back(_page(language))

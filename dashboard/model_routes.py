@@ -11,15 +11,17 @@ import httpx
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import ModelVersion, StudioJob
 from bot.services import audit
 from bot.settings import SUPPORTED_LANGUAGES
 from connectors.rasa.client import RasaClient, RasaUnavailable
 from connectors.rasa.studio import jobs
+from connectors.rasa.studio.jobs import Runner
 from connectors.rasa.studio.nlu import StudioError
 from connectors.rasa.studio.sandbox import SANDBOX_SENDER
+from dashboard.deps import AppSettings, Jobs, Rasa, Sessions
 from dashboard.pages import back, flash, render
 from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
@@ -27,16 +29,20 @@ router = APIRouter(prefix="/admin")
 
 
 async def _models_page(
-    request: Request, user: Viewer, tried: dict[str, Any] | None = None
+    request: Request,
+    user: Viewer,
+    sessions: sessionmaker[Session],
+    rasa: RasaClient,
+    runner: Runner,
+    tried: dict[str, Any] | None = None,
 ) -> Response:
-    rasa: RasaClient = request.app.state.rasa
     try:
         status = await rasa.status()
     except Exception:  # Rasa down: the page still shows what is stored
         status = {}
 
     def read() -> tuple[list[ModelVersion], list[StudioJob]]:
-        with request.app.state.sessions.begin() as session:
+        with sessions.begin() as session:
             versions = list(session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc())))
             recent = list(
                 session.scalars(select(StudioJob).order_by(StudioJob.id.desc()).limit(10))
@@ -45,7 +51,6 @@ async def _models_page(
             return versions, recent
 
     versions, recent = await asyncio.to_thread(read)
-    runner = request.app.state.runner
     return render(
         request, "studio_models.html", user, versions=versions, jobs=recent,
         rasa_model=str(status.get("model_file") or ""), running=runner.busy(),
@@ -56,22 +61,30 @@ async def _models_page(
 
 
 @router.get("/models", response_class=HTMLResponse)
-async def models_page(request: Request, user: Viewer = Depends(admin)) -> Response:
+async def models_page(
+    request: Request,
+    sessions: Sessions,
+    rasa: Rasa,
+    runner: Jobs,
+    user: Viewer = Depends(admin),
+) -> Response:
     """The live model, the trained ones (evaluation, try, activate, roll back), the jobs."""
-    return await _models_page(request, user)
+    return await _models_page(request, user, sessions, rasa, runner)
 
 
 @router.post("/try", dependencies=ADMIN_FORM)
 async def try_model(
     request: Request,
+    settings: AppSettings,
+    sessions: Sessions,
+    rasa: Rasa,
+    runner: Jobs,
     message: Annotated[str, Form(max_length=1000)] = "",
     language: Annotated[str, Form(max_length=8)] = "en",
     user: Viewer = Depends(admin),
 ) -> Response:
     """Send a message to the model in the sandbox (not live) and show what it understood and
     answered."""
-    runner = request.app.state.runner
-    settings = request.app.state.settings
     if not runner.sandbox.url or not message.strip():
         flash(request, "Train a model first: it is tried in a sandbox before going live.", "error")
         return back("/admin/models")
@@ -99,16 +112,16 @@ async def try_model(
         "confidence": intent.get("confidence"),
         "replies": [str(reply.get("text") or "") for reply in replies if reply.get("text")],
     }
-    return await _models_page(request, user, tried)
+    return await _models_page(request, user, sessions, rasa, runner, tried)
 
 
 @router.post("/train", dependencies=ADMIN_FORM)
 def train(
-    request: Request, user: Viewer = Depends(admin), session: Session = Depends(db)
+    request: Request, runner: Jobs, user: Viewer = Depends(admin), session: Session = Depends(db)
 ) -> Response:
     """Start a training in the background (the bot keeps serving)."""
     try:
-        job_id = request.app.state.runner.start_training(user.username)
+        job_id = runner.start_training(user.username)
     except StudioError as error:
         flash(request, str(error), "error")
         return back("/admin/models")
@@ -118,10 +131,10 @@ def train(
 
 
 @router.post("/validate", dependencies=ADMIN_FORM)
-def validate(request: Request, user: Viewer = Depends(admin)) -> Response:
+def validate(request: Request, runner: Jobs, user: Viewer = Depends(admin)) -> Response:
     """Run `rasa data validate` in the background."""
     try:
-        request.app.state.runner.start_validation(user.username)
+        runner.start_validation(user.username)
     except StudioError as error:
         flash(request, str(error), "error")
     else:
@@ -144,9 +157,15 @@ def job_status(
 
 
 @router.post("/models/{version_id}/activate", dependencies=ADMIN_FORM)
-async def activate(version_id: int, request: Request, user: Viewer = Depends(admin)) -> Response:
+async def activate(
+    version_id: int,
+    request: Request,
+    sessions: Sessions,
+    rasa: Rasa,
+    runner: Jobs,
+    user: Viewer = Depends(admin),
+) -> Response:
     """Put a model live: Rasa loads it and swaps it in; conversations carry on."""
-    sessions = request.app.state.sessions
 
     def path_of() -> tuple[str, str | None]:
         with sessions.begin() as session:
@@ -158,7 +177,7 @@ async def activate(version_id: int, request: Request, user: Viewer = Depends(adm
 
     try:
         path, previous = await asyncio.to_thread(path_of)
-        await request.app.state.rasa.load_model(path)
+        await rasa.load_model(path)
     except StudioError as error:
         flash(request, str(error), "error")
         return back("/admin/models")
@@ -176,7 +195,7 @@ async def activate(version_id: int, request: Request, user: Viewer = Depends(adm
             audit.record(session, user.id, user.username, "model.activate", path, previous, path)
 
     await asyncio.to_thread(record)
-    if request.app.state.runner.sandbox.serving(path):
-        await asyncio.to_thread(request.app.state.runner.sandbox.stop)  # it is live now
+    if runner.sandbox.serving(path):
+        await asyncio.to_thread(runner.sandbox.stop)  # it is live now
     flash(request, "The model is live. Conversations in progress carried on.")
     return back("/admin/models")

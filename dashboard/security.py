@@ -13,12 +13,14 @@ import hmac
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from bot.db.models import User
+from bot.services.events import EventLog
 
 
 class LoginRequired(Exception):  # noqa: N818 - an outcome, not an error
@@ -65,6 +67,15 @@ async def check_csrf(request: Request) -> None:
     expected = str(request.session.get("csrf") or "")
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise HTTPException(403, "This form has expired. Go back, reload the page and try again.")
+
+
+def event_log(request: Request) -> EventLog:
+    """The conversation log (Rasa's tracker store, through its adapter)."""
+    log: EventLog = request.app.state.events
+    return log
+
+
+Events = Annotated[EventLog, Depends(event_log)]
 
 
 def viewer(request: Request, session: Session = Depends(db)) -> Viewer:

@@ -11,25 +11,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db.models import Annotation
-from bot.services import audit
+from bot.services import audit, misunderstood
 from bot.services.people import now
 from bot.settings import SUPPORTED_LANGUAGES
-from connectors.rasa.studio import learning
-from connectors.rasa.studio.nlu import NluStore, StudioError
-from connectors.rasa.studio.responses import ResponseStore, Variation, parse_buttons
-from connectors.rasa.studio.topics import TOPICS_FILE, TopicStore
+from connectors.rasa.studio.nlu import StudioError
+from connectors.rasa.studio.responses import Variation, parse_buttons
+from dashboard.deps import Nlu, Responses, Topics
 from dashboard.pages import back, flash, render
 from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
 router = APIRouter(prefix="/admin")
-
-
-def _nlu(request: Request) -> NluStore:
-    return NluStore(request.app.state.settings.rasa_project_dir, SUPPORTED_LANGUAGES)
-
-
-def _responses(request: Request) -> ResponseStore:
-    return ResponseStore(request.app.state.settings.rasa_project_dir, SUPPORTED_LANGUAGES)
 
 
 # --- intents and examples -------------------------------------------------------------------
@@ -37,10 +28,10 @@ def _responses(request: Request) -> ResponseStore:
 
 @router.get("/intents", response_class=HTMLResponse)
 def intents_page(
-    request: Request, q: str = "", language: str = "", user: Viewer = Depends(admin)
+    request: Request, nlu: Nlu, q: str = "", language: str = "", user: Viewer = Depends(admin)
 ) -> Response:
     """Every intent with its number of examples per language, warnings, and a search."""
-    store = _nlu(request)
+    store = nlu
     found = store.search(q[:100], language or None) if q.strip() else []
     return render(
         request, "studio_intents.html", user, overview=store.overview(),
@@ -52,6 +43,7 @@ def intents_page(
 @router.post("/intents", dependencies=ADMIN_FORM)
 def add_intent(
     request: Request,
+    nlu: Nlu,
     name: Annotated[str, Form(max_length=80)] = "",
     user: Viewer = Depends(admin),
     session: Session = Depends(db),
@@ -59,7 +51,7 @@ def add_intent(
     """A new intent (then its examples, per language)."""
     name = name.strip()
     try:
-        _nlu(request).add_intent(name)
+        nlu.add_intent(name)
     except StudioError as error:
         flash(request, str(error), "error")
         return back("/admin/intents")
@@ -69,9 +61,9 @@ def add_intent(
 
 
 @router.get("/intents/{name:path}", response_class=HTMLResponse)
-def intent_page(name: str, request: Request, user: Viewer = Depends(admin)) -> Response:
+def intent_page(name: str, request: Request, nlu: Nlu, user: Viewer = Depends(admin)) -> Response:
     """One intent: its examples in every language, each editable on its own."""
-    store = _nlu(request)
+    store = nlu
     if name not in store.overview():
         raise HTTPException(404, f"There is no intent {name!r}.")
     by_language = {code: store.examples(name, code) for code in SUPPORTED_LANGUAGES}
@@ -87,6 +79,7 @@ def intent_page(name: str, request: Request, user: Viewer = Depends(admin)) -> R
 def save_examples(
     name: str,
     request: Request,
+    nlu: Nlu,
     language: Annotated[str, Form(max_length=8)] = "",
     examples: Annotated[str, Form(max_length=200_000)] = "",
     version: Annotated[str, Form(max_length=40)] = "",
@@ -95,7 +88,7 @@ def save_examples(
 ) -> Response:
     """Save one language's examples of an intent (refused if someone changed them meanwhile)."""
     try:
-        before, after = _nlu(request).save(name, language, examples.splitlines(), version)
+        before, after = nlu.save(name, language, examples.splitlines(), version)
     except StudioError as error:
         flash(request, str(error), "error")
         return back(f"/admin/intents/{name}#{language}")
@@ -112,6 +105,7 @@ def save_examples(
 def rename_intent(
     name: str,
     request: Request,
+    nlu: Nlu,
     new_name: Annotated[str, Form(max_length=80)] = "",
     user: Viewer = Depends(admin),
     session: Session = Depends(db),
@@ -119,7 +113,7 @@ def rename_intent(
     """Rename an intent everywhere (data, domain, rules, stories, tests)."""
     new_name = new_name.strip()
     try:
-        _nlu(request).rename_intent(name, new_name)
+        nlu.rename_intent(name, new_name)
     except StudioError as error:
         flash(request, str(error), "error")
         return back(f"/admin/intents/{name}")
@@ -130,11 +124,15 @@ def rename_intent(
 
 @router.post("/intents/{name:path}/delete", dependencies=ADMIN_FORM)
 def delete_intent(
-    name: str, request: Request, user: Viewer = Depends(admin), session: Session = Depends(db)
+    name: str,
+    request: Request,
+    nlu: Nlu,
+    user: Viewer = Depends(admin),
+    session: Session = Depends(db),
 ) -> Response:
     """Delete an intent and its examples (refused while rules or stories use it)."""
     try:
-        removed = _nlu(request).delete_intent(name)
+        removed = nlu.delete_intent(name)
     except StudioError as error:
         flash(request, str(error), "error")
         return back(f"/admin/intents/{name}")
@@ -146,14 +144,10 @@ def delete_intent(
 # --- topic words ----------------------------------------------------------------------------
 
 
-def _topics(request: Request) -> TopicStore:
-    return TopicStore(TOPICS_FILE, SUPPORTED_LANGUAGES)
-
-
 @router.get("/topics", response_class=HTMLResponse)
-def topics_page(request: Request, user: Viewer = Depends(admin)) -> Response:
+def topics_page(request: Request, topic_store: Topics, user: Viewer = Depends(admin)) -> Response:
     """Every topic with its number of words per language."""
-    store = _topics(request)
+    store = topic_store
     return render(
         request, "studio_topics.html", user, topics=store.topics(), languages=SUPPORTED_LANGUAGES,
         labels={key: store.label(key) for key in store.topics()},
@@ -161,9 +155,11 @@ def topics_page(request: Request, user: Viewer = Depends(admin)) -> Response:
 
 
 @router.get("/topics/{key}", response_class=HTMLResponse)
-def topic_page(key: str, request: Request, user: Viewer = Depends(admin)) -> Response:
+def topic_page(
+    key: str, request: Request, topic_store: Topics, user: Viewer = Depends(admin)
+) -> Response:
     """One topic's words in every language."""
-    store = _topics(request)
+    store = topic_store
     topics = store.topics()
     if key not in topics:
         raise HTTPException(404, f"There is no topic {key!r}.")
@@ -177,6 +173,7 @@ def topic_page(key: str, request: Request, user: Viewer = Depends(admin)) -> Res
 def save_topic(
     key: str,
     request: Request,
+    topic_store: Topics,
     language: Annotated[str, Form(max_length=8)] = "",
     words: Annotated[str, Form(max_length=100_000)] = "",
     version: Annotated[str, Form(max_length=40)] = "",
@@ -186,7 +183,7 @@ def save_topic(
     """Save one language's words of a topic (used by the NLU after the next training, and by
     the search at once)."""
     try:
-        before, after = _topics(request).save(key, language, words.splitlines(), version)
+        before, after = topic_store.save(key, language, words.splitlines(), version)
     except StudioError as error:
         flash(request, str(error), "error")
         return back(f"/admin/topics/{key}#{language}")
@@ -203,18 +200,22 @@ def save_topic(
 
 
 @router.get("/responses", response_class=HTMLResponse)
-def responses_page(request: Request, user: Viewer = Depends(admin)) -> Response:
+def responses_page(
+    request: Request, responses: Responses, user: Viewer = Depends(admin)
+) -> Response:
     """Every response, with the languages it still lacks."""
-    store = _responses(request)
+    store = responses
     return render(
         request, "studio_responses.html", user, names=store.names(), missing=store.missing()
     )
 
 
 @router.get("/responses/{name:path}", response_class=HTMLResponse)
-def response_page(name: str, request: Request, user: Viewer = Depends(admin)) -> Response:
+def response_page(
+    name: str, request: Request, responses: Responses, user: Viewer = Depends(admin)
+) -> Response:
     """One response: its text and buttons in every language."""
-    store = _responses(request)
+    store = responses
     try:
         variations = store.variations(name)
     except StudioError as error:
@@ -230,6 +231,7 @@ def response_page(name: str, request: Request, user: Viewer = Depends(admin)) ->
 def save_response(
     name: str,
     request: Request,
+    responses: Responses,
     language: Annotated[str, Form(max_length=8)] = "",
     text: Annotated[str, Form(max_length=20_000)] = "",
     buttons: Annotated[str, Form(max_length=20_000)] = "",
@@ -240,7 +242,7 @@ def save_response(
     """Save one language's text and buttons (refused if someone changed them meanwhile)."""
     try:
         variation = Variation(text, parse_buttons(buttons))
-        before, after = _responses(request).save(name, language, variation, version)
+        before, after = responses.save(name, language, variation, version)
     except StudioError as error:
         flash(request, str(error), "error")
         return back(f"/admin/responses/{name}#{language}")
@@ -280,6 +282,7 @@ def decide(
     annotation_id: int,
     decision: str,
     request: Request,
+    nlu: Nlu,
     user: Viewer = Depends(admin),
     session: Session = Depends(db),
 ) -> Response:
@@ -293,7 +296,7 @@ def decide(
         flash(request, "That proposal was already decided.", "error")
         return back("/admin/annotations")
     if decision == "accept":
-        store = _nlu(request)
+        store = nlu
         current = store.examples(annotation.intent, annotation.language)
         try:
             before, after = store.save(
@@ -307,7 +310,7 @@ def decide(
             session, user.id, user.username, "examples.save",
             f"{annotation.intent} [{annotation.language}]", before, after,
         )  # fmt: skip
-        learning.learned(
+        misunderstood.learned(
             session, annotation.sender_id, annotation.text, annotation.language,
             annotation.intent, "annotation", user.username,
         )  # fmt: skip

@@ -40,14 +40,13 @@ from langdetect.lang_detect_exception import LangDetectException
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.processes import rasa_server, start, stop, wait_for_http  # noqa: E402
-from bot.rasa_client import auth_headers  # noqa: E402
-from bot.studio.evaluation import held_out, scores  # noqa: E402
-from bot.training import ensure_model, rasa_env  # noqa: E402
-
 from bot import languages  # noqa: E402
 from bot.services.vocabulary import known_names  # noqa: E402
 from bot.settings import ROOT, Settings  # noqa: E402
+from connectors.processes import rasa_server, start, stop, wait_for_http  # noqa: E402
+from connectors.rasa.client import auth_headers  # noqa: E402
+from connectors.rasa.studio.evaluation import held_out, scores  # noqa: E402
+from connectors.rasa.training import ensure_model, rasa_env  # noqa: E402
 
 SAMPLES = ROOT / "eval" / "language_samples"
 SWITCHES = ROOT / "tests" / "data" / "language_switch"

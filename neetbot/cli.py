@@ -31,6 +31,7 @@ from bot.services.users import (
     set_role,
 )
 from bot.settings import Settings, get_settings, secrets_of
+from connectors.rasa.events import RasaEvents
 
 app = typer.Typer(help="The NEET assistant's command line.", no_args_is_help=True)
 catalogue = typer.Typer(help="Import and export the catalogue of trainings and jobs.")
@@ -98,7 +99,7 @@ def purge(days: int) -> dict[str, int]:
     settings = get_settings()
     prepare_database(settings.database_url, sample=None)
     with session_factory(settings.database_url).begin() as session:
-        return purge_inactive(session, settings.tracker_store_url, days)
+        return purge_inactive(session, RasaEvents(settings.tracker_store_url), days)
 
 
 @privacy_app.command("purge")

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
 # Tests never read a developer's .env (their subprocesses inherit this too).
@@ -26,7 +27,8 @@ from bot.services.catalogue_csv import COLUMNS  # noqa: E402
 from bot.services.setup import prepare_database, sync_topics  # noqa: E402
 from bot.services.users import create_user  # noqa: E402
 from bot.services.vocabulary import vocabulary  # noqa: E402
-from bot.settings import ROOT, get_settings  # noqa: E402
+from bot.settings import ROOT, Settings, get_settings  # noqa: E402
+from tests.fakes.telegram_api import FakeTelegramAPI  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -137,3 +139,20 @@ def variation_language(variation: dict[str, Any]) -> str | None:
         if condition.get("name") == "language":
             return str(condition.get("value"))
     return None
+
+
+def connector_settings(
+    api: FakeTelegramAPI, database_url: str, var_dir: Path | None = None
+) -> Settings:
+    """The connector's settings for offline tests: the fake Bot API, no rate limit."""
+    return Settings(
+        _env_file=None,
+        var_dir=var_dir or get_settings().var_dir,
+        database_url=database_url,
+        telegram_bot_token=SecretStr(api.token),
+        telegram_api_base_url=api.base_url,
+        rasa_token=SecretStr("t" * 32),
+        secret_key=SecretStr("k" * 32),
+        pseudonym_key=SecretStr("k" * 32),
+        telegram_rate_limit=0,
+    )

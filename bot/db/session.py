@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
 
 
 def make_engine(url: str) -> Engine:
@@ -40,3 +43,10 @@ def insert_ignoring_conflicts(
     (PostgreSQL and SQLite): safe when two processes or threads insert the same row at once."""
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     return insert(model).on_conflict_do_nothing(index_elements=list(key))
+
+
+def in_transaction(sessions: sessionmaker[Session], change: Callable[..., T], *args: Any) -> T:
+    """`change(session, *args)` in a transaction of its own: committed when it returns, rolled
+    back when it raises (for work handed to a thread: `asyncio.to_thread(in_transaction, ...)`)."""
+    with sessions.begin() as session:
+        return change(session, *args)

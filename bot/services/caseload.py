@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import OUTCOME_KINDS, Opportunity, Outcome, Person, PersonNote, User
+from bot.services.paging import Page, clamp
 from bot.services.people import now
 
 MAX_NOTE = 5000
@@ -18,21 +18,6 @@ class CaseloadError(ValueError):
     """A change that cannot be made, with a reason for the coach."""
 
 
-@dataclass
-class PeoplePage:
-    """One page of registered people."""
-
-    people: list[Person]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        """How many pages there are (at least one)."""
-        return max(1, -(-self.total // self.per_page))
-
-
 def registered_people(
     session: Session,
     query: str = "",
@@ -40,7 +25,7 @@ def registered_people(
     user: User | None = None,
     page: int = 1,
     per_page: int = 25,
-) -> PeoplePage:
+) -> Page[Person]:
     """Registered people, the most recently active first. `coach` is "", "mine" or "none"."""
     statement = select(Person).where(Person.registered_at.is_not(None))
     if query.strip():
@@ -56,7 +41,7 @@ def registered_people(
     elif coach == "none":
         statement = statement.where(Person.coach_id.is_(None))
     total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    page = max(1, min(page, max(1, -(-total // per_page))))
+    page = clamp(page, total, per_page)
     people = list(
         session.scalars(
             statement.order_by(Person.last_active_at.desc(), Person.id)
@@ -64,7 +49,7 @@ def registered_people(
             .limit(per_page)
         )
     )
-    return PeoplePage(people, total, page, per_page)
+    return Page(people, total, page, per_page)
 
 
 def get_registered(session: Session, person_id: int) -> Person:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import math
 import operator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -15,6 +14,7 @@ from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import DetailsViewed, Opportunity, OpportunityTopic
+from bot.services.paging import page_count
 from bot.services.vocabulary import Vocabulary, vocabulary
 from bot.text import normalise
 
@@ -223,6 +223,16 @@ def search_terms(text: str | None, vocab: Vocabulary) -> list[str]:
     return list(dict.fromkeys(word for word in words if word not in vocab.stopwords))
 
 
+def search_count(session: Session, query: SearchQuery, vocab: Vocabulary | None = None) -> int:
+    """How many opportunities `search` would find for `query`, without reading them."""
+    vocab = vocab or vocabulary()
+    place = resolve_place(session, query.location, vocab) if query.location else None
+    if query.location and place is None:
+        return 0
+    ids = _base_query(query, place, search_terms(query.text, vocab)).subquery()
+    return session.scalar(select(func.count()).select_from(ids)) or 0
+
+
 def search(session: Session, query: SearchQuery, vocab: Vocabulary | None = None) -> SearchResult:
     """Search the published, still-open opportunities; best matches first, one page at a time.
 
@@ -250,7 +260,7 @@ def search(session: Session, query: SearchQuery, vocab: Vocabulary | None = None
     order += [case((soonest.is_(None), 1), else_=0), soonest, Opportunity.id]
 
     total = session.scalar(select(func.count()).select_from(ids)) or 0
-    pages = max(1, math.ceil(total / query.page_size)) if total else 0
+    pages = page_count(total, query.page_size) if total else 0
     page = min(max(1, query.page), max(1, pages))
     rows = session.scalars(
         select(Opportunity)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from bot.db.models import HANDOFF_OPEN, Conversation, ConversationTag, Handoff, Person
 from bot.services.conversations import aware, display_name
+from bot.services.paging import Page, clamp
 from bot.text import normalise
 
 
@@ -54,21 +55,6 @@ class Row:
     tags: list[str] = field(default_factory=list)
     handoff: str | None = None  # waiting or active
     urgent: bool = False
-
-
-@dataclass
-class Page:
-    """One page of a filtered list, and how many match in all."""
-
-    rows: list[Row]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        """How many pages the filtered list has (at least one)."""
-        return max(1, -(-self.total // self.per_page))
 
 
 def _open_handoff() -> Any:
@@ -166,11 +152,11 @@ def _mark_handoffs(session: Session, rows: list[Row]) -> None:
 
 def list_conversations(
     session: Session, filters: Filters, page: int = 1, per_page: int = 25
-) -> Page:
+) -> Page[Row]:
     """One page of the conversations that match, the most recently active first."""
     query = _filtered(filters)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page = max(1, min(page, max(1, -(-total // per_page))))
+    page = clamp(page, total, per_page)
     results = session.execute(
         query.order_by(Conversation.last_at.desc(), Conversation.sender_id)
         .offset((page - 1) * per_page)

@@ -10,11 +10,9 @@ filters. Transcripts are read from the tracker store itself.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
-from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from bot.db.models import (
@@ -25,9 +23,9 @@ from bot.db.models import (
     Handoff,
     SyncState,
 )
-from bot.services.tracker_store import EVENTS, has_events, tracker_engine
+from bot.services import misunderstood
+from bot.services.events import Event, EventLog
 from bot.text import normalise
-from connectors.rasa.studio import learning
 
 SYNC_KEY = "tracker_events"
 FALLBACK_INTENT = "nlu_fallback"
@@ -61,39 +59,34 @@ def aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def _fold(
-    row: Conversation, type_name: str, timestamp: float, data: dict[str, Any], replay: bool = False
-) -> None:
-    """Fold one tracker event into a conversation's summary. A `replay` is a message Rasa reads
+def _fold(row: Conversation, event: Event, replay: bool = False) -> None:
+    """Fold one logged event into a conversation's summary. A `replay` is a message Rasa reads
     again after a `rewind` (its two-stage fallback): the same message, not a new one."""
-    when = _when(timestamp)
+    when = _when(event.timestamp)
     row.started_at = min(aware(row.started_at), when)
-    if type_name in ("user", "bot"):
+    if event.kind in ("user", "bot"):
         row.last_at = max(aware(row.last_at), when)
-    if type_name == "user":
+    if event.kind == "user":
         row.user_messages += 0 if replay else 1
-        parse = data.get("parse_data") or {}
-        intent = parse.get("intent") or {}
-        name, confidence = intent.get("name"), intent.get("confidence")
+        name, confidence = event.intent, event.confidence
         if name:
             if f" {name} " not in row.intents:
                 row.intents = (row.intents or " ") + f"{name} "
             if name in NOT_UNDERSTOOD:
                 row.fallback = True
-        if isinstance(confidence, int | float) and not str(data.get("text", "")).startswith("/"):
+        if confidence is not None and not event.text.startswith("/"):
             current = row.min_confidence
             row.min_confidence = confidence if current is None else min(current, confidence)
-        language = (data.get("metadata") or {}).get("language")
-        if isinstance(language, str) and language:
-            _set_language(row, language)
-        text = str(data.get("text") or "")
+        if event.language:
+            _set_language(row, event.language)
+        text = event.text
         searchable = text and not text.startswith("/") and not replay
         if searchable and len(row.search_text) < SEARCH_TEXT_LIMIT:
             row.search_text = (row.search_text + " " + normalise(text)).strip()
-    elif type_name == "action" and data.get("name") in FALLBACK_ACTIONS:
+    elif event.kind == "action" and event.name in FALLBACK_ACTIONS:
         row.fallback = True
-    elif type_name == "slot" and data.get("name") == "language" and data.get("value"):
-        _set_language(row, str(data["value"]))
+    elif event.kind == "slot" and event.name == "language" and event.value:
+        _set_language(row, str(event.value))
 
 
 def _set_language(row: Conversation, language: str) -> None:
@@ -103,33 +96,18 @@ def _set_language(row: Conversation, language: str) -> None:
         row.languages = ";".join([*known, language])
 
 
-def sync(session: Session, tracker_url: str, batch: int = 5000) -> int:
-    """Fold the tracker events added since the last sync into the summaries; returns how many
-    events were read. One sync at a time per process; safe to call on every page view."""
-    engine = tracker_engine(tracker_url)
-    if not has_events(engine):
-        return 0
+def sync(session: Session, log: EventLog, batch: int = 5000) -> int:
+    """Fold the events logged since the last sync into the summaries; returns how many events
+    were read. One sync at a time per process; safe to call on every page view."""
     with _sync_lock:
         state = session.get(SyncState, SYNC_KEY) or SyncState(name=SYNC_KEY, value=0)
         session.add(state)
         read = 0
         while True:
-            with engine.connect() as connection:
-                rows = connection.execute(
-                    select(
-                        EVENTS.c.id,
-                        EVENTS.c.sender_id,
-                        EVENTS.c.type_name,
-                        EVENTS.c.timestamp,
-                        EVENTS.c.data,
-                    )
-                    .where(EVENTS.c.id > state.value)
-                    .order_by(EVENTS.c.id)
-                    .limit(batch)
-                ).all()
-            if not rows:
+            events = log.events(after=state.value, limit=batch)
+            if not events:
                 break
-            senders = {row.sender_id for row in rows}
+            senders = {event.sender_id for event in events}
             summaries = {
                 item.sender_id: item
                 for item in session.scalars(
@@ -137,10 +115,11 @@ def sync(session: Session, tracker_url: str, batch: int = 5000) -> int:
                 )
             }
             last: dict[str, str] = {}  # each sender's last event that is not bookkeeping
-            for event_id, sender, type_name, timestamp, data in rows:
+            for event in events:
+                sender = event.sender_id
                 summary = summaries.get(sender)
                 if summary is None:
-                    when = _when(timestamp)
+                    when = _when(event.timestamp)
                     summary = Conversation(
                         sender_id=sender,
                         started_at=when,
@@ -154,27 +133,23 @@ def sync(session: Session, tracker_url: str, batch: int = 5000) -> int:
                     )
                     session.add(summary)
                     summaries[sender] = summary
-                try:
-                    event = json.loads(data or "{}")
-                except ValueError:
-                    event = {}
                 replay = last.get(sender) == "rewind"
-                _fold(summary, type_name, timestamp or 0.0, event, replay)
-                if type_name == "user" and not replay:
-                    learning.note_message(session, sender, event_id, _when(timestamp), event)
-                if type_name not in BOOKKEEPING:
-                    last[sender] = type_name
-                summary.last_event_id = event_id
-            state.value = rows[-1].id
-            read += len(rows)
+                _fold(summary, event, replay)
+                if event.kind == "user" and event.readable and not replay:
+                    misunderstood.note_message(session, event)
+                if event.kind not in BOOKKEEPING:
+                    last[sender] = event.kind
+                summary.last_event_id = event.id
+            state.value = events[-1].id
+            read += len(events)
             session.flush()
-            if len(rows) < batch:
+            if len(events) < batch:
                 break
     return read
 
 
-def forget(session: Session, tracker_url: str, sender_id: str) -> None:
-    """Erase what the console keeps about one conversation (after its tracker events went):
+def forget(session: Session, log: EventLog, sender_id: str) -> None:
+    """Erase what the console keeps about one conversation (after its logged events went):
     the summary, tags, note, handoffs and views. Also moves the sync bookmark back if the
     erased events were the newest, because SQLite may hand their ids out again."""
     session.execute(delete(ConversationTag).where(ConversationTag.sender_id == sender_id))
@@ -182,16 +157,13 @@ def forget(session: Session, tracker_url: str, sender_id: str) -> None:
     session.execute(delete(Handoff).where(Handoff.sender_id == sender_id))
     session.execute(delete(DetailsViewed).where(DetailsViewed.sender_id == sender_id))
     session.execute(delete(Annotation).where(Annotation.sender_id == sender_id))
-    learning.forget_person(session, sender_id)  # and examples taken from their words
-    engine = tracker_engine(tracker_url)
-    if has_events(engine):
-        with engine.connect() as connection:
-            newest = connection.execute(select(func.max(EVENTS.c.id))).scalar() or 0
-        session.execute(
-            update(SyncState)
-            .where(SyncState.name == SYNC_KEY, SyncState.value > newest)
-            .values(value=newest)
-        )
+    misunderstood.forget_person(session, sender_id)  # and examples taken from their words
+    newest = log.newest_id()
+    session.execute(
+        update(SyncState)
+        .where(SyncState.name == SYNC_KEY, SyncState.value > newest)
+        .values(value=newest)
+    )
 
 
 # --- coaches' additions ---------------------------------------------------------------------

@@ -9,15 +9,14 @@ import io
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.csvsafe import csv_row
 from bot.db.models import Conversation, DetailsViewed, Handoff, Outcome, Person
 from bot.services.conversations import NOT_UNDERSTOOD, aware
-from bot.services.tracker_store import EVENTS, has_events, tracker_engine
+from bot.services.events import EventLog
 
-DAY = 86400
 AGE_BANDS = ((15, 17), (18, 24), (25, 29))
 
 
@@ -68,7 +67,7 @@ class Figures:
         return self.fallback_messages / self.messages if self.messages else 0.0
 
 
-def compute(session: Session, tracker_url: str, period: Period) -> Figures:
+def compute(session: Session, log: EventLog, period: Period) -> Figures:
     """The figures of `period` (conversation summaries must be synced first)."""
     figures = Figures(period)
     start, end = period.bounds()
@@ -103,7 +102,7 @@ def compute(session: Session, tracker_url: str, period: Period) -> Figures:
             )
         }
     )
-    _from_tracker(figures, tracker_url, start, end)
+    _from_log(figures, log, start, end)
     figures.handoffs = Counter(
         dict(
             session.execute(
@@ -133,40 +132,13 @@ def compute(session: Session, tracker_url: str, period: Period) -> Figures:
     return figures
 
 
-def _from_tracker(figures: Figures, tracker_url: str, start: dt.datetime, end: dt.datetime) -> None:
-    engine = tracker_engine(tracker_url)
-    if not has_events(engine):
-        return
-    in_period = (
-        EVENTS.c.type_name == "user",
-        EVENTS.c.timestamp >= start.timestamp(),
-        EVENTS.c.timestamp < end.timestamp(),
-    )
-    day_number = cast(EVENTS.c.timestamp / DAY, Integer)
-    with engine.connect() as connection:
-        for number, people in connection.execute(
-            select(day_number, func.count(EVENTS.c.sender_id.distinct()))
-            .where(*in_period)
-            .group_by(day_number)
-        ):
-            day = dt.date(1970, 1, 1) + dt.timedelta(days=int(number))
-            figures.active_people_per_day[day] = int(people)
-        figures.people_reached = int(
-            connection.execute(
-                select(func.count(EVENTS.c.sender_id.distinct())).where(*in_period)
-            ).scalar()
-            or 0
-        )
-        intents = connection.execute(
-            select(EVENTS.c.intent_name, func.count())
-            .where(*in_period)
-            .group_by(EVENTS.c.intent_name)
-            .order_by(func.count().desc())
-        ).all()
-    counts = {str(name): int(count) for name, count in intents if name}
-    figures.messages = sum(int(count) for _, count in intents)
-    figures.fallback_messages = sum(counts.get(name, 0) for name in NOT_UNDERSTOOD)
-    figures.top_intents = [(name, count) for name, count in counts.items()][:10]
+def _from_log(figures: Figures, log: EventLog, start: dt.datetime, end: dt.datetime) -> None:
+    activity = log.activity(start, end)
+    figures.active_people_per_day.update(activity.people_per_day)
+    figures.people_reached = activity.people
+    figures.messages = activity.messages
+    figures.fallback_messages = sum(activity.intents.get(name, 0) for name in NOT_UNDERSTOOD)
+    figures.top_intents = list(activity.intents.items())[:10]
 
 
 def age_band(age: int | None) -> str:
@@ -179,9 +151,9 @@ def age_band(age: int | None) -> str:
     return "other"
 
 
-def kpi_csv(session: Session, tracker_url: str, period: Period) -> str:
+def kpi_csv(session: Session, log: EventLog, period: Period) -> str:
     """The KPI export: one row per figure (metric, breakdown, value) for `period`."""
-    figures = compute(session, tracker_url, period)
+    figures = compute(session, log, period)
     start, end = period.bounds()
     rows: list[tuple[str, str, object]] = [
         ("period_start", "", period.start.isoformat()),

@@ -1,12 +1,11 @@
-"""The connector's inbox and outbox in the database: nothing a person sends is lost, nothing is
-handled twice, and every reply is sent, in order, until Telegram accepts it.
+"""The inbox in the database: nothing a person sends is lost, nothing is handled twice. (What
+leaves goes through the outbox: `bot.services.outbox`.)
 
 - `store` keeps an update before it is acknowledged; a replayed update id is ignored. Update
   ids are the bot's own (a new bot token starts new ones), so they are kept per bot id.
-- `finish` marks an update handled, in the transaction that queues its replies (`enqueue`):
-  after a crash, an update is either still pending (and handled again) or its replies are in
-  the outbox.
-- The outbox row is deleted once Telegram accepted the message.
+- `finish` marks an update handled, in the transaction that queues its replies
+  (`outbox.enqueue`): after a crash, an update is either still pending (and handled again) or
+  its replies are in the outbox.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from typing import Any
 from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.db.models import InboundUpdate, OutboxMessage
+from bot.db.models import InboundUpdate
 from bot.db.session import insert_ignoring_conflicts
 from bot.services.people import now
 
@@ -41,46 +40,28 @@ class Pending:
 
 
 @dataclass(frozen=True)
-class Outgoing:
-    """A queued message: its row id, chat and sendMessage parameters."""
+class Incoming:
+    """An update as the channel received it: its id, the chat it belongs to (None when the
+    channel could not tell) and the whole update, kept as it came."""
 
-    id: int
-    chat_id: int
-    params: dict[str, Any]
-    attempts: int
-
-
-def chat_of(payload: dict[str, Any]) -> int | None:
-    """The chat an update belongs to, read from the raw update (also when it is malformed):
-    the first `chat.id` of its content, else its sender's id (a private chat has the same id)."""
-    for key, value in payload.items():
-        if key == "update_id" or not isinstance(value, dict):
-            continue
-        inner = value.get("message") if key == "callback_query" else value
-        for holder in (inner, value):
-            if isinstance(holder, dict):
-                chat = holder.get("chat")
-                if isinstance(chat, dict) and isinstance(chat.get("id"), int):
-                    return chat["id"]
-        sender = value.get("from")
-        if isinstance(sender, dict) and isinstance(sender.get("id"), int):
-            return sender["id"]
-    return None
+    update_id: int
+    chat_id: int | None
+    payload: dict[str, Any]
 
 
-def store(session: Session, bot_id: int, payloads: Iterable[dict[str, Any]]) -> list[Pending]:
+def store(session: Session, bot_id: int, updates: Iterable[Incoming]) -> list[Pending]:
     """Store the updates of bot `bot_id` not seen before; return those that are new (replays
     are left out)."""
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "bot_id": bot_id,
-            "update_id": payload["update_id"],
-            "chat_id": chat_of(payload),
-            "payload": json.dumps(payload, ensure_ascii=False),
+            "update_id": update.update_id,
+            "chat_id": update.chat_id,
+            "payload": json.dumps(update.payload, ensure_ascii=False),
             "state": "pending",
             "received_at": now(),
         }
-        for payload in payloads
+        for update in updates
     ]
     if not rows:
         return []
@@ -146,66 +127,6 @@ def finish(session: Session, bot_id: int, update_id: int, state: str = "done") -
         .where(InboundUpdate.bot_id == bot_id, InboundUpdate.update_id == update_id)
         .values(state=state, payload="", done_at=now())
     )
-
-
-def enqueue(
-    session: Session, chat_id: int | None, messages: list[dict[str, Any]], update_id: int | None
-) -> list[Outgoing]:
-    """Queue messages for a chat (each a dict of sendMessage parameters besides chat_id); the
-    queued messages, in order."""
-    if chat_id is None:
-        return []
-    created = now()
-    rows = [
-        OutboxMessage(
-            chat_id=chat_id,
-            update_id=update_id,
-            params=json.dumps(message, ensure_ascii=False),
-            attempts=0,
-            created_at=created,
-        )
-        for message in messages
-    ]
-    session.add_all(rows)
-    session.flush()  # their ids
-    return [
-        Outgoing(row.id, chat_id, message, 0) for row, message in zip(rows, messages, strict=True)
-    ]
-
-
-def queued(session: Session, chat_id: int) -> list[Outgoing]:
-    """The chat's messages still to send, in order."""
-    rows = session.execute(
-        select(OutboxMessage.id, OutboxMessage.params, OutboxMessage.attempts)
-        .where(OutboxMessage.chat_id == chat_id)
-        .order_by(OutboxMessage.id)
-    )
-    return [Outgoing(id, chat_id, json.loads(params), attempts) for id, params, attempts in rows]
-
-
-def chats_with_queued(session: Session) -> list[int]:
-    """Chats with messages still to send (after a restart)."""
-    return list(session.scalars(select(OutboxMessage.chat_id).distinct()))
-
-
-def sent(session: Session, message_id: int) -> None:
-    """Telegram accepted the message: forget it."""
-    session.execute(delete(OutboxMessage).where(OutboxMessage.id == message_id))
-
-
-def attempted(session: Session, message_id: int) -> None:
-    """One more failed attempt at a message."""
-    session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
-        .values(attempts=OutboxMessage.attempts + 1)
-    )
-
-
-def drop_chat(session: Session, chat_id: int) -> int:
-    """Forget everything queued for a chat (the person blocked the bot); how many."""
-    result = session.execute(delete(OutboxMessage).where(OutboxMessage.chat_id == chat_id))
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def prune(session: Session, bot_id: int, older_than: dt.timedelta = KEEP_HANDLED) -> int:

@@ -10,61 +10,43 @@ be undone a moment later.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    delete,
-    func,
     select,
 )
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Conversation, Erasure, Handoff, Person
 from bot.services.conversations import forget
+from bot.services.events import EventLog
 from bot.services.people import erase_person, get_person, now
-from bot.services.tracker_store import EVENTS, has_events, tracker_engine
 
 logger = logging.getLogger(__name__)
 
 
-def transcript(tracker_url: str, sender_id: str) -> list[dict[str, Any]]:
+def transcript(log: EventLog, sender_id: str) -> list[dict[str, Any]]:
     """The conversation of `sender_id`: what they wrote and what the assistant answered."""
-    engine = tracker_engine(tracker_url)
-    if not has_events(engine):
-        return []
     lines: list[dict[str, Any]] = []
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(EVENTS.c.type_name, EVENTS.c.timestamp, EVENTS.c.data)
-            .where(EVENTS.c.sender_id == sender_id, EVENTS.c.type_name.in_(("user", "bot")))
-            .order_by(EVENTS.c.id)
-        )
-        for type_name, timestamp, data in rows:
-            event = json.loads(data or "{}")
-            entry: dict[str, Any] = {
-                "time": dt.datetime.fromtimestamp(timestamp or 0, dt.UTC).isoformat(),
-                "from": "you" if type_name == "user" else "assistant",
-                "text": event.get("text") or "",
-            }
-            if type_name == "user":
-                entry["understood_as"] = ((event.get("parse_data") or {}).get("intent") or {}).get(
-                    "name"
-                )
-            lines.append(entry)
+    for event in log.events(sender_id, kinds=("user", "bot")):
+        if not event.readable:
+            raise ValueError("an event of the conversation could not be read")
+        entry: dict[str, Any] = {
+            "time": event.time.isoformat(),
+            "from": "you" if event.kind == "user" else "assistant",
+            "text": event.text,
+        }
+        if event.kind == "user":
+            entry["understood_as"] = event.intent
+        lines.append(entry)
     return lines
 
 
-def erase_conversation(tracker_url: str, sender_id: str) -> int:
-    """Delete every tracker event of `sender_id`. Returns how many rows went."""
-    engine = tracker_engine(tracker_url)
-    if not has_events(engine):
-        return 0
-    with engine.begin() as connection:
-        result = connection.execute(delete(EVENTS).where(EVENTS.c.sender_id == sender_id))
-    return int(result.rowcount or 0)
+def erase_conversation(log: EventLog, sender_id: str) -> int:
+    """Delete every logged event of `sender_id`. Returns how many went."""
+    return log.erase(sender_id)
 
 
 # --- erasure: a job kept until it is done ---------------------------------------------------
@@ -109,7 +91,7 @@ def erasures_due(session: Session, sender_id: str | None = None) -> list[DueEras
     ]
 
 
-def finish_erasure(sessions: sessionmaker[Session], tracker_url: str, erasure_id: int) -> int:
+def finish_erasure(sessions: sessionmaker[Session], log: EventLog, erasure_id: int) -> int:
     """Erase what the action could not: the conversation in Rasa's tracker store, the console's
     summaries, and again the database rows (a message may have arrived in between). Raises on
     failure (the job stays and is tried again); returns how many tracker events went."""
@@ -119,9 +101,9 @@ def finish_erasure(sessions: sessionmaker[Session], tracker_url: str, erasure_id
             return 0
         erasure.attempts += 1
         sender_id = erasure.sender_id
-    events = erase_conversation(tracker_url, sender_id)
+    events = erase_conversation(log, sender_id)
     with sessions.begin() as session:
-        forget(session, tracker_url, sender_id)
+        forget(session, log, sender_id)
         erase_person(session, sender_id)
         erasure = session.get(Erasure, erasure_id)
         assert erasure is not None
@@ -132,7 +114,7 @@ def finish_erasure(sessions: sessionmaker[Session], tracker_url: str, erasure_id
 
 def finish_due(
     sessions: sessionmaker[Session],
-    tracker_url: str,
+    log: EventLog,
     sender_id: str | None = None,
     chat_id: int | None = None,
 ) -> list[DueErasure]:
@@ -145,7 +127,7 @@ def finish_due(
     done = []
     for erasure in due:
         try:
-            events = finish_erasure(sessions, tracker_url, erasure.id)
+            events = finish_erasure(sessions, log, erasure.id)
         except Exception as error:
             logger.warning("An erasure failed (%s); it is tried again", type(error).__name__)
             continue
@@ -161,7 +143,7 @@ def _iso(value: dt.datetime | None) -> str | None:
     return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
 
 
-def export_person(session: Session, tracker_url: str, sender_id: str) -> dict[str, Any]:
+def export_person(session: Session, log: EventLog, sender_id: str) -> dict[str, Any]:
     """Everything stored about one person, as a JSON-ready document."""
     person = get_person(session, sender_id)
     document: dict[str, Any] = {
@@ -245,11 +227,11 @@ def export_person(session: Session, tracker_url: str, sender_id: str) -> dict[st
     summary = session.get(Conversation, sender_id)
     document["conversation_note"] = summary.note if summary is not None and summary.note else None
     document["conversation_tags"] = sorted(tag.tag for tag in summary.tags) if summary else []
-    document["conversation"] = transcript(tracker_url, sender_id)
+    document["conversation"] = transcript(log, sender_id)
     return document
 
 
-def purge_inactive(session: Session, tracker_url: str, days: int) -> dict[str, int]:
+def purge_inactive(session: Session, log: EventLog, days: int) -> dict[str, int]:
     """Erase people, and conversations, with no activity for `days` days."""
     cutoff = now() - dt.timedelta(days=days)
     people = list(session.scalars(select(Person).where(Person.last_active_at < cutoff)))
@@ -257,25 +239,13 @@ def purge_inactive(session: Session, tracker_url: str, days: int) -> dict[str, i
     for person in people:
         session.delete(person)
     session.flush()
-    engine = tracker_engine(tracker_url)
     events = 0
-    if has_events(engine):
-        with engine.begin() as connection:
-            stale = connection.execute(
-                select(EVENTS.c.sender_id)
-                .group_by(EVENTS.c.sender_id)
-                .having(func.max(EVENTS.c.timestamp) < cutoff.timestamp())
-            ).scalars()
-            senders |= set(stale)
-            # A person who is still active in the database keeps their conversation.
-            active = set(
-                session.scalars(select(Person.sender_id).where(Person.sender_id.in_(senders)))
-            )
-            for sender in senders - active:
-                result = connection.execute(delete(EVENTS).where(EVENTS.c.sender_id == sender))
-                events += int(result.rowcount or 0)
-        for sender in senders - active:
-            forget(session, tracker_url, sender)
+    senders |= log.idle_since(cutoff)
+    # A person who is still active in the database keeps their conversation.
+    active = set(session.scalars(select(Person.sender_id).where(Person.sender_id.in_(senders))))
+    for sender in senders - active:
+        events += log.erase(sender)
+        forget(session, log, sender)
     logger.info(
         "Purged %d people and %d conversation events inactive for %d days",
         len(people),

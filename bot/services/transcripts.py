@@ -4,14 +4,11 @@ understood (language, intent, confidence, entities), and what it answered, as th
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-
-from bot.services.tracker_store import EVENTS, has_events, tracker_engine
+from bot.services.events import Event, EventLog
 
 # Actions shown in the transcript (the others are bookkeeping: listen, session start, ...).
 HIDDEN_ACTIONS = {"action_listen", "action_session_start", None}
@@ -61,83 +58,47 @@ class Entry:
         }
 
 
-def _entry(event_id: int, type_name: str, timestamp: float, data: dict[str, Any]) -> Entry | None:
-    when = dt.datetime.fromtimestamp(timestamp or 0, dt.UTC)
-    if type_name == "user":
-        parse = data.get("parse_data") or {}
-        intent = parse.get("intent") or {}
-        metadata = data.get("metadata") or {}
+def _entry(event: Event) -> Entry | None:
+    when = event.time
+    if event.kind == "user":
         return Entry(
-            event_id,
+            event.id,
             "user",
             when,
-            text=_text(data.get("text") or ""),
-            language=_maybe(metadata.get("language")),
-            intent=_maybe(intent.get("name")),
-            confidence=intent.get("confidence"),
-            entities=[
-                (_text(item.get("entity")), _text(item.get("value")))
-                for item in parse.get("entities") or []
-            ],
-            via_button=metadata.get("via") == "button",
+            text=_text(event.text),
+            language=_maybe(event.language),
+            intent=_maybe(event.intent),
+            confidence=event.confidence,
+            entities=[(_text(entity), _text(value)) for entity, value in event.entities],
+            via_button=event.via_button,
         )
-    if type_name == "bot":
-        payload = data.get("data") or {}
-        metadata = data.get("metadata") or {}
-        buttons = [_text(button.get("title", "")) for button in payload.get("buttons") or []]
-        text = _text(data.get("text") or "")
+    if event.kind == "bot":
+        buttons = [_text(title) for title in event.buttons]
+        text = _text(event.text)
         if not text and not buttons:
             return None  # a message to the channel only (language, erasure, ...)
-        return Entry(
-            event_id, "bot", when, text=text, buttons=buttons, by=_maybe(metadata.get("coach"))
-        )
-    if type_name == "action" and data.get("name") not in HIDDEN_ACTIONS:
-        if str(data.get("name", "")).startswith("utter_"):
+        return Entry(event.id, "bot", when, text=text, buttons=buttons, by=_maybe(event.coach))
+    if event.kind == "action" and event.name not in HIDDEN_ACTIONS:
+        if str(event.name or "").startswith("utter_"):
             return None  # its message is the next line
-        return Entry(event_id, "action", when, text=_text(data.get("name")))
-    if type_name == "pause":
-        return Entry(event_id, "paused", when)
-    if type_name == "resume":
-        return Entry(event_id, "resumed", when)
+        return Entry(event.id, "action", when, text=_text(event.name))
+    if event.kind == "pause":
+        return Entry(event.id, "paused", when)
+    if event.kind == "resume":
+        return Entry(event.id, "resumed", when)
     return None
 
 
-def transcript(tracker_url: str, sender_id: str, after: int = 0, limit: int = 2000) -> list[Entry]:
+def transcript(log: EventLog, sender_id: str, after: int = 0, limit: int = 2000) -> list[Entry]:
     """The transcript of one conversation (entries after event id `after`), oldest first."""
-    engine = tracker_engine(tracker_url)
-    if not has_events(engine):
-        return []
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(EVENTS.c.id, EVENTS.c.type_name, EVENTS.c.timestamp, EVENTS.c.data)
-            .where(EVENTS.c.sender_id == sender_id, EVENTS.c.id > after)
-            .order_by(EVENTS.c.id)
-            .limit(limit)
-        ).all()
     entries = []
-    for event_id, type_name, timestamp, data in rows:
-        try:
-            event = json.loads(data or "{}")
-        except ValueError:
-            continue
-        entry = _entry(event_id, type_name, timestamp or 0.0, event)
+    for event in log.events(sender_id, after=after, limit=limit):
+        entry = _entry(event) if event.readable else None
         if entry is not None:
             entries.append(entry)
     return entries
 
 
-def last_event_id(tracker_url: str, sender_id: str) -> int:
+def last_event_id(log: EventLog, sender_id: str) -> int:
     """The id of the conversation's newest event (0 if none), for the live view."""
-    engine = tracker_engine(tracker_url)
-    if not has_events(engine):
-        return 0
-    with engine.connect() as connection:
-        return int(
-            connection.execute(
-                select(EVENTS.c.id)
-                .where(EVENTS.c.sender_id == sender_id)
-                .order_by(EVENTS.c.id.desc())
-                .limit(1)
-            ).scalar()
-            or 0
-        )
+    return log.newest_id(sender_id)

@@ -36,8 +36,10 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
 from bot import render
+from bot.db.session import in_transaction
 from bot.languages import mark_rtl
 from bot.messages import text
+from bot.payloads import button, payload
 from bot.services import alerts
 from bot.services.catalogue import OpportunityView, get_opportunity
 from bot.services.people import now
@@ -204,17 +206,17 @@ class AlertSender:
         view: OpportunityView, item: alerts.DueAlert, subscription_id: int | None
     ) -> list[dict[str, str]]:
         buttons = [
-            {
-                "title": text("alert_details_button", item.language),
-                "payload": f'/show_details{{"opportunity_id":"{view.id}"}}',
-            }
+            button(
+                text("alert_details_button", item.language),
+                payload("show_details", opportunity_id=str(view.id)),
+            )
         ]
         if subscription_id is not None:
             buttons.append(
-                {
-                    "title": text("alert_stop_button", item.language),
-                    "payload": f'/unsubscribe_alerts{{"subscription":"{subscription_id}"}}',
-                }
+                button(
+                    text("alert_stop_button", item.language),
+                    payload("unsubscribe_alerts", subscription=str(subscription_id)),
+                )
             )
         return buttons
 
@@ -272,7 +274,9 @@ class AlertSender:
     async def _send_one(self, bot: Bot, ready: Ready) -> str:
         item = ready.alert
         if ready.message is None:  # unpublished since it was queued
-            await asyncio.to_thread(self._record, alerts.mark_failed, item.delivery_id, "gone", 1)
+            await asyncio.to_thread(
+                in_transaction, self.sessions, alerts.mark_failed, item.delivery_id, "gone", 1
+            )
             return "failed"
         await self._paced()
         try:
@@ -283,7 +287,9 @@ class AlertSender:
                 disable_web_page_preview=True,
             )
         except Forbidden:
-            await asyncio.to_thread(self._record, alerts.mark_blocked, item.person_id)
+            await asyncio.to_thread(
+                in_transaction, self.sessions, alerts.mark_blocked, item.person_id
+            )
             logger.info("Person %d blocked the bot: alerts paused", item.person_id)
             return "blocked"
         except RetryAfter as error:  # everyone waits; then this alert is tried again
@@ -293,15 +299,13 @@ class AlertSender:
             return "again"
         except BadRequest as error:  # e.g. the chat no longer exists: no point retrying
             await asyncio.to_thread(
-                self._record, alerts.mark_failed, item.delivery_id, str(error), 1
+                in_transaction, self.sessions, alerts.mark_failed, item.delivery_id, str(error), 1
             )
             return "failed"
         except TelegramError as error:
-            await asyncio.to_thread(self._record, alerts.mark_failed, item.delivery_id, str(error))
+            await asyncio.to_thread(
+                in_transaction, self.sessions, alerts.mark_failed, item.delivery_id, str(error)
+            )
             return "failed"
-        await asyncio.to_thread(self._record, alerts.mark_sent, item.delivery_id)
+        await asyncio.to_thread(in_transaction, self.sessions, alerts.mark_sent, item.delivery_id)
         return "sent"
-
-    def _record(self, change: Callable[..., None], *args: object) -> None:
-        with self.sessions.begin() as session:
-            change(session, *args)

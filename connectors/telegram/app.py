@@ -23,15 +23,18 @@ from bot.db.session import session_factory
 from bot.messages import text, translations
 from bot.settings import SUPPORTED_LANGUAGES, Settings
 from connectors.rasa.client import RasaClient
+from connectors.rasa.events import RasaEvents
+from connectors.records import Records
 from connectors.telegram import handlers
 from connectors.telegram.alerts import AlertSender, alert_bot
 from connectors.telegram.bridge import Bridge
 from connectors.telegram.callbacks import PayloadStore
 from connectors.telegram.coaching import Coaching
-from connectors.telegram.delivery import ConnectorBot
+from connectors.telegram.context import CONTEXT_TYPES, ConnectorApplication
+from connectors.telegram.intake import POLL_TIMEOUT, serve
+from connectors.telegram.turn import ConnectorBot
 
 logger = logging.getLogger(__name__)
-POLL_TIMEOUT = 10  # seconds of one long poll (getUpdates)
 
 
 async def register_commands(application: Application) -> None:
@@ -53,7 +56,7 @@ async def register_commands(application: Application) -> None:
         )
 
 
-def build_application(settings: Settings, rasa: RasaClient | None = None) -> Application:
+def build_application(settings: Settings, rasa: RasaClient | None = None) -> ConnectorApplication:
     """The connector: one shared Rasa client, handlers, per-chat ordering, rate limiting."""
     assert settings.telegram_bot_token is not None and settings.pseudonym_key is not None
     assert settings.rasa_token is not None
@@ -73,35 +76,37 @@ def build_application(settings: Settings, rasa: RasaClient | None = None) -> App
         rasa,
         payloads,
         settings.pseudonym_key.get_secret_value(),
-        sessions,
-        settings.tracker_store_url,
+        Records(sessions, RasaEvents(settings.tracker_store_url)),
         settings.default_language,
         coaching,
     )
     alerts = AlertSender(sessions, bridge.payloads, settings)
 
-    async def post_init(application: Application) -> None:
+    async def post_init(application: ConnectorApplication) -> None:
         try:
             await register_commands(application)
         except TelegramError as error:  # cosmetic: the commands menu; never stop for it
             logger.warning("Could not register the commands menu (%s)", type(error).__name__)
-        sender = application.bot_data["alert_bot"] = alert_bot(settings)
+        sender = application.bot_data.alert_bot = alert_bot(settings)
         with contextlib.suppress(TelegramError):  # its get_me; sending does not need it
             await sender.initialize()
-        application.bot_data["tasks"] = [
+        application.bot_data.tasks = [
             asyncio.create_task(alerts.run_forever(sender)),
             asyncio.create_task(coaching.run_forever(application.bot)),
         ]
 
-    async def post_stop(application: Application) -> None:
-        for task in application.bot_data.pop("tasks", []):
+    async def post_stop(application: ConnectorApplication) -> None:
+        shared = application.bot_data
+        tasks, shared.tasks = shared.tasks, []
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if "alert_bot" in application.bot_data:
-            await application.bot_data.pop("alert_bot").shutdown()
+        if shared.alert_bot is not None:
+            sender, shared.alert_bot = shared.alert_bot, None
+            await sender.shutdown()
 
-    async def post_shutdown(application: Application) -> None:
+    async def post_shutdown(application: ConnectorApplication) -> None:
         await rasa.close()
 
     limiter: AIORateLimiter | None = None
@@ -122,10 +127,11 @@ def build_application(settings: Settings, rasa: RasaClient | None = None) -> App
         .post_init(post_init)
         .post_stop(post_stop)
         .post_shutdown(post_shutdown)
+        .context_types(CONTEXT_TYPES)
     )
     application = builder.build()
-    application.bot_data["bridge"] = bridge
-    application.bot_data["sessions"] = sessions
+    application.bot_data.bridge_ = bridge
+    application.bot_data.sessions_ = sessions
 
     private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE  # edits: `on_edited`
     application.add_handler(
@@ -159,6 +165,4 @@ def run(settings: Settings) -> None:
         not settings.telegram_webhook_url or settings.telegram_webhook_secret is None
     ):
         raise SystemExit("Webhook mode needs TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET.")
-    from connectors.telegram.intake import serve
-
     asyncio.run(serve(settings, build_application(settings)))

@@ -9,21 +9,20 @@ import logging
 from typing import Any
 
 from cachetools import TTLCache
-from sqlalchemy.orm import Session, sessionmaker
 from telegram import Bot, Chat, InputFile, User
 from telegram.constants import ChatAction, ParseMode
 
 from bot.languages import mark_rtl
 from bot.messages import text as message_text
 from bot.pseudonym import pseudonym
-from bot.services import people, privacy
 from connectors.choices import OfferedChoices
 from connectors.language import LanguageKeeper
 from connectors.rasa.client import RasaClient, RasaUnavailable
+from connectors.records import Records
 from connectors.telegram.callbacks import PayloadStore
 from connectors.telegram.coaching import FORWARD, Coaching
-from connectors.telegram.delivery import Sink, current_sink
-from connectors.telegram.render import render_replies
+from connectors.telegram.render import render_replies, say
+from connectors.telegram.turn import Sink, current_sink
 
 logger = logging.getLogger(__name__)
 MAX_INPUT = 1000  # characters of one message passed to the NLU
@@ -40,8 +39,7 @@ class Bridge:
         rasa: RasaClient,
         payloads: PayloadStore,
         pseudonym_key: str,
-        sessions: sessionmaker[Session] | None = None,
-        tracker_url: str | None = None,
+        records: Records | None = None,
         default_language: str = "en",
         coaching: Coaching | None = None,
     ) -> None:
@@ -51,12 +49,11 @@ class Bridge:
         self.choices = coaching.choices if coaching is not None else OfferedChoices()
         self.payloads = payloads
         self._pseudonym_key = pseudonym_key
-        self.sessions = sessions
-        self.tracker_url = tracker_url
+        self.records = records
         # (sender, chat) of registered people whose activity and chat were written lately
         self._touched: TTLCache[tuple[str, int], bool] = TTLCache(100_000, TOUCH_EVERY)
         self.languages = LanguageKeeper(
-            rasa, default_language, self._stored_language if sessions else None
+            rasa, default_language, records.stored_language if records else None
         )
 
     def sender_id(self, user: User) -> str:
@@ -217,7 +214,7 @@ class Bridge:
         requests = channel_requests(replies)
         self.languages.after_turn(sender, requests)
         language = requests.get("language") or language
-        if self.sessions is None or self.tracker_url is None:
+        if self.records is None:
             return
         if requests.get("erase_conversation"):
             self._touched.pop((sender, chat_id), None)
@@ -244,24 +241,17 @@ class Bridge:
     ) -> list[tuple[int, str]]:
         """Finish the erasures asked for (of one person, or every one still due): the chats to
         confirm to, with their language."""
-        assert self.sessions is not None and self.tracker_url is not None
-        done = privacy.finish_due(self.sessions, self.tracker_url, sender, chat_id)
+        assert self.records is not None
+        done = self.records.finish_erasures(sender, chat_id)
         return [(item.chat_id, item.language) for item in done if item.chat_id is not None]
 
-    def _stored_language(self, sender: str) -> str | None:
-        assert self.sessions is not None
-        with self.sessions.begin() as session:
-            return people.preferred_language(session, sender)
-
     def _touch(self, sender: str, chat_id: int) -> bool:
-        assert self.sessions is not None
-        with self.sessions.begin() as session:
-            return people.touch(session, sender, chat_id)
+        assert self.records is not None
+        return self.records.touch(sender, chat_id)
 
     def _export(self, sender: str) -> bytes:
-        assert self.sessions is not None and self.tracker_url is not None
-        with self.sessions.begin() as session:
-            document = privacy.export_person(session, self.tracker_url, sender)
+        assert self.records is not None
+        document = self.records.export(sender)
         return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
 
     async def send_export(self, bot: Bot, chat_id: int, sender: str, language: str) -> None:
@@ -290,7 +280,7 @@ class Bridge:
 
     async def say(self, bot: Bot, chat_id: int, text: str) -> None:
         """Send one plain message of ours (not from Rasa)."""
-        await bot.send_message(chat_id, mark_rtl(text))
+        await say(bot, chat_id, text)
 
     async def _typing(self, bot: Bot, chat_id: int, request: asyncio.Future[Any]) -> None:
         """Show "typing…" while Rasa works, unless it answers within TYPING_AFTER seconds."""

@@ -31,7 +31,7 @@ from bot.services.safeguarding import Signal, safeguarding
 from connectors.choices import OfferedChoices
 from connectors.rasa.client import RasaClient, RasaUnavailable
 from connectors.telegram.callbacks import PayloadStore
-from connectors.telegram.render import keyboard
+from connectors.telegram.render import keyboard, say
 
 logger = logging.getLogger(__name__)
 ASK_AGAIN = "/request_coach"
@@ -111,13 +111,13 @@ class Coaching:
         if state.status != "waiting":
             return SILENT  # a coach has the conversation: they read it
         if sent == ASK_AGAIN:  # "Keep waiting", or asking again
-            await _say(bot, chat_id, message_text("handoff_still_waiting", language))
+            await say(bot, chat_id, message_text("handoff_still_waiting", language))
             return SILENT
         if not state.urgent and await self._ordinary_question(text):
             return MEANWHILE  # (after a crisis, a coach answers: no trainings and jobs)
         if not state.acknowledged:
             await asyncio.to_thread(self._acknowledge, state.id)
-            await _say(bot, chat_id, message_text("handoff_received", language))
+            await say(bot, chat_id, message_text("handoff_received", language))
         return SILENT
 
     async def _ordinary_question(self, text: str) -> bool:
@@ -166,7 +166,7 @@ class Coaching:
     ) -> Verdict:
         help_text = await asyncio.to_thread(self._open_crisis, sender, chat_id, language, signal)
         # The person gets help first, whatever happens to the rest.
-        await _say(bot, chat_id, help_text)
+        await say(bot, chat_id, help_text)
         logger.warning("Safeguarding: a %s signal from sender %s", signal.category, sender)
         try:
             await self.rasa.pause(sender, language)
@@ -235,7 +235,3 @@ class Coaching:
             except Exception:
                 logger.exception("Checking for unanswered coach requests failed")
             await asyncio.sleep(self.poll_seconds)
-
-
-async def _say(bot: Bot, chat_id: int, text: str) -> None:
-    await bot.send_message(chat_id, mark_rtl(text))

@@ -5,8 +5,8 @@ outbox (decision 18).
   chat has one worker that handles its updates one after the other; chats run side by side, at
   most `concurrency` at a time.
 - While an update is handled, the messages the handlers send are not sent at once: `ConnectorBot`
-  collects them (`Sink`). When the handler is done, the update is marked handled and its
-  messages are queued in the outbox, in one transaction, then sent.
+  collects them (`Sink`, in `turn.py`). When the handler is done, the update is marked handled
+  and its messages are queued in the outbox, in one transaction, then sent (`sending.py`).
 - When Rasa cannot answer (down, or its action server down), the bridge asks for a retry: the
   collected messages are dropped and the update is handled again later (backing off), with the
   person told once that their message is kept. An update handled again after a crash first looks
@@ -16,35 +16,29 @@ outbox (decision 18).
   saying why goes out first.
 - Update ids are the bot's own: they are stored under the bot's id (a new token, a new bot,
   starts its own ids).
-- The outbox sends a chat's messages in order: network errors and 429 (after `retry_after`) are
-  retried; 403 (the person blocked the bot) drops what is queued for them and pauses their
-  alerts; 400 drops that one message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
-import datetime as dt
 import functools
 import logging
 import time
-import weakref
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from telegram import InlineKeyboardMarkup, Update
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.ext import Application, ExtBot
+from telegram import Update
+from telegram.error import TelegramError
 
-from bot.db.models import Person
+from bot.db.session import in_transaction
 from bot.languages import mark_rtl
 from bot.messages import text as message_text
-from bot.services import alerts, inbox
+from bot.services import inbox, outbox
+from connectors.telegram.context import ConnectorApplication
+from connectors.telegram.sending import Outbox
+from connectors.telegram.turn import SINK, Sink, bot_id_of
+from connectors.telegram.updates import incoming
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,169 +46,20 @@ T = TypeVar("T")
 RETRY_FIRST, RETRY_MAX = 1.0, 15.0  # seconds between attempts: doubling, capped
 GIVE_UP = {"rasa": 24 * 3600.0, "actions": 300.0}  # seconds of retrying, by reason
 NOTICE_AFTER = 3.0  # seconds of retrying before the person is told their message is kept
-SEND_ATTEMPTS = 20  # tries of one outgoing message on errors other than network / 429
 PRUNE_EVERY = 3600.0
 OUTBOX_WATCH_SECONDS = 1.0  # how often messages queued by other processes are looked for
 ERASURE_RETRY_SECONDS = 30.0
 
 
-@dataclass
-class Sink:
-    """What handling one update produced: the messages to send, and whether to retry."""
-
-    update_id: int
-    recheck: bool = False  # handled before (crash or retry): Rasa may already have the turn
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    retry: str | None = None  # why it must be tried again ("rasa" / "actions")
-    leave: list[int] = field(default_factory=list)  # chats to leave once the messages are sent
-
-    def retry_later(self, reason: str) -> None:
-        """Rasa could not answer: drop what was collected, handle the update again later."""
-        self.retry = reason
-
-
-SINK: contextvars.ContextVar[Sink | None] = contextvars.ContextVar("neetbot_sink", default=None)
-_CAPTURED = {"parse_mode", "reply_markup", "disable_web_page_preview"}
-
-
-def current_sink() -> Sink | None:
-    """The sink of the update being handled, if any."""
-    return SINK.get()
-
-
-class ConnectorBot(ExtBot):
-    """The connector's bot: while an update is handled, `send_message` is collected for the
-    outbox instead of sent, and `leave_chat` waits until the collected messages are sent;
-    everything else (and every call outside an update) goes through."""
-
-    async def send_message(self, chat_id: Any, text: str, *args: Any, **kwargs: Any) -> Any:
-        sink = SINK.get()
-        if sink is None or args or not set(kwargs) <= _CAPTURED or not isinstance(chat_id, int):
-            return await super().send_message(chat_id, text, *args, **kwargs)
-        params: dict[str, Any] = {"chat_id": chat_id, "text": text}
-        for name, value in kwargs.items():
-            if value is None:
-                continue
-            params[name] = value.to_dict() if hasattr(value, "to_dict") else value
-        sink.messages.append(params)
-        return None
-
-    async def leave_chat(self, chat_id: Any, *args: Any, **kwargs: Any) -> bool:
-        sink = SINK.get()
-        if sink is None or args or kwargs or not isinstance(chat_id, int):
-            return await super().leave_chat(chat_id, *args, **kwargs)
-        sink.leave.append(chat_id)  # after the messages collected so far (why the bot leaves)
-        return True
-
-
-def bot_id_of(bot: ExtBot) -> int:
-    """The bot's own id, which its update ids belong to: the number before the colon of its
-    token (what getMe says), else getMe's (the bot must be initialised then)."""
-    prefix = bot.token.partition(":")[0]
-    return int(prefix) if prefix.isdigit() else bot.id
-
-
-def _seconds(delay: dt.timedelta | float) -> float:
-    return delay.total_seconds() if isinstance(delay, dt.timedelta) else float(delay)
-
-
-class Outbox:
-    """Sends queued messages, per chat in order, until Telegram accepts or refuses them."""
-
-    def __init__(self, sessions: sessionmaker[Session], bot: ExtBot) -> None:
-        self.sessions = sessions
-        self.bot = bot
-        # Chats whose queue in the database may hold more than what this process has in hand:
-        # left by an earlier run (see `Dispatcher.recover`) or by a flush that did not finish.
-        # The connector is the only writer of the outbox (one replica).
-        self.unsure: set[int] = set()
-        self._flushing: weakref.WeakValueDictionary[int, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
-
-    def _run(self, change: Callable[..., T], *args: Any) -> T:
-        with self.sessions.begin() as session:
-            return change(session, *args)
-
-    async def flush(self, chat_id: int, queued: list[inbox.Outgoing] | None = None) -> None:
-        """Send everything queued for `chat_id`, in order; returns when the queue is empty.
-        `queued`: the messages just queued for it, which are all its queue holds unless the
-        chat is `unsure` or another flush of it is at work (then the queue is read from the
-        database once that flush is through: it may have sent some of `queued` already)."""
-        lock = self._flushing.get(chat_id)
-        if lock is None:
-            lock = self._flushing[chat_id] = asyncio.Lock()
-        contended = lock.locked()
-        async with lock:  # one flush at a time per chat (e.g. after a restart)
-            if queued is None or contended or chat_id in self.unsure:
-                queued = await asyncio.to_thread(self._run, inbox.queued, chat_id)
-            self.unsure.add(chat_id)  # until this flush is through
-            for message in queued:
-                if not await self._send(message):
-                    break  # the chat is gone (blocked): the rest was dropped
-            self.unsure.discard(chat_id)
-
-    def flushing(self, chat_id: int) -> bool:
-        """Whether a flush of this chat is at work (it reads the queue again when it is
-        through, if asked to)."""
-        lock = self._flushing.get(chat_id)
-        return lock is not None and lock.locked()
-
-    async def _send(self, message: inbox.Outgoing) -> bool:
-        """Send one message, retrying as long as that can help; False when the chat is gone."""
-        params = dict(message.params)
-        markup = params.pop("reply_markup", None)
-        if markup is not None:
-            params["reply_markup"] = InlineKeyboardMarkup.de_json(markup, self.bot)
-        attempts, delay = message.attempts, RETRY_FIRST
-        while True:
-            try:
-                await self.bot.send_message(**params)
-            except RetryAfter as error:
-                wait = _seconds(error.retry_after)
-                logger.warning("Telegram asked to slow down: retrying in %.1f s", wait)
-                await asyncio.sleep(wait)
-                continue
-            except Forbidden:
-                dropped = await asyncio.to_thread(self._run, self._blocked, message.chat_id)
-                logger.info("A person blocked the bot: %d queued message(s) dropped", dropped)
-                return False
-            except BadRequest as error:  # this message can never be sent: drop it alone
-                logger.warning("Telegram refused a message (%s); dropped", error.message)
-                await asyncio.to_thread(self._run, inbox.sent, message.id)
-                return True
-            except NetworkError as error:  # Telegram unreachable (or timed out): keep trying
-                logger.warning("Could not reach Telegram (%s); retrying", type(error).__name__)
-            except TelegramError as error:
-                attempts += 1
-                await asyncio.to_thread(self._run, inbox.attempted, message.id)
-                if attempts >= SEND_ATTEMPTS:
-                    logger.error("Giving up a message after %d attempts (%s)", attempts, error)
-                    await asyncio.to_thread(self._run, inbox.sent, message.id)
-                    return True
-            else:
-                await asyncio.to_thread(self._run, inbox.sent, message.id)
-                return True
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RETRY_MAX)
-
-    @staticmethod
-    def _blocked(session: Session, chat_id: int) -> int:
-        person_ids = session.scalars(select(Person.id).where(Person.telegram_chat_id == chat_id))
-        for person_id in person_ids:
-            alerts.mark_blocked(session, person_id)
-        return inbox.drop_chat(session, chat_id)
-
-
 class Dispatcher:
     """Handles stored updates: one worker per chat, in order, retried until Rasa answers."""
 
-    def __init__(self, application: Application, concurrency: int = 256) -> None:
+    def __init__(self, application: ConnectorApplication, concurrency: int = 256) -> None:
         """`application` is the connector's (`build_application`): its bridge and database."""
         self.application = application
-        self.sessions: sessionmaker[Session] = application.bot_data["sessions"]
+        self.sessions: sessionmaker[Session] = application.bot_data.sessions
         self.outbox = Outbox(self.sessions, application.bot)
-        self._bridge = application.bot_data["bridge"]
+        self._bridge = application.bot_data.bridge
         self._limit = asyncio.Semaphore(concurrency)
         self._queues: dict[int, asyncio.Queue[tuple[inbox.Pending, bool]]] = {}
         self._workers: set[asyncio.Task[None]] = set()
@@ -231,7 +76,7 @@ class Dispatcher:
     def store(self, payloads: list[dict[str, Any]]) -> list[inbox.Pending]:
         """Store updates (in a thread: this blocks); the new ones, replays left out."""
         with self.sessions.begin() as session:
-            return inbox.store(session, self.bot_id, payloads)
+            return inbox.store(session, self.bot_id, [incoming(item) for item in payloads])
 
     def accept(self, updates: list[inbox.Pending], recovered: bool = False) -> None:
         """Hand stored updates to their chats' workers."""
@@ -251,7 +96,7 @@ class Dispatcher:
         """After a (re)start: send what the outbox still holds, then handle pending updates."""
         with self.sessions.begin() as session:
             inbox.prune(session, self.bot_id)
-            chats = inbox.chats_with_queued(session)
+            chats = outbox.chats_with_queued(session)
             waiting = inbox.pending(session, self.bot_id)
         self.outbox.unsure.update(chats)
         for chat_id in chats:
@@ -365,7 +210,7 @@ class Dispatcher:
 
     def _enqueue(self, chat_id: int, messages: list[dict[str, Any]]) -> None:
         with self.sessions.begin() as session:
-            inbox.enqueue(session, chat_id, messages, None)
+            outbox.enqueue(session, chat_id, messages, None)
 
     async def _finish(
         self, item: inbox.Pending, messages: list[dict[str, Any]], state: str = "done"
@@ -375,11 +220,11 @@ class Dispatcher:
         for message in messages:
             by_chat.setdefault(message["chat_id"], []).append(message)
 
-        def write() -> dict[int, list[inbox.Outgoing]]:
+        def write() -> dict[int, list[outbox.Outgoing]]:
             with self.sessions.begin() as session:
                 inbox.finish(session, item.bot_id, item.update_id, state)
                 return {
-                    chat_id: inbox.enqueue(session, chat_id, chat_messages, item.update_id)
+                    chat_id: outbox.enqueue(session, chat_id, chat_messages, item.update_id)
                     for chat_id, chat_messages in by_chat.items()
                 }
 
@@ -393,11 +238,7 @@ class Dispatcher:
         while True:
             await asyncio.sleep(PRUNE_EVERY)
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(self._run_prune)
-
-    def _run_prune(self) -> None:
-        with self.sessions.begin() as session:
-            inbox.prune(session, self.bot_id)
+                await asyncio.to_thread(in_transaction, self.sessions, inbox.prune, self.bot_id)
 
     async def watch_outbox_forever(self, every: float = OUTBOX_WATCH_SECONDS) -> None:
         """Send what other processes queued (a coach's messages, from the dashboard): the
@@ -416,7 +257,7 @@ class Dispatcher:
 
     def _queued_chats(self) -> list[int]:
         with self.sessions.begin() as session:
-            return list(inbox.chats_with_queued(session))
+            return list(outbox.chats_with_queued(session))
 
     async def erasures_forever(self, every: float = ERASURE_RETRY_SECONDS) -> None:
         """Finish erasures that failed the first time, and confirm each once it is done."""

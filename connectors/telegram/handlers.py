@@ -6,18 +6,16 @@ import contextlib
 import logging
 import time
 
-from cachetools import TTLCache
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.error import NetworkError, TelegramError
-from telegram.ext import ContextTypes
 
 from bot.languages import mark_rtl
 from bot.messages import text as message_text
 from connectors.telegram.bridge import Bridge
+from connectors.telegram.context import Context
 
 logger = logging.getLogger(__name__)
-LEFT_GROUPS = "left_groups"  # bot_data: group chat id → when the bot left it (time.time())
 
 # Telegram commands → what Rasa receives (intent payloads, so no NLU guesswork).
 COMMAND_PAYLOADS = {
@@ -34,16 +32,16 @@ COMMAND_PAYLOADS = {
 }
 
 
-def _bridge(context: ContextTypes.DEFAULT_TYPE) -> Bridge:
-    return context.bot_data["bridge"]
+def _bridge(context: Context) -> Bridge:
+    return context.bot_data.bridge
 
 
-def _own_text(context: ContextTypes.DEFAULT_TYPE, update: Update, key: str) -> str:
+def _own_text(context: Context, update: Update, key: str) -> str:
     """One of the connector's own messages, in the person's language."""
     return mark_rtl(message_text(key, _bridge(context).language_of(update.effective_user)))
 
 
-async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_text(update: Update, context: Context) -> None:
     """Forward a young person's text message to Rasa and send the replies."""
     message, chat, user = update.effective_message, update.effective_chat, update.effective_user
     if message is None or chat is None or user is None or not message.text:
@@ -51,7 +49,7 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _bridge(context).forward(context.bot, chat, user, message.text)
 
 
-async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_command(update: Update, context: Context) -> None:
     """A contract command (/start, /help, ...): forward its intent payload to Rasa."""
     message, chat, user = update.effective_message, update.effective_chat, update.effective_user
     if message is None or chat is None or user is None or not message.text:
@@ -66,7 +64,7 @@ async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     )
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_button(update: Update, context: Context) -> None:
     """A tap on an inline button: acknowledge it, then forward its payload to Rasa."""
     query, chat, user = update.callback_query, update.effective_chat, update.effective_user
     if query is None:
@@ -90,7 +88,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _bridge(context).forward(context.bot, chat, user, payload, words="", via="button")
 
 
-async def on_other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_other_message(update: Update, context: Context) -> None:
     """Stickers, photos, voice, documents, locations…: say that only text is read (a caption
     that signals a crisis gets help instead)."""
     message, chat, user = update.effective_message, update.effective_chat, update.effective_user
@@ -103,7 +101,7 @@ async def on_other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await context.bot.send_message(chat.id, _own_text(context, update, "non_text"))
 
 
-async def on_edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_edited(update: Update, context: Context) -> None:
     """An edited message: not sent to Rasa again, but new words that signal a crisis get help."""
     message, chat, user = update.effective_message, update.effective_chat, update.effective_user
     if message is None or chat is None or user is None:
@@ -113,13 +111,13 @@ async def on_edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _bridge(context).screen(context.bot, chat, user, words, edited=True)
 
 
-async def on_group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_group_message(update: Update, context: Context) -> None:
     """Anything in a group: say once that the bot works in private chats only, then leave (what
     people say there is not private; a young person's answers never belong there)."""
     message, chat = update.effective_message, update.effective_chat
     if chat is None or chat.type not in (ChatType.GROUP, ChatType.SUPERGROUP):
         return
-    left = _left_groups(context)
+    left = context.bot_data.left_groups
     written = message.date.timestamp() if message is not None else time.time()
     if written <= left.get(chat.id, float("-inf")):
         return  # written before the bot left (handled late): the note was given already
@@ -129,15 +127,7 @@ async def on_group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     left[chat.id] = time.time()
 
 
-def _left_groups(context: ContextTypes.DEFAULT_TYPE) -> TTLCache[int, float]:
-    """The groups the bot left lately: chat id → when (Telegram re-sends for a day at most)."""
-    left: TTLCache[int, float] | None = context.bot_data.get(LEFT_GROUPS)
-    if left is None:
-        left = context.bot_data[LEFT_GROUPS] = TTLCache(10_000, 24 * 3600)
-    return left
-
-
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_error(update: object, context: Context) -> None:
     """Log the error (never the message text) and apologise to the person, if there is one."""
     if isinstance(context.error, NetworkError) and not isinstance(update, Update):
         # Telegram unreachable while polling: PTB retries; one line is enough.

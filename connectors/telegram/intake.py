@@ -27,10 +27,10 @@ from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application
 
 from bot.settings import Settings
-from connectors.telegram.app import POLL_TIMEOUT
 from connectors.telegram.delivery import Dispatcher
 
 logger = logging.getLogger(__name__)
+POLL_TIMEOUT = 10  # seconds of one long poll (getUpdates)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 MAX_BODY = 1_000_000  # bytes: Telegram's updates are far smaller
 MAX_DEPTH = 64  # levels of nested objects and arrays: Telegram's updates need about a dozen

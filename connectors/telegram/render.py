@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.languages import mark_rtl
 
@@ -89,3 +89,8 @@ def render_replies(
             last = index == len(chunks) - 1
             messages.append(OutgoingMessage(html.escape(chunk), markup if last else None))
     return messages
+
+
+async def say(bot: Bot, chat_id: int, text: str) -> None:
+    """Send one plain message of ours (not from Rasa), right to left where the script is."""
+    await bot.send_message(chat_id, mark_rtl(text))

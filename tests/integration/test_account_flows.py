@@ -34,7 +34,7 @@ NAME = "Zorbalina"  # distinctive, so the log check cannot be fooled by other te
 @pytest.fixture(scope="module")
 def connector(stack: Stack, fake_telegram) -> Iterator[Connector]:
     """The connector, looking for alerts every half second, with no quiet hours (the night
-    queue is tested with a clock in tests/unit/test_alert_sender.py)."""
+    queue is tested with a clock in tests/unit/connectors/telegram/test_alert_sender.py)."""
     running = start_connector(
         stack, fake_telegram, "telegram-accounts",
         ALERT_POLL_SECONDS="0.5", ALERT_QUIET_START="0", ALERT_QUIET_END="0",

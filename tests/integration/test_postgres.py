@@ -25,10 +25,10 @@ from bot.db.models import Conversation, Opportunity
 from bot.db.session import session_factory
 from bot.services import conversations, privacy, transcripts
 from bot.services.setup import prepare_database
-from bot.services.tracker_store import EVENTS, has_events, tracker_engine
 from bot.settings import Settings
 from connectors import processes
 from connectors.rasa.client import RasaClient
+from connectors.rasa.events import EVENTS, RasaEvents, has_events, tracker_engine
 from tests.integration.conftest import free_port, shifted_sample
 
 # The first test pays for starting two Rasa servers: minutes on a busy two-core machine.
@@ -190,9 +190,9 @@ def test_two_rasa_servers_serve_one_conversation_at_once_without_losing_a_turn(
     assert all(answered for _, answered in turns), turns
 
     with session_factory(replicas.settings.database_url).begin() as session:
-        conversations.sync(session, replicas.settings.tracker_store_url)
+        conversations.sync(session, RasaEvents(replicas.settings.tracker_store_url))
         summary = session.get(Conversation, sender)
         assert summary is not None and summary.user_messages == len(messages)
-    erased = privacy.erase_conversation(replicas.settings.tracker_store_url, sender)
+    erased = privacy.erase_conversation(RasaEvents(replicas.settings.tracker_store_url), sender)
     assert erased > len(messages)
-    assert transcripts.transcript(replicas.settings.tracker_store_url, sender) == []
+    assert transcripts.transcript(RasaEvents(replicas.settings.tracker_store_url), sender) == []

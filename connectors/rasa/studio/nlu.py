@@ -23,7 +23,7 @@ from connectors.rasa.studio.yamlio import (
     StudioError as StudioError,  # where the stores' callers look
 )
 
-MIN_EXAMPLES = 12  # per intent and language, as tests/unit/test_translations.py asks
+MIN_EXAMPLES = 12  # per intent and language, as tests/unit/project/test_translations.py asks
 MAX_EXAMPLE = 300
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,60}(/[a-z0-9_]{1,60})?$")
 _ENTITY = re.compile(r"\[([^\]]+)\]\((\w+)(?::[^)]*)?\)|\[([^\]]+)\]\{[^}]*\"entity\":\s*\"(\w+)\"")

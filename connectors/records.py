@@ -1,0 +1,42 @@
+"""What every channel writes and reads in the core around a turn, the Telegram connector and
+the console alike: the language a person chose, their activity, their data export, and the
+erasures to finish once Rasa has saved the turn. Sending or printing stays with the channel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.services import people, privacy
+from bot.services.events import EventLog
+
+
+class Records:
+    """A channel's access to the people's records (`sessions`) and the conversation log."""
+
+    def __init__(self, sessions: sessionmaker[Session], events: EventLog) -> None:
+        self.sessions = sessions
+        self.events = events
+
+    def stored_language(self, sender: str) -> str | None:
+        """The language the person chose in their profile, if any."""
+        with self.sessions.begin() as session:
+            return people.preferred_language(session, sender)
+
+    def touch(self, sender: str, chat_id: int | None = None) -> bool:
+        """Note the person's activity (and their chat, for alerts); True for a known person."""
+        with self.sessions.begin() as session:
+            return people.touch(session, sender, chat_id)
+
+    def export(self, sender: str) -> dict[str, Any]:
+        """Everything stored about the person (`/mydata`)."""
+        with self.sessions.begin() as session:
+            return privacy.export_person(session, self.events, sender)
+
+    def finish_erasures(
+        self, sender: str | None = None, chat_id: int | None = None
+    ) -> list[privacy.DueErasure]:
+        """Finish the erasures due (of one person, whose chat is `chat_id`, or all); the ones
+        now done, to confirm."""
+        return privacy.finish_due(self.sessions, self.events, sender, chat_id)

@@ -1,0 +1,1 @@
+"""Unit tests of the rasa-sdk actions (actions/)."""

@@ -1,0 +1,1 @@
+"""Unit tests of the Telegram connector (connectors/telegram/)."""

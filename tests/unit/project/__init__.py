@@ -1,0 +1,2 @@
+"""Unit tests of the repository as a whole: dependencies, deployment files, translations and
+the measuring sets."""

@@ -17,11 +17,14 @@ from bot.db.models import Person
 from bot.messages import text
 from bot.services.catalogue import (
     SearchQuery,
+    SearchResult,
     get_opportunity,
     record_view,
     resolve_place,
     search,
+    search_count,
 )
+from bot.services.paging import page_count
 from bot.services.people import get_person
 from bot.services.query import ANY, Criteria, understand
 from bot.services.vocabulary import vocabulary
@@ -112,16 +115,28 @@ def _kinds(kind: str, count: int, language: str) -> str:
     return text(f"kind_{'singular' if count == 1 else 'plural'}.{kind}", language)
 
 
-def _count(session: Session, state: SearchState, language: str) -> int:
-    return search(session, state.query(Seeker(language), page=1)).total
+def _capitalised(title: str) -> str:
+    """The title with its first letter in upper case (after an emoji, if it starts with one)."""
+    for index, character in enumerate(title):
+        if character.isalpha():
+            return title[:index] + character.upper() + title[index + 1 :]
+    return title
 
 
-def _broader_buttons(session: Session, state: SearchState, language: str) -> list[dict[str, str]]:
-    """Searches one step wider than `state` that do find something, as buttons with counts."""
+def _count(session: Session, state: SearchState, seeker: Seeker) -> int:
+    return search_count(session, state.query(seeker, page=1))
+
+
+def _broader_buttons(session: Session, state: SearchState, seeker: Seeker) -> list[dict[str, str]]:
+    """Searches one step wider than `state` that do find something, as buttons with counts.
+    Each count is that of the search its button starts: the same person (age, country) and
+    what `ActionRefineSearch` or a new search keeps of the current filters."""
+    language = seeker.language
     buttons = []
     if state.location:
+        # location=any keeps the topics and every filter
         wider = SearchState(state.kind, state.topics, None, state.filters)
-        count = _count(session, wider, language)
+        count = _count(session, wider, seeker)
         if count and not wider.is_empty():
             label = (
                 render.topics_label(wider.topics, vocabulary(), language)
@@ -134,8 +149,9 @@ def _broader_buttons(session: Session, state: SearchState, language: str) -> lis
                     payload("inform", location=ANY),
                 )
             )
-        anything_there = SearchState(state.kind, [], state.location)
-        count = _count(session, anything_there, language)
+        # topic=any drops the topics and the words, keeps "free" and "online"
+        anything_there = SearchState(state.kind, [], state.location, {**state.filters, "terms": []})
+        count = _count(session, anything_there, seeker)
         if count and (state.topics or state.filters["terms"]):
             buttons.append(
                 button(
@@ -143,9 +159,10 @@ def _broader_buttons(session: Session, state: SearchState, language: str) -> lis
                     payload("inform", topic=ANY),
                 )
             )
+    # a new search of the other kind, with the first topic and the place (what its button says)
     other_kind = "job" if state.kind == "training" else "training"
-    other = SearchState(other_kind, state.topics, state.location, state.filters)
-    count = _count(session, other, language)
+    other = SearchState(other_kind, state.topics[:1], state.location)
+    count = _count(session, other, seeker)
     if count:
         entities = {"topic": state.topics[0]} if state.topics else {}
         if state.location:
@@ -155,7 +172,7 @@ def _broader_buttons(session: Session, state: SearchState, language: str) -> lis
             "broaden_other_kind", language, kinds=_kinds(other_kind, 2, language), count=count,
             **_describe(other, language),
         )  # fmt: skip
-        buttons.append(button(title[0].upper() + title[1:], payload(intent, **entities)))
+        buttons.append(button(_capitalised(title), payload(intent, **entities)))
     return buttons
 
 
@@ -168,9 +185,9 @@ class Seeker:
     country: str | None = None
 
 
-def seeker_of(session: Session, tracker: Tracker) -> Seeker:
-    """The person searching, as far as their profile (if any) tells."""
-    person = get_person(session, tracker.sender_id)
+def seeker_of(session: Session, tracker: Tracker, person: Person | None = None) -> Seeker:
+    """The person searching, as far as their profile (if any) tells (`person`: already read)."""
+    person = person or get_person(session, tracker.sender_id)
     if person is None:
         return Seeker(language_of(tracker))
     return Seeker(language_of(tracker), person.age, person.country)
@@ -181,16 +198,18 @@ def show_page(
     session: Session,
     state: SearchState,
     seeker: Seeker,
+    result: SearchResult | None = None,
 ) -> list[EventType]:
-    """Show the page `state.page` of the search; with no results, offer a wider search."""
+    """Show the page `state.page` of the search (`result`, when it was searched already); with
+    no results, offer a wider search."""
     language, age = seeker.language, seeker.age
-    result = search(session, state.query(seeker))
+    result = result or search(session, state.query(seeker))
     state.page = result.page or 1
     described = _describe(state, language)
     if result.total == 0:
         kinds = _kinds(state.kind, 2, language)
         dispatcher.utter_message(text=text("no_results", language, kinds=kinds, **described))
-        buttons = _broader_buttons(session, state, language)
+        buttons = _broader_buttons(session, state, seeker)
         if buttons:
             dispatcher.utter_message(text=text("broaden_offer", language), buttons=buttons)
         return state.slots()
@@ -286,7 +305,7 @@ class _NewSearch:
             state = SearchState(self.kind, criteria.topics, criteria.location, filters)
             _unknown_place(dispatcher, criteria, language)
             person = get_person(session, tracker.sender_id)
-            seeker = seeker_of(session, tracker)
+            seeker = seeker_of(session, tracker, person)
             if state.is_empty() and not (criteria.any_topic or criteria.unknown_location):
                 if person is None or not (person.interest_keys or person.place):
                     _topic_picker(dispatcher, self.kind, language)
@@ -358,12 +377,12 @@ class ActionShowMore(Action):
             return []
         with db().begin() as session:
             seeker = seeker_of(session, tracker)
-            total_pages = search(session, state.query(seeker)).pages
-            if state.page >= total_pages:
+            state.page += 1
+            result = search(session, state.query(seeker))  # a page beyond the last: the last
+            if result.page < state.page:
                 dispatcher.utter_message(text=text("no_more_results", language))
                 return []
-            state.page += 1
-            return show_page(dispatcher, session, state, seeker)
+            return show_page(dispatcher, session, state, seeker, result)
 
 
 class ActionShowDetails(Action):
@@ -385,9 +404,9 @@ class ActionShowDetails(Action):
             item = get_opportunity(session, wanted) if wanted is not None else None
             if item is not None:
                 record_view(session, item, tracker.sender_id)
-            more = (
-                state is not None
-                and state.page < search(session, state.query(seeker_of(session, tracker))).pages
+            more = state is not None and state.page < page_count(
+                search_count(session, state.query(seeker_of(session, tracker))),
+                get_settings().page_size,
             )
         if item is None:
             # No id at all: which one? An id we cannot find, or one no button ever sent: gone.

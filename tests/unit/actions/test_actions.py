@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from actions.search import (
     ActionShowDetails,
     ActionShowMore,
 )
+from bot.services import people
 from bot.services.catalogue_csv import import_catalogue
 from tests.conftest import catalogue_csv, opportunity_row
 
@@ -191,3 +194,64 @@ def test_fallback_offers_the_two_likeliest_intents() -> None:
 def test_details_asked_in_words_without_a_result_shown(catalogue) -> None:
     messages, events = run(ActionShowDetails(), tracker("tell me more about it", "show_details"))
     assert messages[0]["text"].startswith("Which one? Tap its number") and events == []
+
+
+def _total_shown(text: str) -> int:
+    """How many results a search's first message announces (0 when it found none)."""
+    if text.startswith("I found no"):
+        return 0
+    if text.startswith("Here is the only"):
+        return 1
+    found = re.match(r"Here are (?:\d+ of )?(\d+) ", text)
+    assert found, text
+    return int(found.group(1))
+
+
+def test_each_wider_search_finds_as_many_as_its_button_says(sessions) -> None:
+    """The count on a "widen the search" button is the number of results its search shows:
+    the same age limits of the person's profile, and the filters that search keeps."""
+    rows = [
+        # in Split: two paid courses of another topic, one free one for 16-year-olds
+        opportunity_row(title="Paid coding 1", cost_eur="90"),
+        opportunity_row(title="Paid coding 2", cost_eur="90"),
+        opportunity_row(title="Free coding for teens", min_age="15", max_age="19"),
+        # tourism elsewhere: one a 16-year-old may join, one from 18
+        opportunity_row(title="Cooking for teens", topics="tourism_hospitality", city="Palermo",
+                        region="Sicilia", country="IT", min_age="15", max_age="25"),
+        opportunity_row(title="Hotel internship", topics="tourism_hospitality", city="Sliema",
+                        region="Malta", country="MT"),
+        # tourism jobs in Split: one paid is no matter for a job search, one only from 18
+        opportunity_row(title="Waiter", kind="job", topics="tourism_hospitality", cost_eur="0",
+                        min_age="16", max_age="30"),
+        opportunity_row(title="Night porter", kind="job", topics="tourism_hospitality"),
+    ]  # fmt: skip
+    with sessions.begin() as session:
+        assert import_catalogue(session, catalogue_csv(*rows)).ok
+        people.give_consent(session, "tester", language="en")
+        people.save_profile(session, "tester", people.Profile(age=16, country="HR"))
+    entities = [{"entity": "topic", "value": "tourism_hospitality"}]
+    messages, events = run(
+        ActionSearchTrainings(), tracker("free cooking courses in split", "ask_trainings", entities)
+    )
+    assert messages[0]["text"].startswith("I found no trainings about Tourism")
+    buttons = messages[1]["buttons"]
+    assert len(buttons) == 3, buttons
+    slots = slots_of(events)
+    for offer in buttons:
+        announced = int(re.search(r"\((\d+)\)$", offer["title"]).group(1))
+        intent, _, arguments = offer["payload"][1:].partition("{")
+        values = json.loads("{" + arguments) if arguments else {}
+        found = [{"entity": key, "value": value} for key, value in values.items()]
+        if intent == "inform":
+            action, state = ActionRefineSearch(), slots
+        else:
+            action = ActionSearchJobs() if intent == "ask_jobs" else ActionSearchTrainings()
+            state = {}
+        shown, _ = run(action, tracker(offer["payload"], intent, found, slots=state))
+        assert _total_shown(shown[0]["text"]) == announced, (offer, shown[0]["text"])
+    titles = [offer["title"] for offer in buttons]
+    assert titles == [
+        "🌍 Tourism & hospitality anywhere (1)",  # the internship is from 18
+        "📍 Anything in Split (1)",  # free, and for a 16-year-old: the teens' course only
+        "🔁 Jobs about Tourism & hospitality in Split instead (1)",  # the waiter
+    ]

@@ -9,10 +9,9 @@ from pathlib import Path
 
 from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.db.models import Opportunity, Topic
+from bot.db.models import Opportunity
 from bot.services import audit, catalogue_admin
 from bot.services.alerts import queue_alerts
 from bot.services.catalogue_admin import CatalogueError, Stale
@@ -25,10 +24,6 @@ from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
 router = APIRouter(prefix="/admin/catalogue")
 MAX_UPLOAD = 20 * 1024 * 1024  # bytes
-
-
-def _topics(session: Session) -> list[str]:
-    return list(session.scalars(select(Topic.key).order_by(Topic.key)))
 
 
 def _uploads(settings: Settings) -> Path:
@@ -70,8 +65,8 @@ def _form_page(
 ) -> Response:  # fmt: skip
     return render(
         request, "studio_opportunity.html", user, item=item, values=values,
-        topics=_topics(session), columns=COLUMNS, error=error, status_code=status_code,
-        version=catalogue_admin.version(item) if item is not None else "",
+        topics=catalogue_admin.topic_keys(session), columns=COLUMNS, error=error,
+        status_code=status_code, version=catalogue_admin.version(item) if item is not None else "",
     )  # fmt: skip
 
 
@@ -108,7 +103,7 @@ def edit_page(
     item_id: int, request: Request, user: Viewer = Depends(admin), session: Session = Depends(db)
 ) -> Response:
     """One opportunity's form."""
-    item = session.get(Opportunity, item_id)
+    item = catalogue_admin.get(session, item_id)
     if item is None:
         raise HTTPException(404, "There is no such opportunity.")
     return _form_page(request, user, session, item, catalogue_admin.values_of(item))
@@ -122,7 +117,7 @@ async def save(
     form = await request.form()
     values = catalogue_admin.form_values(form)
     with sessions.begin() as session:
-        item = session.get(Opportunity, item_id)
+        item = catalogue_admin.get(session, item_id)
         if item is None:
             raise HTTPException(404, "There is no such opportunity.")
         before = catalogue_admin.values_of(item)

@@ -11,21 +11,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.csvsafe import csv_cell
-from bot.db.models import Annotation
 from bot.services import conversation_list as listing
-from bot.services import conversations, transcripts
+from bot.services import conversations, proposals, transcripts
 from bot.services.conversation_list import Filters, Row
 from bot.services.conversations import ConversationError
 from bot.services.handoff import open_for
-from bot.services.people import now
-from bot.settings import SUPPORTED_LANGUAGES
-from connectors.rasa.studio.nlu import NluStore
 from dashboard import handoff_routes
-from dashboard.deps import AppSettings
+from dashboard.deps import Nlu
 from dashboard.pages import back, flash, render
 from dashboard.security import SIGNED_IN_FORM, Events, Viewer, db, viewer
 
@@ -178,7 +173,7 @@ def export_json(
 def transcript_page(
     sender_id: str,
     request: Request,
-    settings: AppSettings,
+    nlu: Nlu,
     log: Events,
     user: Viewer = Depends(viewer),
     session: Session = Depends(db),
@@ -200,8 +195,10 @@ def transcript_page(
         last_id=entries[-1].id if entries else 0,
         handoff=handoff,
         can_write=handoff is None or handoff.telegram_chat_id is not None,
-        intents=sorted(NluStore(settings.rasa_project_dir, SUPPORTED_LANGUAGES).overview()),
-        proposed={item.event_id: item.intent for item in annotations_of(session, sender_id)},
+        intents=sorted(nlu.overview()),
+        proposed={
+            item.event_id: item.intent for item in proposals.of_conversation(session, sender_id)
+        },
     )
 
 
@@ -274,16 +271,11 @@ def mark_reviewed(
     )
 
 
-def annotations_of(session: Session, sender_id: str) -> list[Annotation]:
-    """The coaches' proposals about one conversation's messages."""
-    return list(session.scalars(select(Annotation).where(Annotation.sender_id == sender_id)))
-
-
 @router.post("/conversations/{sender_id}/annotations", dependencies=SIGNED_IN_FORM)
 def propose_intent(
     sender_id: str,
     request: Request,
-    settings: AppSettings,
+    nlu: Nlu,
     log: Events,
     event_id: Annotated[int, Form()] = 0,
     intent: Annotated[str, Form(max_length=80)] = "",
@@ -302,15 +294,12 @@ def propose_intent(
     if entry is None or entry.text.startswith("/"):
         flash(request, "That message cannot be annotated (a button, or it was erased).", "error")
         return back(f"/conversations/{sender_id}")
-    if intent not in NluStore(settings.rasa_project_dir, SUPPORTED_LANGUAGES).overview():
+    if intent not in nlu.overview():
         flash(request, f"There is no intent {intent!r}.", "error")
         return back(f"/conversations/{sender_id}")
-    session.add(
-        Annotation(
-            sender_id=sender_id, event_id=event_id, text=entry.text[:300],
-            language=entry.language or "en", predicted=entry.intent, intent=intent,
-            status="proposed", proposed_by=user.username, proposed_at=now(),
-        )
+    proposals.propose(
+        session, sender_id, event_id, entry.text, entry.language or "en", entry.intent, intent,
+        user.username,
     )  # fmt: skip
     flash(request, f"Proposed: {entry.text!r} meant {intent}. An admin will review it.")
     return back(f"/conversations/{sender_id}")

@@ -110,8 +110,7 @@ async def reply(
 
     def work() -> tuple[str, int | None]:
         with sessions.begin() as session:
-            current = handoff.get(session, handoff_id)
-            handoff.check_holder(current, user_row(session, user))
+            current = handoff.held(session, handoff_id, user_row(session, user))
             return current.sender_id, current.telegram_chat_id
 
     try:
@@ -144,11 +143,8 @@ async def hand_back(
 
     def work() -> tuple[str, int | None, str]:
         with sessions.begin() as session:
-            current = handoff.get(session, handoff_id)
-            handoff.check_holder(current, user_row(session, user))
-            found = current.sender_id, current.telegram_chat_id, current.language
-            handoff.close(session, current)
-            return found
+            given = handoff.hand_back(session, handoff_id, user_row(session, user))
+            return given.sender_id, given.telegram_chat_id, given.language
 
     try:
         sender, chat_id, language = await asyncio.to_thread(work)

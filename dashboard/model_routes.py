@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import ModelVersion, StudioJob
@@ -43,12 +42,9 @@ async def _models_page(
 
     def read() -> tuple[list[ModelVersion], list[StudioJob]]:
         with sessions.begin() as session:
-            versions = list(session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc())))
-            recent = list(
-                session.scalars(select(StudioJob).order_by(StudioJob.id.desc()).limit(10))
-            )
+            kept, recent = jobs.kept_versions(session), jobs.recent_jobs(session)
             session.expunge_all()
-            return versions, recent
+            return kept, recent
 
     versions, recent = await asyncio.to_thread(read)
     return render(
@@ -147,7 +143,7 @@ def job_status(
     job_id: int, user: Viewer = Depends(admin), session: Session = Depends(db)
 ) -> JSONResponse:
     """A job's progress, for the page's live view."""
-    job = session.get(StudioJob, job_id)
+    job = jobs.get_job(session, job_id)
     if job is None:
         raise HTTPException(404, "There is no such job.")
     return JSONResponse({
@@ -169,7 +165,7 @@ async def activate(
 
     def path_of() -> tuple[str, str | None]:
         with sessions.begin() as session:
-            version = session.get(ModelVersion, version_id)
+            version = jobs.get_version(session, version_id)
             if version is None:
                 raise StudioError("That model is no longer kept.")
             current = jobs.live(session)

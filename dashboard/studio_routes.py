@@ -7,12 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.db.models import Annotation
-from bot.services import audit, misunderstood
-from bot.services.people import now
+from bot.services import audit, misunderstood, proposals
 from bot.settings import SUPPORTED_LANGUAGES
 from connectors.rasa.studio.nlu import StudioError
 from connectors.rasa.studio.responses import Variation, parse_buttons
@@ -261,20 +258,10 @@ def annotations_page(
     request: Request, user: Viewer = Depends(admin), session: Session = Depends(db)
 ) -> Response:
     """Coaches' proposals ("this message meant …"), to accept into the data or reject."""
-    proposed = list(
-        session.scalars(
-            select(Annotation).where(Annotation.status == "proposed").order_by(Annotation.id)
-        )
-    )
-    decided = list(
-        session.scalars(
-            select(Annotation)
-            .where(Annotation.status != "proposed")
-            .order_by(Annotation.decided_at.desc())
-            .limit(50)
-        )
-    )
-    return render(request, "studio_annotations.html", user, proposed=proposed, decided=decided)
+    return render(
+        request, "studio_annotations.html", user,
+        proposed=proposals.proposed(session), decided=proposals.decided(session),
+    )  # fmt: skip
 
 
 @router.post("/annotations/{annotation_id}/{decision}", dependencies=ADMIN_FORM)
@@ -287,12 +274,8 @@ def decide(
     session: Session = Depends(db),
 ) -> Response:
     """Accept a proposal (the message becomes an example of the intent) or reject it."""
-    annotation = session.get(Annotation, annotation_id)
-    if (
-        annotation is None
-        or annotation.status != "proposed"
-        or decision not in ("accept", "reject")
-    ):
+    annotation = proposals.waiting(session, annotation_id)
+    if annotation is None or decision not in proposals.DECISIONS:
         flash(request, "That proposal was already decided.", "error")
         return back("/admin/annotations")
     if decision == "accept":
@@ -314,8 +297,7 @@ def decide(
             session, annotation.sender_id, annotation.text, annotation.language,
             annotation.intent, "annotation", user.username,
         )  # fmt: skip
-    annotation.status = "accepted" if decision == "accept" else "rejected"
-    annotation.decided_by, annotation.decided_at = user.username, now()
+    proposals.decide(session, annotation, decision, user.username)
     audit.record(
         session, user.id, user.username, f"annotation.{decision}",
         f"{annotation.text} → {annotation.intent}",

@@ -38,6 +38,16 @@ def version(item: Opportunity) -> str:
     )
 
 
+def get(session: Session, item_id: int) -> Opportunity | None:
+    """One opportunity (published or not), or None."""
+    return session.get(Opportunity, item_id)
+
+
+def topic_keys(session: Session) -> list[str]:
+    """The catalogue's topic keys, in order."""
+    return list(session.scalars(select(Topic.key).order_by(Topic.key)))
+
+
 def values_of(item: Opportunity) -> dict[str, str]:
     """The opportunity as the form's (and the CSV's) text values."""
     values = {name: _cell(getattr(item, name)) for name in COLUMNS if name != "topics"}

@@ -104,11 +104,31 @@ def get(session: Session, handoff_id: int) -> Handoff:
     return handoff
 
 
-def take(session: Session, handoff_id: int, user: User) -> Handoff:
+@dataclass(frozen=True)
+class Held:
+    """A conversation a coach holds: what they need to write to the person."""
+
+    id: int
+    sender_id: str
+    telegram_chat_id: int | None
+    language: str
+    status: str
+    taken_by: int | None
+    taken_at: dt.datetime | None
+
+
+def _held(handoff: Handoff) -> Held:
+    return Held(
+        handoff.id, handoff.sender_id, handoff.telegram_chat_id, handoff.language,
+        handoff.status, handoff.taken_by, handoff.taken_at,
+    )  # fmt: skip
+
+
+def take(session: Session, handoff_id: int, user: User) -> Held:
     """A coach takes a waiting conversation. Refused if another coach has it, or it is over."""
     handoff = get(session, handoff_id)
     if handoff.status == "active" and handoff.taken_by == user.id:
-        return handoff
+        return _held(handoff)
     if handoff.status == "active":
         holder = handoff.coach.username if handoff.coach else "another coach"
         raise HandoffError(f"{holder} is already talking with this person.")
@@ -127,7 +147,7 @@ def take(session: Session, handoff_id: int, user: User) -> Handoff:
         return take(session, handoff_id, user)  # someone else moved first: say who
     for name, value in (("status", "active"), ("taken_by", user.id), ("taken_at", moment)):
         set_committed_value(handoff, name, value)  # as written, without writing it again
-    return handoff
+    return _held(handoff)
 
 
 def check_holder(handoff: Handoff, user: User) -> None:
@@ -136,6 +156,22 @@ def check_holder(handoff: Handoff, user: User) -> None:
         raise HandoffError("Take the conversation first.")
     if handoff.taken_by != user.id and user.role != "admin":
         raise HandoffError("Another coach is talking with this person.")
+
+
+def held(session: Session, handoff_id: int, user: User) -> Held:
+    """The conversation `user` holds (HandoffError if they do not: take it first)."""
+    handoff = get(session, handoff_id)
+    check_holder(handoff, user)
+    return _held(handoff)
+
+
+def hand_back(session: Session, handoff_id: int, user: User) -> Held:
+    """The coach who holds the conversation gives it back to the bot; what it was."""
+    handoff = get(session, handoff_id)
+    check_holder(handoff, user)
+    found = _held(handoff)
+    close(session, handoff)
+    return found
 
 
 def close(session: Session, handoff: Handoff, status: str = "closed") -> None:

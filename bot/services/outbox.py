@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from bot.db.models import OutboxMessage
+from bot.db.models import OutboxMessage, Person
+from bot.services import alerts
 from bot.services.people import now
 
 
@@ -88,3 +89,11 @@ def drop_chat(session: Session, chat_id: int) -> int:
     """Forget everything queued for a chat (the person blocked the bot); how many."""
     result = session.execute(delete(OutboxMessage).where(OutboxMessage.chat_id == chat_id))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def blocked(session: Session, chat_id: int) -> int:
+    """The person of `chat_id` blocked the bot: pause their alerts and forget what is queued for
+    them; how many messages went."""
+    for person_id in session.scalars(select(Person.id).where(Person.telegram_chat_id == chat_id)):
+        alerts.mark_blocked(session, person_id)
+    return drop_chat(session, chat_id)

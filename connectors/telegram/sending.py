@@ -9,15 +9,13 @@ import datetime as dt
 import logging
 import weakref
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from telegram import InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import ExtBot
 
-from bot.db.models import Person
 from bot.db.session import in_transaction
-from bot.services import alerts, outbox
+from bot.services import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +84,7 @@ class Outbox:
                 continue
             except Forbidden:
                 dropped = await asyncio.to_thread(
-                    in_transaction, self.sessions, self._blocked, message.chat_id
+                    in_transaction, self.sessions, outbox.blocked, message.chat_id
                 )
                 logger.info("A person blocked the bot: %d queued message(s) dropped", dropped)
                 return False
@@ -108,10 +106,3 @@ class Outbox:
                 return True
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)
-
-    @staticmethod
-    def _blocked(session: Session, chat_id: int) -> int:
-        person_ids = session.scalars(select(Person.id).where(Person.telegram_chat_id == chat_id))
-        for person_id in person_ids:
-            alerts.mark_blocked(session, person_id)
-        return outbox.drop_chat(session, chat_id)

@@ -240,7 +240,7 @@ class Runner:
 
 def prune(session: Session, keep: int) -> list[str]:
     """Keep the newest `keep` trained models (and always the live one); delete the rest."""
-    versions = list(session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc())))
+    versions = kept_versions(session)
     removed = []
     for version in versions[keep:]:
         if version.active:
@@ -253,6 +253,26 @@ def prune(session: Session, keep: int) -> list[str]:
         )
         session.delete(version)
     return removed
+
+
+def kept_versions(session: Session) -> list[ModelVersion]:
+    """The models kept, newest first."""
+    return list(session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc())))
+
+
+def recent_jobs(session: Session, limit: int = 10) -> list[StudioJob]:
+    """The latest training and validation jobs, newest first."""
+    return list(session.scalars(select(StudioJob).order_by(StudioJob.id.desc()).limit(limit)))
+
+
+def get_job(session: Session, job_id: int) -> StudioJob | None:
+    """One job, or None."""
+    return session.get(StudioJob, job_id)
+
+
+def get_version(session: Session, version_id: int) -> ModelVersion | None:
+    """One kept model, or None."""
+    return session.get(ModelVersion, version_id)
 
 
 def live(session: Session) -> ModelVersion | None:

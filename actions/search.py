@@ -16,6 +16,7 @@ from bot import render
 from bot.db.models import Person
 from bot.messages import text
 from bot.services.catalogue import (
+    Place,
     SearchQuery,
     SearchResult,
     get_opportunity,
@@ -50,6 +51,7 @@ class SearchState:
         self.location = location
         self.filters = {"terms": [], "free": False, "online": False, **(filters or {})}
         self.page = page
+        self.place: Place | None = None  # `location` resolved this turn (not kept in slots)
 
     @classmethod
     def from_tracker(cls, tracker: Tracker) -> SearchState | None:
@@ -77,6 +79,7 @@ class SearchState:
             age=seeker.age,
             page=page or self.page,
             page_size=get_settings().page_size,
+            place=self.place,
         )
 
     def slots(self) -> list[EventType]:
@@ -303,6 +306,7 @@ class _NewSearch:
                 "online": criteria.online_only,
             }
             state = SearchState(self.kind, criteria.topics, criteria.location, filters)
+            state.place = criteria.place
             _unknown_place(dispatcher, criteria, language)
             person = get_person(session, tracker.sender_id)
             seeker = seeker_of(session, tracker, person)
@@ -357,6 +361,7 @@ class ActionRefineSearch(Action):
             filters["free"] = previous.filters["free"] or criteria.free_only
             filters["online"] = previous.filters["online"] or criteria.online_only
             state = SearchState(previous.kind, topics, location, filters)
+            state.place = criteria.place
             _unknown_place(dispatcher, criteria, language)
             return show_page(dispatcher, session, state, seeker_of(session, tracker))
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 
 
+@lru_cache(maxsize=2048)
 def normalise(text: str) -> str:
-    """Lower-case, strip accents and punctuation, collapse spaces: "Iași-Nord!" → "iasi nord"."""
+    """Lower-case, strip accents and punctuation, collapse spaces: "Iași-Nord!" → "iasi nord".
+    Remembered: one search reads the same message in several places."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
     return " ".join(_NON_WORD.sub(" ", stripped).replace("_", " ").split())

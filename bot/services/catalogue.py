@@ -46,6 +46,7 @@ class SearchQuery:
     page: int = 1
     page_size: int = 5
     today: dt.date | None = None
+    place: Place | None = None  # `location` already resolved (by `understand`, this turn)
 
 
 @dataclass(frozen=True)
@@ -223,10 +224,19 @@ def search_terms(text: str | None, vocab: Vocabulary) -> list[str]:
     return list(dict.fromkeys(word for word in words if word not in vocab.stopwords))
 
 
+def _place(session: Session, query: SearchQuery, vocab: Vocabulary) -> Place | None:
+    """The place the query searches in: resolved once per turn where `understand` did it."""
+    if not query.location:
+        return None
+    if query.place is not None and query.place.name == query.location:
+        return query.place
+    return resolve_place(session, query.location, vocab)
+
+
 def search_count(session: Session, query: SearchQuery, vocab: Vocabulary | None = None) -> int:
     """How many opportunities `search` would find for `query`, without reading them."""
     vocab = vocab or vocabulary()
-    place = resolve_place(session, query.location, vocab) if query.location else None
+    place = _place(session, query, vocab)
     if query.location and place is None:
         return 0
     ids = _base_query(query, place, search_terms(query.text, vocab)).subquery()
@@ -240,7 +250,7 @@ def search(session: Session, query: SearchQuery, vocab: Vocabulary | None = None
     the person's language, then in their country; then the soonest deadline or start.
     """
     vocab = vocab or vocabulary()
-    place = resolve_place(session, query.location, vocab) if query.location else None
+    place = _place(session, query, vocab)
     if query.location and place is None:
         return SearchResult([], 0, 1, 0, unknown_location=query.location)
     terms = search_terms(query.text, vocab)

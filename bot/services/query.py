@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from bot.services.catalogue import find_place_in_text, resolve_place, search_terms
+from bot.services.catalogue import Place, find_place_in_text, resolve_place, search_terms
 from bot.services.vocabulary import Vocabulary, vocabulary
 from bot.text import normalise
 
@@ -26,6 +26,7 @@ class Criteria:
     online_only: bool = False
     terms: list[str] = field(default_factory=list)
     unknown_location: str | None = None
+    place: Place | None = None  # `location`, resolved (the search need not resolve it again)
 
 
 def _mentions(text: str, phrases: frozenset[str]) -> bool:
@@ -60,7 +61,7 @@ def understand(
         if normalise(value) == ANY:
             criteria.any_place = True
         elif place := resolve_place(session, value, vocab):
-            criteria.location = place.name
+            criteria.location, criteria.place = place.name, place
             break
         else:
             criteria.unknown_location = value
@@ -72,7 +73,7 @@ def understand(
     if criteria.location is None:
         place = find_place_in_text(session, text, vocab)
         if place is not None:
-            criteria.location = place.name
+            criteria.location, criteria.place = place.name, place
             criteria.unknown_location = None
     criteria.any_place = criteria.any_place or _mentions(text, vocab.any_place_words)
     criteria.any_topic = criteria.any_topic or _mentions(text, vocab.any_topic_words)

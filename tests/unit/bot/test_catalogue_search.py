@@ -9,8 +9,16 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.render import headline
-from bot.services.catalogue import SearchQuery, get_opportunity, resolve_place, search
+from bot.services import catalogue as catalogue_module
+from bot.services.catalogue import (
+    SearchQuery,
+    get_opportunity,
+    resolve_place,
+    search,
+    search_count,
+)
 from bot.services.catalogue_csv import import_catalogue
+from bot.services.query import understand
 from tests.conftest import catalogue_csv, opportunity_row
 
 TODAY = dt.date(2026, 11, 22)
@@ -165,3 +173,29 @@ def test_the_persons_language_then_country_rank_first(sessions) -> None:
         assert order(language="it", country="it") == [
             "Italian in Italy", "Italian in Malta", "English in Malta",
         ]  # fmt: skip
+
+
+def test_a_place_resolved_this_turn_is_not_resolved_again(
+    catalogue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`understand` resolves the place of a message; the search (and its count) take it as is.
+    A place that does not match the location (another search of the turn) is resolved."""
+    with catalogue.begin() as session:
+        understood = understand(session, "coding courses in zagreb", [], [], language="en")
+    assert understood.place is not None and understood.location == "Zagreb"
+    calls: list[str] = []
+
+    def counting(session: Session, text: str, vocab: object = None) -> object:
+        calls.append(text)
+        return resolve_place(session, text)
+
+    monkeypatch.setattr(catalogue_module, "resolve_place", counting)
+    query = SearchQuery(today=TODAY, location="Zagreb", place=understood.place)
+    with catalogue.begin() as session:
+        assert [item.title for item in search(session, query).items] == ["Python for beginners"]
+        assert search_count(session, query) == 1
+    assert calls == []
+    elsewhere = SearchQuery(today=TODAY, location="Palermo", place=understood.place)
+    with catalogue.begin() as session:
+        assert [item.title for item in search(session, elsewhere).items] == ["Barista course"]
+    assert calls == ["Palermo"]

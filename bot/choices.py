@@ -23,13 +23,12 @@ from functools import lru_cache
 from typing import Any
 
 import snowballstemmer
-import yaml
 
 from bot import languages
-from bot.settings import ROOT
+from bot.config import CONFIG_DIR, read
 from bot.text import normalise
 
-CHOICES_FILE = ROOT / "config" / "choices.yml"
+CHOICES_FILE = CONFIG_DIR / "choices.yml"
 TYPO_FROM = 5  # letters: from this length on, a word may differ from the title's by a typo
 TYPO_RATIO = 0.8
 PREFIX_FROM = 4  # "wait" names "waiting", "mar" does not name "martes"
@@ -41,7 +40,8 @@ _ARABIC_PREFIXES = ("وال", "بال", "فال", "كال", "لل", "ال")
 
 @lru_cache
 def _document() -> dict[str, Any]:
-    return yaml.safe_load(CHOICES_FILE.read_text(encoding="utf-8")) or {}
+    document: dict[str, Any] = read(CHOICES_FILE)
+    return document
 
 
 @lru_cache

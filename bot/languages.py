@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import langdetect
-import yaml
 from langdetect.detector_factory import DetectorFactory
 from langdetect.lang_detect_exception import LangDetectException
 
+from bot.config import CONFIG_DIR, read
 from bot.text import normalise
 
-LANGUAGES_FILE = Path(__file__).resolve().parent.parent / "config" / "languages.yml"
+LANGUAGES_FILE = CONFIG_DIR / "languages.yml"
 PROFILES_DIR = Path(langdetect.__file__).resolve().parent / "profiles"
 
 RLM = "\u200f"  # RIGHT-TO-LEFT MARK: starts a line right to left even before emoji or digits
@@ -46,8 +46,7 @@ class Language:
 
 @lru_cache
 def _registry() -> dict[str, Language]:
-    with LANGUAGES_FILE.open(encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)
+    data = read(LANGUAGES_FILE)
     return {
         code: Language(
             code=code,

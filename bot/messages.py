@@ -4,13 +4,9 @@ The files are read again when one changes (admins edit them in the studio)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from bot.services.vocabulary import CONFIG_DIR
+from bot.config import CONFIG_DIR, read
 
 FALLBACK_LANGUAGE = "en"
 MESSAGES_DIR = CONFIG_DIR / "messages"
@@ -18,22 +14,8 @@ MESSAGES_DIR = CONFIG_DIR / "messages"
 
 def catalogues() -> dict[str, dict[str, Any]]:
     """Every language's messages, by language code (the file name); read again when a file
-    changed (its modification time or size), at most once per change."""
-    files = []
-    for path in sorted(MESSAGES_DIR.glob("*.yml")):
-        stat = path.stat()
-        files.append((str(path), stat.st_mtime_ns, stat.st_size))
-    return _load(tuple(files))
-
-
-@lru_cache(maxsize=2)
-def _load(files: tuple[tuple[str, int, int], ...]) -> dict[str, dict[str, Any]]:
-    loaded: dict[str, dict[str, Any]] = {}
-    for name, _, _ in files:
-        path = Path(name)
-        with path.open(encoding="utf-8") as handle:
-            loaded[path.stem] = yaml.safe_load(handle) or {}
-    return loaded
+    changed (bot.config)."""
+    return {path.stem: read(path) for path in sorted(MESSAGES_DIR.glob("*.yml"))}
 
 
 def _lookup(messages: dict[str, Any], key: str) -> Any:

@@ -18,8 +18,8 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot import languages
+from bot.config import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SUPPORTED_LANGUAGES = languages.supported()  # from config/languages.yml
 
 

@@ -9,12 +9,11 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot.config import CONFIG_DIR, read
 from bot.db.models import Person
-from bot.services.vocabulary import CONFIG_DIR
 
 # The profile fields of the registration form, in the order it asks them.
 PROFILE_FIELDS = ("name", "age", "place", "education", "situation", "interests", "language")
@@ -56,8 +55,7 @@ class Policy:
 @lru_cache
 def policy() -> Policy:
     """The privacy and eligibility policy, read once."""
-    with (CONFIG_DIR / "privacy.yml").open(encoding="utf-8") as handle:
-        raw: dict[str, Any] = yaml.safe_load(handle)
+    raw: dict[str, Any] = read(CONFIG_DIR / "privacy.yml")
     return Policy(
         notice_version=str(raw["notice_version"]),
         consent_age_default=int(raw["digital_consent_age"]["default"]),

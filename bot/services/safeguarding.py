@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import yaml
-
-from bot.services.vocabulary import CONFIG_DIR
+from bot.config import CONFIG_DIR, read
 from bot.text import normalise
 
 SAFEGUARDING_FILE = CONFIG_DIR / "safeguarding.yml"
@@ -84,5 +82,4 @@ class Safeguarding:
 @lru_cache
 def safeguarding() -> Safeguarding:
     """The configuration of this installation (read once)."""
-    with SAFEGUARDING_FILE.open(encoding="utf-8") as handle:
-        return Safeguarding(yaml.safe_load(handle) or {})
+    return Safeguarding(read(SAFEGUARDING_FILE))

@@ -8,12 +8,13 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.config import CONFIG_DIR
 from bot.db.migrate import upgrade
 from bot.db.models import Topic, TopicLabel
 from bot.db.session import session_factory
 from bot.services.catalogue import count_opportunities
 from bot.services.catalogue_csv import import_catalogue
-from bot.services.vocabulary import CONFIG_DIR, Vocabulary, vocabulary
+from bot.services.vocabulary import Vocabulary, vocabulary
 
 logger = logging.getLogger(__name__)
 SAMPLE_CATALOGUE = CONFIG_DIR / "catalogue.csv"

@@ -9,12 +9,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
-from bot.settings import ROOT
+from bot.config import CONFIG_DIR, read, stamp
 from bot.text import normalise
-
-CONFIG_DIR = ROOT / "config"
 
 
 @dataclass(frozen=True)
@@ -87,8 +83,8 @@ class Vocabulary:
 
 
 def _read_yaml(path: Path) -> dict:
-    with path.open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
+    document: dict = read(path)
+    return document
 
 
 def load_vocabulary(config_dir: Path = CONFIG_DIR) -> Vocabulary:
@@ -143,19 +139,15 @@ def load_vocabulary(config_dir: Path = CONFIG_DIR) -> Vocabulary:
 _VOCABULARY_FILES = ("topics.yml", "places.yml", "search.yml")
 
 
-def _stamp(config_dir: Path) -> tuple[float, ...]:
-    return tuple((config_dir / name).stat().st_mtime for name in _VOCABULARY_FILES)
-
-
 @lru_cache(maxsize=2)
-def _vocabulary(config_dir: Path, stamp: tuple[float, ...]) -> Vocabulary:
+def _vocabulary(config_dir: Path, files: tuple[tuple[str, int, int], ...]) -> Vocabulary:
     return load_vocabulary(config_dir)
 
 
 def vocabulary() -> Vocabulary:
     """The vocabulary of this process, read from `config/`, and again when a file changes
     (the studio edits topic words while the action server runs)."""
-    return _vocabulary(CONFIG_DIR, _stamp(CONFIG_DIR))
+    return _vocabulary(CONFIG_DIR, stamp([CONFIG_DIR / name for name in _VOCABULARY_FILES]))
 
 
 vocabulary.cache_clear = _vocabulary.cache_clear  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedSeq
 
-from bot.services.vocabulary import CONFIG_DIR
+from bot.config import CONFIG_DIR
 from bot.text import normalise
 from connectors.rasa.studio import yamlio
 from connectors.rasa.studio.nlu import Conflict, StudioError, version_of

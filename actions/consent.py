@@ -19,7 +19,7 @@ from actions.common import (
     payload,
 )
 from bot.messages import text
-from bot.services.people import erase_person, get_person, give_consent
+from bot.services.people import erase_person, find, give_consent
 from bot.settings import get_settings
 
 # What a person wanted to do when the notice interrupted them, and what resumes it.
@@ -45,7 +45,7 @@ def show_notice(dispatcher: CollectingDispatcher, language: str) -> None:
 def has_consent(tracker: Tracker) -> bool:
     """Whether this person's consent is on record (the database is the truth, not a slot)."""
     with db().begin() as session:
-        return get_person(session, tracker.sender_id) is not None
+        return find(session, tracker.sender_id) is not None
 
 
 def ask_consent_first(

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from actions.common import button, db, entity_values, language_of, latest_text, payload
 from bot import render
-from bot.db.models import Person
 from bot.messages import text
 from bot.services.catalogue import (
     Place,
@@ -26,7 +25,7 @@ from bot.services.catalogue import (
     search_count,
 )
 from bot.services.paging import page_count
-from bot.services.people import get_person
+from bot.services.people import PersonView, find
 from bot.services.query import ANY, Criteria, understand
 from bot.services.vocabulary import vocabulary
 from bot.settings import get_settings
@@ -188,9 +187,9 @@ class Seeker:
     country: str | None = None
 
 
-def seeker_of(session: Session, tracker: Tracker, person: Person | None = None) -> Seeker:
+def seeker_of(session: Session, tracker: Tracker, person: PersonView | None = None) -> Seeker:
     """The person searching, as far as their profile (if any) tells (`person`: already read)."""
-    person = person or get_person(session, tracker.sender_id)
+    person = person or find(session, tracker.sender_id)
     if person is None:
         return Seeker(language_of(tracker))
     return Seeker(language_of(tracker), person.age, person.country)
@@ -277,7 +276,7 @@ def _unknown_place(dispatcher: CollectingDispatcher, criteria: Criteria, languag
         )
 
 
-def _profile_place(session: Session, person: Person) -> str | None:
+def _profile_place(session: Session, person: PersonView) -> str | None:
     """The place of a profile as a search location (the town, else the country)."""
     for name in (person.place, person.country):
         place = resolve_place(session, name) if name else None
@@ -308,7 +307,7 @@ class _NewSearch:
             state = SearchState(self.kind, criteria.topics, criteria.location, filters)
             state.place = criteria.place
             _unknown_place(dispatcher, criteria, language)
-            person = get_person(session, tracker.sender_id)
+            person = find(session, tracker.sender_id)
             seeker = seeker_of(session, tracker, person)
             if state.is_empty() and not (criteria.any_topic or criteria.unknown_location):
                 if person is None or not (person.interest_keys or person.place):

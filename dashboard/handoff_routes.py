@@ -21,7 +21,7 @@ from bot.messages import text as message_text
 from bot.services import handoff, outbox
 from bot.services.conversations import display_name
 from bot.services.handoff import HandoffError
-from bot.services.people import get_person
+from bot.services.people import find
 from connectors.rasa.client import RasaClient, RasaUnavailable
 from dashboard.deps import Rasa, Sessions
 from dashboard.pages import back, flash
@@ -34,7 +34,7 @@ MAX_REPLY = 4000  # Telegram takes 4,096 characters in one message
 
 def name_of(session: Session, sender_id: str) -> str:
     """The name a registered person gave, else their pseudonym."""
-    person = get_person(session, sender_id)
+    person = find(session, sender_id)
     return display_name(sender_id, person.name if person else None)
 
 

@@ -18,9 +18,8 @@ from actions.common import (
 from actions.consent import ask_consent_first, has_consent
 from actions.registration.form import FIELD_SLOTS, FORM, SKIP, SLOTS
 from bot import languages
-from bot.db.models import Person
 from bot.messages import text
-from bot.services.people import Profile, get_person, policy, save_profile
+from bot.services.people import PersonView, Profile, find, policy, save_profile
 from bot.services.vocabulary import vocabulary
 
 
@@ -33,7 +32,7 @@ def _clear_form_slots() -> list[EventType]:
     ]
 
 
-def _load_profile(person: Person) -> list[EventType]:
+def _load_profile(person: PersonView) -> list[EventType]:
     """Slots holding the stored profile, so that changing one answer keeps the others."""
     place = (
         {
@@ -49,7 +48,7 @@ def _load_profile(person: Person) -> list[EventType]:
         SlotSet("reg_name", person.name or SKIP),
         SlotSet("reg_age", float(person.age) if person.age is not None else SKIP),
         SlotSet("reg_place", place),
-        SlotSet("reg_guardian", "yes" if person.guardian_consent_at else None),
+        SlotSet("reg_guardian", "yes" if person.guardian_confirmed else None),
         SlotSet("reg_education", person.education or SKIP),
         SlotSet("reg_situation", person.situation or SKIP),
         SlotSet("reg_interests", person.interest_keys or SKIP),
@@ -95,7 +94,7 @@ def profile_from_slots(tracker: Tracker) -> Profile:
     )
 
 
-def profile_lines(person: Person, language: str) -> str:
+def profile_lines(person: PersonView, language: str) -> str:
     """A person's profile as lines of text."""
     missing = text("profile_not_given", language)
     vocab = vocabulary()
@@ -147,11 +146,13 @@ class ActionSaveProfile(Action):
         rules = policy()
         with db().begin() as session:
             try:
-                person = save_profile(session, tracker.sender_id, profile)
+                save_profile(session, tracker.sender_id, profile)
             except LookupError:  # consent withdrawn in another chat meanwhile
                 dispatcher.utter_message(text=text("consent_needed_register", language))
                 return _clear_form_slots()
             updated = tracker.get_slot("edit_field") is not None
+            person = find(session, tracker.sender_id)
+            assert person is not None  # just saved
             summary = profile_lines(person, language)
         key = "profile_updated" if updated else "profile_saved"
         dispatcher.utter_message(text=f"{text(key, language)}\n\n{summary}")
@@ -225,8 +226,8 @@ class ActionShowProfile(Action):
     ) -> list[EventType]:
         language = language_of(tracker)
         with db().begin() as session:
-            person = get_person(session, tracker.sender_id)
-            if person is None or person.registered_at is None:
+            person = find(session, tracker.sender_id)
+            if person is None or not person.registered:
                 offer_registration(dispatcher, language)
                 return []
             summary = profile_lines(person, language)
@@ -249,8 +250,8 @@ class ActionUpdateProfile(Action):
         language = language_of(tracker)
         field = entity(tracker, "field")
         with db().begin() as session:
-            person = get_person(session, tracker.sender_id)
-            registered = person is not None and person.registered_at is not None
+            person = find(session, tracker.sender_id)
+            registered = person is not None and person.registered
             loaded = _load_profile(person) if person is not None and registered else []
         if not registered:
             offer_registration(dispatcher, language)

@@ -83,6 +83,38 @@ def get_person(session: Session, sender_id: str) -> Person | None:
     return session.scalar(select(Person).where(Person.sender_id == sender_id))
 
 
+@dataclass(frozen=True)
+class PersonView:
+    """What the actions and the channels read of a person who gave consent (plain values)."""
+
+    sender_id: str
+    registered: bool
+    name: str | None
+    age: int | None
+    place: str | None
+    city: str | None
+    region: str | None
+    country: str | None
+    education: str | None
+    situation: str | None
+    interest_keys: list[str]
+    language: str | None
+    guardian_confirmed: bool
+
+
+def find(session: Session, sender_id: str) -> PersonView | None:
+    """The person behind a pseudonym, as plain values; None if they gave no consent."""
+    person = get_person(session, sender_id)
+    if person is None:
+        return None
+    return PersonView(
+        person.sender_id, person.registered_at is not None, person.name, person.age,
+        person.place, person.city, person.region, person.country, person.education,
+        person.situation, list(person.interest_keys), person.language,
+        person.guardian_consent_at is not None,
+    )  # fmt: skip
+
+
 def preferred_language(session: Session, sender_id: str) -> str | None:
     """The language a person chose (profile or consent), if they are known."""
     return session.scalar(select(Person.language).where(Person.sender_id == sender_id))

@@ -26,7 +26,7 @@ from telegram.error import TelegramError
 from bot.languages import mark_rtl
 from bot.messages import text as message_text
 from bot.services import handoff
-from bot.services.people import get_person
+from bot.services.people import find
 from bot.services.safeguarding import Signal, safeguarding
 from connectors.choices import OfferedChoices
 from connectors.rasa.client import RasaClient, RasaUnavailable
@@ -155,7 +155,7 @@ class Coaching:
         with self.sessions.begin() as session:
             handoff.request(session, sender, language, "crisis", signal.category)
             handoff.attach_chat(session, sender, chat_id)
-            person = get_person(session, sender)
+            person = find(session, sender)
             country = person.country if person is not None else None
         contacts = safeguarding().contacts(country, language)
         lines = "\n".join(f"• {name}: {number}" for name, number in contacts.lines)

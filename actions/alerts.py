@@ -22,17 +22,16 @@ from actions.common import (
 )
 from actions.consent import ask_consent_first, has_consent
 from bot import render
-from bot.db.models import Person, Subscription
 from bot.messages import text
-from bot.services.alerts import subscribe, unsubscribe
+from bot.services.alerts import Alert, Alerts, alerts_of, cancel, subscribe_to
 from bot.services.catalogue import Place, resolve_place
-from bot.services.people import get_person
+from bot.services.people import PersonView, find
 from bot.services.query import understand
 from bot.services.vocabulary import vocabulary
 from bot.text import normalise, parse_id
 
 
-def describe(subscription: Subscription, language: str) -> str:
+def describe(subscription: Alert, language: str) -> str:
     """ "IT & digital trainings and jobs in Split", for a list of subscriptions."""
     kinds = text(f"alert_kind.{subscription.kind}", language)
     about = (
@@ -69,7 +68,7 @@ def _place(session: Session, name: str | None) -> Place | None:
 
 
 def _new_subscription(
-    session: Session, tracker: Tracker, person: Person
+    session: Session, tracker: Tracker, person: PersonView
 ) -> tuple[str, list[str], Place | None] | None:
     """What the person asks to be alerted about in this message, if anything."""
     source = entity(tracker, "alert")
@@ -95,7 +94,7 @@ def _new_subscription(
     return _kind_from(tracker), criteria.topics, _place(session, criteria.location)
 
 
-def _offer_buttons(tracker: Tracker, person: Person, language: str) -> list[dict[str, str]]:
+def _offer_buttons(tracker: Tracker, person: PersonView, language: str) -> list[dict[str, str]]:
     buttons = []
     if person.interest_keys or person.place:
         buttons.append(
@@ -116,28 +115,32 @@ def _offer_buttons(tracker: Tracker, person: Person, language: str) -> list[dict
 
 
 def show_subscriptions(
-    dispatcher: CollectingDispatcher, tracker: Tracker, person: Person, language: str
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    person: PersonView,
+    alerts: Alerts,
+    language: str,
 ) -> None:
     """The person's alerts, each with a cancel button, and ways to add one."""
-    if not person.subscriptions:
+    if not alerts.items:
         dispatcher.utter_message(
             text=text("alerts_none", language), buttons=_offer_buttons(tracker, person, language)
         )
         return
-    lines = [f"🔔 {describe(sub, language)}" for sub in person.subscriptions]
+    lines = [f"🔔 {describe(sub, language)}" for sub in alerts.items]
     buttons = [
         button(
             text("alerts_cancel_button", language, what=describe(sub, language)),
             payload("unsubscribe_alerts", subscription=str(sub.id)),
         )
-        for sub in person.subscriptions
+        for sub in alerts.items
     ]
-    if len(person.subscriptions) > 1:
+    if len(alerts.items) > 1:
         buttons.append(
             button(text("alerts_cancel_all_button", language),
                    payload("unsubscribe_alerts", subscription="all"))
         )  # fmt: skip
-    paused = f"\n\n{text('alerts_paused_note', language)}" if person.alerts_paused else ""
+    paused = f"\n\n{text('alerts_paused_note', language)}" if alerts.paused else ""
     dispatcher.utter_message(
         text=text("alerts_list", language, alerts="\n".join(lines)) + paused, buttons=buttons
     )
@@ -159,7 +162,7 @@ class ActionAlerts(Action):
         if not has_consent(tracker):
             return ask_consent_first(dispatcher, tracker, "alerts")
         with db().begin() as session:
-            person = get_person(session, tracker.sender_id)
+            person = find(session, tracker.sender_id)
             assert person is not None
             wanted = (
                 _new_subscription(session, tracker, person)
@@ -167,7 +170,7 @@ class ActionAlerts(Action):
                 else None
             )
             if wanted is not None:
-                subscription, created = subscribe(session, person, *wanted)
+                subscription, created = subscribe_to(session, tracker.sender_id, *wanted)
                 key = "alerts_subscribed" if created else "alerts_already"
                 dispatcher.utter_message(
                     text=text(key, language, what=describe(subscription, language)),
@@ -178,7 +181,9 @@ class ActionAlerts(Action):
                     ],
                 )  # fmt: skip
                 return []
-            show_subscriptions(dispatcher, tracker, person, language)
+            show_subscriptions(
+                dispatcher, tracker, person, alerts_of(session, tracker.sender_id), language
+            )
         return []
 
 
@@ -194,12 +199,13 @@ class ActionUnsubscribeAlerts(Action):
         language = language_of(tracker)
         chosen = entity(tracker, "subscription")
         with db().begin() as session:
-            person = get_person(session, tracker.sender_id)
-            if person is None or not person.subscriptions:
+            person = find(session, tracker.sender_id)
+            alerts = alerts_of(session, tracker.sender_id)
+            if person is None or not alerts.items:
                 dispatcher.utter_message(text=text("alerts_nothing_to_cancel", language))
                 return []
-            if chosen is None and len(person.subscriptions) > 1:
-                show_subscriptions(dispatcher, tracker, person, language)
+            if chosen is None and len(alerts.items) > 1:
+                show_subscriptions(dispatcher, tracker, person, alerts, language)
                 return []
             if chosen is None and not confirmed(
                 dispatcher, tracker, "confirm_unsubscribe", payload("unsubscribe_alerts",
@@ -207,9 +213,9 @@ class ActionUnsubscribeAlerts(Action):
             ):  # fmt: skip
                 return []
             if chosen == "all" or chosen is None:
-                count = unsubscribe(session, person, None)
+                count = cancel(session, tracker.sender_id, None)
             elif (subscription_id := parse_id(chosen)) is not None:
-                count = unsubscribe(session, person, subscription_id)
+                count = cancel(session, tracker.sender_id, subscription_id)
             else:
                 count = 0  # not an id: answered like an alert that is gone
         key = "alerts_cancelled" if count else "alerts_already_cancelled"

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.db.models import AlertDelivery, Opportunity, Person, Subscription
 from bot.services.catalogue import Place
-from bot.services.people import now, policy
+from bot.services.people import get_person, now, policy
 
 KINDS = ("training", "job", "both")
 
@@ -79,6 +79,53 @@ def unsubscribe(session: Session, person: Person, subscription_id: int | None) -
             person.deliveries.remove(delivery)
     session.flush()
     return len(chosen)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One of a person's alert subscriptions, as plain values."""
+
+    id: int
+    kind: str  # training, job or both
+    topic_keys: list[str]
+    place: str | None  # as shown; None = anywhere
+
+
+@dataclass(frozen=True)
+class Alerts:
+    """A person's alerts, and whether they are paused (the person blocked the bot)."""
+
+    items: list[Alert]
+    paused: bool
+
+
+def _alert(subscription: Subscription) -> Alert:
+    return Alert(subscription.id, subscription.kind, subscription.topic_keys, subscription.place)
+
+
+def alerts_of(session: Session, sender_id: str) -> Alerts:
+    """A consenting person's alerts (none for someone unknown)."""
+    person = get_person(session, sender_id)
+    if person is None:
+        return Alerts([], False)
+    return Alerts([_alert(item) for item in person.subscriptions], person.alerts_paused)
+
+
+def subscribe_to(
+    session: Session, sender_id: str, kind: str, topics: Iterable[str], place: Place | None
+) -> tuple[Alert, bool]:
+    """`subscribe` for the person behind a pseudonym (LookupError without consent)."""
+    person = get_person(session, sender_id)
+    if person is None:
+        raise LookupError("no consent recorded for this person")
+    subscription, created = subscribe(session, person, kind, topics, place)
+    return _alert(subscription), created
+
+
+def cancel(session: Session, sender_id: str, subscription_id: int | None) -> int:
+    """`unsubscribe` for the person behind a pseudonym (0 for someone unknown)."""
+    person = get_person(session, sender_id)
+    return 0 if person is None else unsubscribe(session, person, subscription_id)
 
 
 def matches(subscription: Subscription, item: Opportunity, age: int | None = None) -> bool:

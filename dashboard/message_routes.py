@@ -18,6 +18,9 @@ from dashboard.pages import back, flash, render
 from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
 router = APIRouter(prefix="/admin")
+# What people agree to: a change of meaning needs a new notice version (config/privacy.yml),
+# so that each consent on record names the text it was given to.
+NOTICE_KEYS = {"consent_notice"}
 
 
 def message_store() -> MessageStore:
@@ -54,6 +57,7 @@ def message_page(
     return render(
         request, "studio_message.html", user, key=key, languages=SUPPORTED_LANGUAGES,
         texts=texts, versions={code: store.version(key, code) for code in SUPPORTED_LANGUAGES},
+        notice=key in NOTICE_KEYS,
     )  # fmt: skip
 
 

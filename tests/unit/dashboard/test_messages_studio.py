@@ -138,6 +138,8 @@ def test_admins_edit_messages_in_the_studio_coaches_may_not(
     )
     assert "same fields as the English one" in broken.text
     assert client.get("/admin/messages/no_such_key").status_code == 404
+    assert "notice_version" in client.get("/admin/messages/consent_notice").text
+    assert "notice_version" not in client.get("/admin/messages/page_of").text
     with session_factory(client.app.state.settings.database_url).begin() as session:  # type: ignore[attr-defined]
         entries = list(session.scalars(select(AuditEntry)))
         assert [(e.username, e.action, e.target) for e in entries] == [

@@ -92,7 +92,7 @@ def build_application(settings: Settings, rasa: RasaClient | None = None) -> Con
             await sender.initialize()
         application.bot_data.tasks = [
             asyncio.create_task(alerts.run_forever(sender)),
-            asyncio.create_task(coaching.run_forever(application.bot)),
+            asyncio.create_task(coaching.run_forever()),
         ]
 
     async def post_stop(application: ConnectorApplication) -> None:

@@ -25,7 +25,7 @@ from telegram.error import TelegramError
 
 from bot.languages import mark_rtl
 from bot.messages import text as message_text
-from bot.services import handoff
+from bot.services import handoff, outbox
 from bot.services.people import find
 from bot.services.safeguarding import Signal, safeguarding
 from connectors.choices import OfferedChoices
@@ -193,11 +193,15 @@ class Coaching:
 
     # --- requests nobody took ---------------------------------------------------------------
 
+    def _queue(self, chat_id: int, message: dict[str, Any]) -> None:
+        with self.sessions.begin() as session:
+            outbox.enqueue(session, chat_id, [message], None)
+
     def _expire(self) -> list[handoff.Expired]:
         with self.sessions.begin() as session:
             return handoff.expire_waiting(session, self.timeout)
 
-    async def expire_once(self, bot: Bot) -> int:
+    async def expire_once(self) -> int:
         """Close the requests that waited too long; tell each person and offer the bot."""
         expired = await asyncio.to_thread(self._expire)
         for item in expired:
@@ -211,11 +215,13 @@ class Coaching:
                 await self.rasa.resume(item.sender_id)
                 self.choices.remember(item.sender_id, [{"buttons": buttons}])
                 if item.chat_id is not None:
-                    await bot.send_message(
-                        item.chat_id,
-                        mark_rtl(notice),
-                        reply_markup=keyboard(buttons, self.payloads.encode),
-                    )
+                    # Through the outbox, like every message to a young person: the connector
+                    # sends it within a second, in order with the rest (`watch_outbox_forever`).
+                    markup = keyboard(buttons, self.payloads.encode)
+                    message = {"chat_id": item.chat_id, "text": mark_rtl(notice)}
+                    if markup is not None:
+                        message["reply_markup"] = markup.to_dict()
+                    await asyncio.to_thread(self._queue, item.chat_id, message)
                 await self.rasa.record_bot_message(
                     item.sender_id, notice, {"source": "handoff_timeout"}, buttons
                 )
@@ -227,11 +233,11 @@ class Coaching:
                 )
         return len(expired)
 
-    async def run_forever(self, bot: Bot) -> None:
+    async def run_forever(self) -> None:
         """Check for requests nobody took, every `poll_seconds`, until cancelled."""
         while True:
             try:
-                await self.expire_once(bot)
+                await self.expire_once()
             except Exception:
                 logger.exception("Checking for unanswered coach requests failed")
             await asyncio.sleep(self.poll_seconds)

@@ -29,10 +29,12 @@ from bot.db.migrate import alembic_config, upgrade
 from bot.db.models import InboundUpdate
 from bot.messages import text as message_text
 from bot.pseudonym import pseudonym
-from bot.services import handoff, inbox
+from bot.services import handoff, inbox, outbox
 from bot.services.people import now
 from connectors.telegram import delivery, sending
 from connectors.telegram.app import build_application
+from connectors.telegram.callbacks import PayloadStore
+from connectors.telegram.coaching import Coaching
 from connectors.telegram.delivery import Dispatcher
 from connectors.telegram.intake import SECRET_HEADER, webhook_app
 from connectors.telegram.updates import incoming
@@ -348,3 +350,23 @@ async def test_deeply_nested_json_is_a_400_and_nothing_is_stored(api, dispatcher
     with sessions.begin() as session:
         assert session.scalar(select(func.count()).select_from(InboundUpdate)) == 1
     assert texts(api, 6050) == ["echo: still fine"]
+
+
+async def test_a_request_nobody_took_is_answered_through_the_outbox(sessions) -> None:
+    """ "No coach is free" leaves through the outbox like every message to a young person (it
+    used to be sent from the coaching loop directly, past the order and the retries)."""
+    rasa = CoachingRasa()
+    coaching = Coaching(rasa, sessions, PayloadStore(sessions), 0, 60)  # type: ignore[arg-type]
+    with sessions.begin() as session:
+        handoff.request(session, "tg-nobody-came", "it")
+        handoff.attach_chat(session, "tg-nobody-came", 6090)
+    assert await coaching.expire_once() == 1
+    with sessions.begin() as session:
+        (queued,) = outbox.queued(session, 6090)
+    assert queued.params["text"] == message_text("handoff_timeout", "it")
+    titles = [row[0]["text"] for row in queued.params["reply_markup"]["inline_keyboard"]]
+    assert titles == [
+        message_text("handoff_timeout_bot_button", "it"),
+        message_text("handoff_timeout_again_button", "it"),
+    ]
+    assert rasa.recorded == [("tg-nobody-came", message_text("handoff_timeout", "it"))]

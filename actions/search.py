@@ -158,13 +158,16 @@ def _broader_buttons(session: Session, state: SearchState, seeker: Seeker) -> li
             buttons.append(
                 button(
                     text("broaden_any_topic", language, place=state.location, count=count),
-                    payload("inform", topic=ANY),
+                    # the place it names, whatever the person searched since
+                    payload("inform", topic=ANY, location=state.location),
                 )
             )
     # a new search of the other kind, with the first topic and the place (what its button says)
     other_kind = "job" if state.kind == "training" else "training"
     other = SearchState(other_kind, state.topics[:1], state.location)
-    count = _count(session, other, seeker)
+    # Nothing to carry over (a search by words only): its button would open the topic picker,
+    # not results, so no count to promise.
+    count = 0 if other.is_empty() else _count(session, other, seeker)
     if count:
         entities = {"topic": state.topics[0]} if state.topics else {}
         if state.location:

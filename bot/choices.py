@@ -26,7 +26,7 @@ import snowballstemmer
 
 from bot import languages
 from bot.config import CONFIG_DIR, read
-from bot.text import normalise
+from bot.text import normalise, without_article
 
 CHOICES_FILE = CONFIG_DIR / "choices.yml"
 TYPO_FROM = 5  # letters: from this length on, a word may differ from the title's by a typo
@@ -35,7 +35,6 @@ PREFIX_FROM = 4  # "wait" names "waiting", "mar" does not name "martes"
 _REPEATS = re.compile(r"(\w)\1+")
 _ARABIC_FORMS = str.maketrans({"ى": "ي", "ة": "ه", "ـ": None, "ء": None})
 _PAYLOAD_ENTITIES = re.compile(r"^/\w+(\{.*\})$")
-_ARABIC_PREFIXES = ("وال", "بال", "فال", "كال", "لل", "ال")
 
 
 @lru_cache
@@ -77,16 +76,7 @@ def _stemmer(language: str | None) -> Any:
 
 
 def _words(text: str) -> list[str]:
-    return [_bare(word) for word in normalise(text).translate(_ARABIC_FORMS).split()]
-
-
-def _bare(word: str) -> str:
-    """An Arabic word without its article and the particles glued before it ("للمساعد",
-    "المساعد" → "مساعد"); other words as they are."""
-    for prefix in _ARABIC_PREFIXES:
-        if word.startswith(prefix) and len(word) - len(prefix) >= 3:
-            return word[len(prefix) :]
-    return word
+    return [without_article(word) for word in normalise(text).translate(_ARABIC_FORMS).split()]
 
 
 def _without_fillers(words: list[str], language: str | None, keep: set[str]) -> list[str]:

@@ -19,6 +19,24 @@ def normalise(text: str) -> str:
     return " ".join(_NON_WORD.sub(" ", stripped).replace("_", " ").split())
 
 
+# The Arabic article and the particles glued before it ("للمساعد", "بالمهارات" → "مساعد", "مهارات")
+ARABIC_PREFIXES = ("وال", "بال", "فال", "كال", "لل", "ال")
+
+
+def without_article(word: str) -> str:
+    """An Arabic word without its article and the particles glued before it; other words as
+    they are (at least three letters stay)."""
+    for prefix in ARABIC_PREFIXES:
+        if word.startswith(prefix) and len(word) - len(prefix) >= 3:
+            return word[len(prefix) :]
+    return word
+
+
+def bare(phrase: str) -> str:
+    """A normalised phrase with every word `without_article`."""
+    return " ".join(without_article(word) for word in phrase.split())
+
+
 def ngrams(words: list[str], max_len: int = 4) -> list[str]:
     """Every run of 1..max_len consecutive words, longest first (so "web design" beats "web")."""
     found: list[str] = []

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from bot.config import CONFIG_DIR, read, stamp
-from bot.text import normalise
+from bot.text import bare, normalise
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,8 @@ class Vocabulary:
     topic_words: dict[str, str]
     country_names: dict[str, str]
     place_aliases: dict[str, str]
+    # `topic_words` without the Arabic article ("المهارات الرقمية" finds "مهارات رقمية")
+    bare_topic_words: dict[str, str] = field(default_factory=dict)
     stopwords: frozenset[str] = field(default_factory=frozenset)
     free_words: frozenset[str] = field(default_factory=frozenset)
     online_words: frozenset[str] = field(default_factory=frozenset)
@@ -75,7 +77,7 @@ class Vocabulary:
                         continue
                 elif phrase in function_words:
                     continue
-                key = self.topic_words.get(phrase)
+                key = self.topic_words.get(phrase) or self.bare_topic_words.get(bare(phrase))
                 if key:
                     consumed |= span
                     found.append((start, key))
@@ -119,11 +121,15 @@ def load_vocabulary(config_dir: Path = CONFIG_DIR) -> Vocabulary:
         language: frozenset(normalise(str(word)) for word in words)
         for language, words in (search_doc.get("stopwords") or {}).items()
     }
+    bare_topic_words: dict[str, str] = {}
+    for phrase, key in topic_words.items():
+        bare_topic_words.setdefault(bare(phrase), key)
     return Vocabulary(
         topics,
         topic_words,
         country_names,
         aliases,
+        bare_topic_words=bare_topic_words,
         stopwords=frozenset().union(*stopwords_by_language.values()),
         free_words=words_of("free_words"),
         online_words=words_of("online_words"),

@@ -111,7 +111,7 @@ def test_no_results_offers_a_wider_search_that_finds_something(catalogue) -> Non
     assert messages[0]["text"].startswith("I found no trainings about Tourism")
     offers = {button["payload"]: button["title"] for button in messages[1]["buttons"]}
     assert offers['/inform{"location":"any"}'] == "🌍 Tourism & hospitality anywhere (1)"
-    assert offers['/inform{"topic":"any"}'] == "📍 Anything in Split (7)"
+    assert offers['/inform{"topic":"any","location":"Split"}'] == "📍 Anything in Split (7)"
 
 
 def test_refine_keeps_the_topic_and_changes_the_place(catalogue) -> None:
@@ -255,3 +255,28 @@ def test_each_wider_search_finds_as_many_as_its_button_says(sessions) -> None:
         "📍 Anything in Split (1)",  # free, and for a 16-year-old: the teens' course only
         "🔁 Jobs about Tourism & hospitality in Split instead (1)",  # the waiter
     ]
+
+
+def test_a_wider_search_button_keeps_its_place_after_another_search(catalogue) -> None:
+    """ "📍 Anything in Split" searches Split, even when the person tapped another button (or
+    searched elsewhere) since: the button carries the place it names."""
+    entities = [{"entity": "topic", "value": "tourism_hospitality"}]
+    messages, first = run(
+        ActionSearchTrainings(), tracker("cooking courses in split", "ask_trainings", entities)
+    )
+    offers = {button["title"]: button["payload"] for button in messages[1]["buttons"]}
+    anywhere = [{"entity": "location", "value": "any"}]
+    _, second = run(
+        ActionRefineSearch(),
+        tracker(offers["🌍 Tourism & hospitality anywhere (1)"], "inform", anywhere,
+                slots=slots_of(first)),
+    )  # fmt: skip
+    assert slots_of(second)["location"] is None
+    stale = offers["📍 Anything in Split (7)"]
+    values = json.loads(stale[len("/inform") :])  # what Rasa reads from the payload
+    found = [{"entity": key, "value": value} for key, value in values.items()]
+    shown, third = run(
+        ActionRefineSearch(), tracker(stale, "inform", found, slots=slots_of(second))
+    )
+    assert shown[0]["text"].startswith("Here are 5 of 7 trainings in Split")
+    assert slots_of(third)["location"] == "Split"

@@ -91,3 +91,15 @@ def test_topics_places_and_free_in_every_language(places, language, message, top
     assert criteria.terms == []
     if language in ("it", "de", "ar"):
         assert criteria.free_only
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "مرحبا، أبحث عن دورة مجانية في المهارات الرقمية",  # "digital skills", with the article
+        "بالمهارات الرقمية",  # and a particle glued before it
+        "مهارات رقمية",  # as the topic words list it
+    ],
+)
+def test_arabic_topic_words_are_found_with_or_without_the_article(text: str) -> None:
+    assert vocabulary().find_topics(text, "ar") == ["digital"]

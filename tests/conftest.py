@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from functools import cache
@@ -156,3 +157,19 @@ def connector_settings(
         pseudonym_key=SecretStr("k" * 32),
         telegram_rate_limit=0,
     )
+
+
+def sign_in(client: Any, username: str, password: str) -> str:
+    """Sign in to the dashboard through its form (FastAPI's test client); the CSRF token of the
+    signed-in session, for the forms that follow."""
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+    page = client.get("/conversations")
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+
+
+def version_on(page: str, language: str) -> str:
+    """The version a studio page's form for `language` was rendered with."""
+    form = page.split(f'id="{language}"')[1]
+    return re.search(r'name="version" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]

@@ -4,7 +4,6 @@ hold), audited, and used by the processes from the next message on."""
 
 from __future__ import annotations
 
-import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from connectors.rasa.studio.messages import MessageStore
 from connectors.rasa.studio.nlu import Conflict, StudioError
 from dashboard import message_routes
 from dashboard.app import create_app
+from tests.conftest import sign_in, version_on
 
 PASSWORD = "messages password 1"
 
@@ -98,31 +98,22 @@ def client(tmp_path: Path, folder: Path) -> Iterator[TestClient]:
         yield test_client
 
 
-def sign_in(client: TestClient, username: str) -> str:
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
-    page = client.get("/conversations")
-    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-
-
 def test_admins_edit_messages_in_the_studio_coaches_may_not(
     client: TestClient, folder: Path
 ) -> None:
-    token = sign_in(client, "carla")
+    token = sign_in(client, "carla", PASSWORD)
     assert client.get("/admin/messages").status_code == 403
     refused = client.post(
         "/admin/messages/page_of", data={"csrf_token": token, "language": "it", "text": "x"}
     )
     assert refused.status_code == 403
     client.post("/logout", data={"csrf_token": token})
-    token = sign_in(client, "boss")
+    token = sign_in(client, "boss", PASSWORD)
     listing = client.get("/admin/messages?q=page")
     assert listing.status_code == 200 and "page_of" in listing.text
     assert "results_header" not in listing.text  # not matching the search
     page = client.get("/admin/messages/page_of").text
-    form = page.split('id="hr"')[1]
-    version = re.search(r'name="version" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+    version = version_on(page, "hr")
     saved = client.post(
         "/admin/messages/page_of",
         data={"csrf_token": token, "language": "hr", "version": version,

@@ -28,6 +28,7 @@ from connectors.rasa.studio.responses import ResponseStore, Variation, parse_but
 from connectors.rasa.studio.topics import TOPICS_FILE, TopicStore
 from dashboard import deps
 from dashboard.app import create_app
+from tests.conftest import sign_in, version_on
 
 PASSWORD = "studio password 1"
 
@@ -205,21 +206,8 @@ def client(tmp_path: Path, project: Path) -> Iterator[TestClient]:
         yield test_client
 
 
-def sign_in(client: TestClient, username: str) -> str:
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
-    page = client.get("/conversations")
-    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-
-
-def version_on(page: str, language: str) -> str:
-    form = page.split(f'id="{language}"')[1]
-    return re.search(r'name="version" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
-
-
 def test_studio_pages_save_audit_and_refuse_a_stale_form(client: TestClient, project: Path) -> None:
-    token = sign_in(client, "boss")
+    token = sign_in(client, "boss", PASSWORD)
     page = client.get("/admin/intents/ask_jobs").text
     stale = version_on(page, "it")
     examples = NluStore(project, SUPPORTED_LANGUAGES).examples("ask_jobs", "it")
@@ -257,13 +245,13 @@ def test_studio_pages_save_audit_and_refuse_a_stale_form(client: TestClient, pro
 def test_a_coach_proposes_an_intent_and_an_admin_accepts_it(
     client: TestClient, project: Path
 ) -> None:
-    token = sign_in(client, "carla")
+    token = sign_in(client, "carla", PASSWORD)
     assert client.get("/admin/intents").status_code == 403
     form = {"csrf_token": token, "event_id": "1", "intent": "ask_jobs"}
     proposed = client.post("/conversations/tg-s1/annotations", data=form)
     assert "meant ask_jobs. An admin will review it." in proposed.text
     client.post("/logout", data={"csrf_token": token})
-    token = sign_in(client, "boss")
+    token = sign_in(client, "boss", PASSWORD)
     queue = client.get("/admin/annotations").text
     assert "posso lavorare come bagnino?" in queue
     annotation_id = re.search(r"/admin/annotations/(\d+)/accept", queue).group(1)  # type: ignore[union-attr]
@@ -283,7 +271,7 @@ def test_topic_words_per_language_one_topic_per_word(
     topics = tmp_path / "topics.yml"
     shutil.copy(TOPICS_FILE, topics)
     monkeypatch.setattr(deps, "TOPICS_FILE", topics)
-    token = sign_in(client, "boss")
+    token = sign_in(client, "boss", PASSWORD)
     page = client.get("/admin/topics/digital").text
     words = TopicStore(topics, SUPPORTED_LANGUAGES).topics()["digital"]["it"]
     form = {"csrf_token": token, "language": "it", "version": version_on(page, "it")}

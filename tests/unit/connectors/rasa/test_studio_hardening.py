@@ -33,6 +33,7 @@ from connectors.rasa.studio.responses import ResponseStore, Variation
 from connectors.rasa.studio.topics import TOPICS_FILE, TopicStore
 from dashboard import deps
 from dashboard.app import create_app
+from tests.conftest import sign_in, version_on
 
 PASSWORD = "studio password 1"
 
@@ -125,19 +126,6 @@ def client(settings: Settings) -> Iterator[TestClient]:
         yield test_client
 
 
-def sign_in(client: TestClient, username: str) -> str:
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
-    page = client.get("/conversations")
-    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-
-
-def version_on(page: str, language: str) -> str:
-    form = page.split(f'id="{language}"')[1]
-    return re.search(r'name="version" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
-
-
 def assert_readable(project: Path) -> None:
     """Every NLU and domain file loads with PyYAML (the pages) and as Rasa reads it."""
     for path in [*(project / "data" / "nlu").rglob("*.yml"), *(project / "domain").glob("*.yml")]:
@@ -168,7 +156,7 @@ def test_an_example_with_an_unwritable_character_is_refused(project: Path) -> No
 def test_the_examples_form_refuses_a_control_character_and_the_pages_keep_working(
     client: TestClient, project: Path
 ) -> None:
-    token = sign_in(client, "boss")
+    token = sign_in(client, "boss", PASSWORD)
     page = client.get("/admin/intents/ask_jobs").text
     examples = NluStore(project, SUPPORTED_LANGUAGES).examples("ask_jobs", "it")
     before = snapshot(project)
@@ -231,7 +219,7 @@ def test_a_topic_word_with_an_unwritable_character_is_refused(topics: Path) -> N
 
 
 def test_the_topic_form_shows_the_reason(client: TestClient, topics: Path) -> None:
-    token = sign_in(client, "boss")
+    token = sign_in(client, "boss", PASSWORD)
     page = client.get("/admin/topics/digital").text
     before = topics.read_bytes()
     refused = client.post(
@@ -254,7 +242,7 @@ def test_accepting_an_annotation_with_a_control_character_is_refused(
                 proposed_by="carla", proposed_at=dt.datetime.now(dt.UTC),
             )
         )  # fmt: skip
-    token = sign_in(client, "boss")
+    token = sign_in(client, "boss", PASSWORD)
     queue = client.get("/admin/annotations").text
     annotation_id = re.search(r"/admin/annotations/(\d+)/accept", queue).group(1)  # type: ignore[union-attr]
     before = snapshot(project)
@@ -277,7 +265,7 @@ def test_labelling_a_misunderstood_message_with_a_control_character_is_refused(
         session.add(row)
         session.flush()
         message_id = row.id
-    token = sign_in(client, "boss")
+    token = sign_in(client, "boss", PASSWORD)
     before = snapshot(project)
     answer = client.post(
         f"/admin/misunderstood/{message_id}/label",
@@ -363,7 +351,7 @@ def test_topic_words_read_back_as_the_same_strings(topics: Path) -> None:
 def test_transcripts_with_control_characters_and_lone_surrogates_render(
     client: TestClient,
 ) -> None:
-    sign_in(client, "carla")
+    sign_in(client, "carla", PASSWORD)
     for sender in ("tg-s2", "tg-s3"):
         page = client.get(f"/conversations/{sender}")
         assert page.status_code == 200

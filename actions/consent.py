@@ -19,7 +19,8 @@ from actions.common import (
     payload,
 )
 from bot.messages import text
-from bot.services.people import erase_person, find, give_consent
+from bot.services import campaigns
+from bot.services.people import erase_person, find, give_consent, now
 from bot.settings import get_settings
 
 # What a person wanted to do when the notice interrupted them, and what resumes it.
@@ -40,6 +41,18 @@ def show_notice(dispatcher: CollectingDispatcher, language: str) -> None:
             button(text("consent_decline_button", language), payload("consent_decline")),
         ],
     )
+
+
+def start_code(tracker: Tracker, latest_only: bool = False) -> str | None:
+    """The campaign code of the `/start` that opened the conversation (the latest one), if any:
+    the connector passes it as the message's metadata."""
+    events = [tracker.latest_message or {}] if latest_only else reversed(tracker.events)
+    for event in events:
+        if latest_only or event.get("event") == "user":
+            code = (event.get("metadata") or {}).get("start_payload")
+            if code:
+                return str(code)
+    return None
 
 
 def has_consent(tracker: Tracker) -> bool:
@@ -68,6 +81,11 @@ class ActionOfferConsent(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         language = language_of(tracker)
+        code = start_code(tracker, latest_only=True)
+        if code is not None:
+            # A campaign's link: counted, nobody's identity kept (before consent).
+            with db().begin() as session:
+                campaigns.arrive(session, tracker.sender_id, code, now().date())
         if tracker.get_slot("consent") is None and not has_consent(tracker):
             show_notice(dispatcher, language)
         return []
@@ -94,6 +112,8 @@ class ActionRecordConsent(Action):
         if intent in ("consent_accept", "affirm"):
             with db().begin() as session:
                 give_consent(session, tracker.sender_id, channel_of(tracker), language)
+                # The campaign they arrived by is kept with the profile from now on.
+                campaigns.attach(session, tracker.sender_id, start_code(tracker))
             dispatcher.utter_message(text=text("consent_thanks", language))
             events: list[EventType] = [
                 SlotSet("consent", "accepted"),

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.services import people, privacy
+from bot.services import followups, people, privacy
 from bot.services.events import EventLog
 
 
@@ -28,6 +28,11 @@ class Records:
         """Note the person's activity (and their chat, for alerts); True for a known person."""
         with self.sessions.begin() as session:
             return people.touch(session, sender, chat_id)
+
+    def reach_answer(self, sender: str, answer: str, language: str) -> list[dict[str, Any]]:
+        """Record an answer to a check-in or a rating (a button's payload); the replies."""
+        with self.sessions.begin() as session:
+            return [followups.answer(session, sender, answer, language).as_rasa()]
 
     def export(self, sender: str) -> dict[str, Any]:
         """Everything stored about the person (`/mydata`)."""

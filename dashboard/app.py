@@ -39,6 +39,7 @@ from dashboard import (
     message_routes,
     model_routes,
     people_routes,
+    reach_routes,
     studio_routes,
 )
 from dashboard.limits import BodyLimit
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         learning_routes,
         model_routes,
         catalogue_routes,
+        reach_routes,
     ):
         app.include_router(module.router)
     return app

@@ -12,7 +12,7 @@ from markupsafe import Markup
 from pygal.style import CleanStyle
 from sqlalchemy.orm import Session
 
-from bot.services import conversations, figures
+from bot.services import campaigns, conversations, figures, followups
 from bot.services.figures import Period
 from dashboard.pages import render
 from dashboard.security import Events, Viewer, db, viewer
@@ -105,7 +105,45 @@ def figures_page(
     conversations.sync(session, log)
     period = period_of(request)
     result = figures.compute(session, log, period)
-    return render(request, "figures.html", user, figures=result, charts=charts(result))
+    by_campaign, by_partner = campaigns.funnel(session, period.start, period.end)
+    start, end = period.bounds()
+    # Admins see every coach's satisfaction; a coach sees their own.
+    overall, per_coach = followups.satisfaction(
+        session, start, end, None if user.is_admin else user.id
+    )
+    return render(
+        request, "figures.html", user, figures=result, charts=charts(result),
+        funnel=by_campaign, partners=by_partner, steps=campaigns.STEP_LABELS,
+        funnel_chart=funnel_chart(by_partner), satisfaction=overall, per_coach=per_coach,
+        followup=followups.response_rate(session, start, end),
+    )  # fmt: skip
+
+
+def funnel_chart(rows: list[campaigns.FunnelRow]) -> Markup:
+    """The funnel per partner: one bar per step, one series per partner."""
+    chart = pygal.Bar(**_config("Funnel per partner", legend=True))
+    chart.x_labels = [campaigns.STEP_LABELS[step] for step in campaigns.STEPS]
+    for row in rows:
+        chart.add(row.label, [row.counts[step] for step in campaigns.STEPS])
+    return _svg(chart)
+
+
+@router.get("/figures/funnel.csv")
+def funnel_csv(
+    request: Request,
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
+) -> Response:
+    """The funnel per campaign and per partner over the period (CSV)."""
+    period = period_of(request)
+    by_campaign, by_partner = campaigns.funnel(session, period.start, period.end)
+    content = campaigns.funnel_csv(by_campaign, by_partner)
+    name = f"funnel-{period.start.isoformat()}-{period.end.isoformat()}.csv"
+    return Response(
+        content,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @router.get("/figures/kpi.csv")

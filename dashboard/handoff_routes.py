@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.languages import mark_rtl
 from bot.messages import text as message_text
-from bot.services import handoff, outbox
+from bot.services import followups, handoff, outbox
 from bot.services.conversations import display_name
 from bot.services.handoff import HandoffError
 from bot.services.people import find
@@ -65,6 +65,17 @@ async def deliver(
         await rasa.record_bot_message(sender_id, text, {"coach": by} if by else {"source": "coach"})
     except RasaUnavailable:
         logger.warning("Queued, but could not record a coach message for %s", sender_id)
+
+
+def ask_rating(
+    sessions: sessionmaker[Session], sender: str, chat_id: int | None, coach_id: int, language: str
+) -> None:
+    """After a hand-back, once: "How was talking to <coach>?" (1-5), through the outbox."""
+    if chat_id is None:
+        return
+    with sessions.begin() as session:
+        question = followups.ask_rating(session, sender, coach_id, language)
+        outbox.enqueue(session, chat_id, [{"chat_id": chat_id, **question}], None)
 
 
 @router.post("/handoffs/{handoff_id}/take", dependencies=SIGNED_IN_FORM)
@@ -161,5 +172,7 @@ async def hand_back(
         )
     except Undeliverable as error:
         flash(request, f"Handed back, but the person was not told: {error}", "error")
+    else:
+        await asyncio.to_thread(ask_rating, sessions, sender, chat_id, user.id, language)
     flash(request, "Handed back to the assistant.")
     return back(f"/conversations/{sender}")

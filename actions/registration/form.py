@@ -35,7 +35,9 @@ SLOTS = {
     "reg_education": "education",
     "reg_situation": "situation",
     "reg_interests": "interests",
+    "reg_gender": "gender",
     "reg_language": "language",
+    "reg_followup": "followup",
 }
 FIELD_SLOTS = {field: slot for slot, field in SLOTS.items()}
 MAX_NAME = 40
@@ -226,6 +228,26 @@ class ValidateRegistrationForm(FormValidationAction):
             return _fail(dispatcher, tracker, "reg_interests", "reg_bad_interests")
         interests = list(dict.fromkeys([*chosen, *typed]))
         return {**_ok("reg_interests", interests), "reg_topics_chosen": []}
+
+    def validate_reg_gender(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if _skipped(tracker):
+            return _ok("reg_gender", SKIP)
+        chosen = _choice(tracker, policy().genders, "gender")
+        if chosen is None:
+            return _fail(dispatcher, tracker, "reg_gender", "reg_bad_choice")
+        return _ok("reg_gender", chosen)
+
+    def validate_reg_followup(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        chosen = _choice(tracker, ("yes", "no"), "followup_answer")
+        if chosen is None and intent_of(tracker) == "affirm":
+            chosen = "yes"
+        if chosen is None:
+            return _fail(dispatcher, tracker, "reg_followup", "reg_bad_choice")
+        return _ok("reg_followup", chosen)
 
     def validate_reg_language(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

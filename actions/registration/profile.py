@@ -52,8 +52,14 @@ def _load_profile(person: PersonView) -> list[EventType]:
         SlotSet("reg_education", person.education or SKIP),
         SlotSet("reg_situation", person.situation or SKIP),
         SlotSet("reg_interests", person.interest_keys or SKIP),
+        SlotSet("reg_gender", person.gender or SKIP),
         SlotSet("reg_language", person.language or SKIP),
+        SlotSet("reg_followup", _yes_no(person.followup)),
     ]
+
+
+def _yes_no(value: bool | None) -> str | None:
+    return None if value is None else ("yes" if value else "no")
 
 
 class ActionRegister(Action):
@@ -91,6 +97,8 @@ def profile_from_slots(tracker: Tracker) -> Profile:
         interests=list(_value(tracker.get_slot("reg_interests")) or []),
         language=_value(tracker.get_slot("reg_language")),
         guardian_confirmed=tracker.get_slot("reg_guardian") == "yes",
+        gender=_value(tracker.get_slot("reg_gender")),
+        followup={"yes": True, "no": False}.get(str(tracker.get_slot("reg_followup"))),
     )
 
 
@@ -112,9 +120,22 @@ def profile_lines(person: PersonView, language: str) -> str:
             text(f"situation.{person.situation}", language) if person.situation else missing,
         ),
         ("interests", interests or missing),
+        ("gender", text(f"gender.{person.gender}", language) if person.gender else missing),
         ("language", languages.self_name(person.language) if person.language else missing),
+        (
+            "followup",
+            missing
+            if person.followup is None
+            else text(f"followup_answer.{_yes_no(person.followup)}", language),
+        ),
     ]
     return "\n".join(f"• {text(f'profile_field.{key}', language)}: {value}" for key, value in rows)
+
+
+EDITABLE = (
+    "name", "age", "place", "education", "situation", "interests", "gender", "language",
+    "followup",
+)  # fmt: skip
 
 
 def profile_buttons(language: str) -> list[dict[str, str]]:
@@ -124,7 +145,7 @@ def profile_buttons(language: str) -> list[dict[str, str]]:
             text("profile_change_button", language, field=text(f"profile_field.{field}", language)),
             payload("update_profile", field=field),
         )
-        for field in ("name", "age", "place", "education", "situation", "interests", "language")
+        for field in EDITABLE
     ]
     buttons.append(button(text("alerts_button", language), payload("subscribe_alerts")))
     buttons.append(button(text("mydata_button", language), payload("export_data")))
@@ -257,9 +278,8 @@ class ActionUpdateProfile(Action):
             offer_registration(dispatcher, language)
             return []
         if field not in FIELD_SLOTS or field == "guardian":
-            dispatcher.utter_message(
-                text=text("profile_which_field", language), buttons=profile_buttons(language)[:7]
-            )
+            buttons = profile_buttons(language)[: len(EDITABLE)]
+            dispatcher.utter_message(text=text("profile_which_field", language), buttons=buttons)
             return []
         return [
             *loaded,

@@ -59,7 +59,7 @@ class _AskAction:
         buttons = self.buttons(tracker, language)
         if failures(tracker) >= 2:
             question = text(f"reg_help.{self.slot}", language)
-            if self.slot != "reg_guardian":
+            if self.slot not in ("reg_guardian", "reg_followup"):
                 buttons = [*buttons, *_skip_stop_buttons(language)]
         dispatcher.utter_message(text=question, buttons=buttons)
         return []
@@ -148,6 +148,24 @@ class ActionAskRegInterests(_AskAction, Action):
             buttons=self.buttons(tracker, language),
         )
         return []
+
+
+class ActionAskRegGender(_AskAction, Action):
+    """Gender, optional: asked only for the funders' figures and offers reserved to women."""
+
+    slot = "reg_gender"
+
+    def buttons(self, tracker: Tracker, language: str) -> list[dict[str, str]]:
+        return _choice_buttons("gender", policy().genders, language)
+
+
+class ActionAskRegFollowup(_AskAction, Action):
+    """May the assistant check in with them later (a question in 1, 3 and 6 months)?"""
+
+    slot = "reg_followup"
+
+    def buttons(self, tracker: Tracker, language: str) -> list[dict[str, str]]:
+        return _choice_buttons("followup_answer", ("yes", "no"), language)
 
 
 class ActionAskRegLanguage(_AskAction, Action):

@@ -284,11 +284,13 @@ def mark_sent(session: Session, delivery_id: int) -> None:
 
 
 def mark_blocked(session: Session, person_id: int) -> None:
-    """The person blocked the bot: pause their alerts and stop what is queued for them."""
+    """The person blocked the bot: pause their alerts and stop what is queued for them (check-ins
+    and broadcasts skip them too, until they write again: `people.touch`)."""
     person = session.get(Person, person_id)
     if person is None:
         return
     person.alerts_paused = True
+    person.blocked_at = person.blocked_at or now()
     for delivery in person.deliveries:
         if delivery.status == "queued":
             delivery.status, delivery.error = "blocked", "blocked by the person (403)"

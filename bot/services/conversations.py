@@ -21,6 +21,7 @@ from bot.db.models import (
     ConversationTag,
     DetailsViewed,
     Handoff,
+    Rating,
     SyncState,
 )
 from bot.services import misunderstood
@@ -150,13 +151,15 @@ def sync(session: Session, log: EventLog, batch: int = 5000) -> int:
 
 def forget(session: Session, log: EventLog, sender_id: str) -> None:
     """Erase what the console keeps about one conversation (after its logged events went):
-    the summary, tags, note, handoffs and views. Also moves the sync bookmark back if the
-    erased events were the newest, because SQLite may hand their ids out again."""
+    the summary, tags, note, handoffs, views and unanswered ratings. Also moves the sync
+    bookmark back if the erased events were the newest, because SQLite may hand their ids out
+    again."""
     session.execute(delete(ConversationTag).where(ConversationTag.sender_id == sender_id))
     session.execute(delete(Conversation).where(Conversation.sender_id == sender_id))
     session.execute(delete(Handoff).where(Handoff.sender_id == sender_id))
     session.execute(delete(DetailsViewed).where(DetailsViewed.sender_id == sender_id))
     session.execute(delete(Annotation).where(Annotation.sender_id == sender_id))
+    session.execute(delete(Rating).where(Rating.sender_id == sender_id))  # not answered yet
     misunderstood.forget_person(session, sender_id)  # and examples taken from their words
     newest = log.newest_id()
     session.execute(

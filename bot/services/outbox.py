@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from bot.db.models import OutboxMessage, Person
-from bot.services import alerts
+from bot.services import alerts, bulk
 from bot.services.people import now
 
 
@@ -92,8 +92,9 @@ def drop_chat(session: Session, chat_id: int) -> int:
 
 
 def blocked(session: Session, chat_id: int) -> int:
-    """The person of `chat_id` blocked the bot: pause their alerts and forget what is queued for
-    them; how many messages went."""
+    """The person of `chat_id` blocked the bot: pause their alerts, check-ins and broadcasts and
+    forget what is queued for them; how many messages went."""
     for person_id in session.scalars(select(Person.id).where(Person.telegram_chat_id == chat_id)):
         alerts.mark_blocked(session, person_id)
+        bulk.mark_blocked(session, person_id)
     return drop_chat(session, chat_id)

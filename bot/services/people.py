@@ -16,7 +16,10 @@ from bot.config import CONFIG_DIR, read
 from bot.db.models import Person
 
 # The profile fields of the registration form, in the order it asks them.
-PROFILE_FIELDS = ("name", "age", "place", "education", "situation", "interests", "language")
+PROFILE_FIELDS = (
+    "name", "age", "place", "education", "situation", "interests", "gender", "language",
+    "followup",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Policy:
     timezones: dict[str, str]
     education_levels: tuple[str, ...]
     situations: tuple[str, ...]
+    genders: tuple[str, ...]
 
     def consent_age(self, country: str | None) -> int:
         """The age of digital consent in `country` (the default when unknown)."""
@@ -70,6 +74,7 @@ def policy() -> Policy:
         timezones={str(k): str(v) for k, v in raw["timezones"].items()},
         education_levels=tuple(raw["education_levels"]),
         situations=tuple(raw["situations"]),
+        genders=tuple(raw["genders"]),
     )
 
 
@@ -100,6 +105,8 @@ class PersonView:
     interest_keys: list[str]
     language: str | None
     guardian_confirmed: bool
+    gender: str | None = None
+    followup: bool | None = None
 
 
 def find(session: Session, sender_id: str) -> PersonView | None:
@@ -111,7 +118,7 @@ def find(session: Session, sender_id: str) -> PersonView | None:
         person.sender_id, person.registered_at is not None, person.name, person.age,
         person.place, person.city, person.region, person.country, person.education,
         person.situation, list(person.interest_keys), person.language,
-        person.guardian_consent_at is not None,
+        person.guardian_consent_at is not None, person.gender, person.followup_consent,
     )  # fmt: skip
 
 
@@ -175,6 +182,8 @@ class Profile:
     interests: list[str] = field(default_factory=list)
     language: str | None = None
     guardian_confirmed: bool = False
+    gender: str | None = None
+    followup: bool | None = None
 
 
 def save_profile(session: Session, sender_id: str, profile: Profile) -> Person:
@@ -191,6 +200,8 @@ def save_profile(session: Session, sender_id: str, profile: Profile) -> Person:
     person.situation = profile.situation
     person.interests = ";".join(profile.interests)
     person.language = profile.language or person.language
+    person.gender = profile.gender
+    person.followup_consent = profile.followup
     if profile.guardian_confirmed:
         person.guardian_consent_at = person.guardian_consent_at or moment
     elif not policy().needs_guardian(profile.age, profile.country):
@@ -203,7 +214,8 @@ def save_profile(session: Session, sender_id: str, profile: Profile) -> Person:
 
 def touch(session: Session, sender_id: str, telegram_chat_id: int | None = None) -> bool:
     """Note activity (and the Telegram chat for alerts) of a consenting person. True if known."""
-    values: dict[str, Any] = {"last_active_at": now()}
+    # They wrote: the bot is not blocked (any more).
+    values: dict[str, Any] = {"last_active_at": now(), "blocked_at": None}
     if telegram_chat_id is not None:
         values["telegram_chat_id"] = telegram_chat_id
     result = session.execute(update(Person).where(Person.sender_id == sender_id).values(**values))

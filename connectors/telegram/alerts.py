@@ -26,7 +26,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiolimiter import AsyncLimiter
@@ -48,6 +48,7 @@ from connectors.telegram.callbacks import PayloadStore
 from connectors.telegram.render import keyboard
 
 logger = logging.getLogger(__name__)
+Followed = Callable[[Bot], Awaitable[object]]
 ALERT_RATE = 28.6  # messages a second, on average (95% of Telegram's 30 is 28.5)
 # What the pace lets through at once: enough to make up for a late wake-up of the event loop
 # (which otherwise loses about 1 ms a message), and ALERT_BURST + ALERT_RATE stays within
@@ -112,9 +113,18 @@ class AlertSender:
         self._resume_at = 0.0  # loop time before which nothing is sent (Telegram's 429)
         self._last_to_chat: dict[int, float] = {}  # loop time of each chat's last answer
 
-    async def run_forever(self, bot: Bot) -> None:
-        """Send what is due, then look again every `ALERT_POLL_SECONDS`, until cancelled."""
+    async def run_forever(self, bot: Bot, then: Followed | None = None) -> None:
+        """Send what is due, then look again every `ALERT_POLL_SECONDS`, until cancelled.
+        `then`: more paced work after each round (check-ins and broadcasts), on the same pace:
+        one round after the other, so together they never go beyond Telegram's limit."""
         while True:
+            if then is not None:
+                try:
+                    await then(bot)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("Sending check-ins and broadcasts failed; trying again later")
             try:
                 report = await self.send_due(bot)
                 if report.sent or report.blocked or report.failed:
@@ -259,6 +269,26 @@ class AlertSender:
                 report.failed += 1
         del waiting[chat]
 
+    def slow_down(self, delay: dt.timedelta | float) -> None:
+        """Telegram answered 429: every paced message waits `delay` (alerts and bulk alike)."""
+        seconds = delay.total_seconds() if isinstance(delay, dt.timedelta) else float(delay)
+        self._resume_at = max(self._resume_at, asyncio.get_running_loop().time() + seconds)
+
+    async def chat_turn(self, chat: int) -> None:
+        """Wait until `chat` may get its next message (one a second)."""
+        last = self._last_to_chat.get(chat, -self.per_chat_interval)
+        wait = last + self.per_chat_interval - asyncio.get_running_loop().time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def chat_done(self, chat: int) -> None:
+        """`chat` just got an answer from Telegram (the next one waits a second from now)."""
+        self._last_to_chat[chat] = asyncio.get_running_loop().time()
+
+    async def paced(self) -> None:
+        """Wait for the next message's turn on the pace (for the bulk sender)."""
+        await self._paced()
+
     async def _paced(self) -> None:
         """Wait for this request's turn: after any pause Telegram asked for, then on the pace."""
         loop = asyncio.get_running_loop()
@@ -293,9 +323,7 @@ class AlertSender:
             logger.info("Person %d blocked the bot: alerts paused", item.person_id)
             return "blocked"
         except RetryAfter as error:  # everyone waits; then this alert is tried again
-            delay = error.retry_after
-            seconds = delay.total_seconds() if isinstance(delay, dt.timedelta) else float(delay)
-            self._resume_at = max(self._resume_at, asyncio.get_running_loop().time() + seconds)
+            self.slow_down(error.retry_after)
             return "again"
         except BadRequest as error:  # e.g. the chat no longer exists: no point retrying
             await asyncio.to_thread(

@@ -19,8 +19,9 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from bot.db.session import session_factory
+from bot.db.session import in_transaction, session_factory
 from bot.messages import text, translations
+from bot.services.campaigns import remember_bot_username
 from bot.settings import SUPPORTED_LANGUAGES, Settings
 from connectors.rasa.client import RasaClient
 from connectors.rasa.events import RasaEvents
@@ -28,6 +29,7 @@ from connectors.records import Records
 from connectors.telegram import handlers
 from connectors.telegram.alerts import AlertSender, alert_bot
 from connectors.telegram.bridge import Bridge
+from connectors.telegram.bulk import BulkSender
 from connectors.telegram.callbacks import PayloadStore
 from connectors.telegram.coaching import Coaching
 from connectors.telegram.context import CONTEXT_TYPES, ConnectorApplication
@@ -81,17 +83,28 @@ def build_application(settings: Settings, rasa: RasaClient | None = None) -> Con
         coaching,
     )
     alerts = AlertSender(sessions, bridge.payloads, settings)
+    checkins = BulkSender(
+        sessions,
+        bridge.payloads,
+        alerts,
+        offered=lambda sender, buttons: bridge.choices.remember(sender, [{"buttons": buttons}]),
+    )
 
     async def post_init(application: ConnectorApplication) -> None:
         try:
             await register_commands(application)
         except TelegramError as error:  # cosmetic: the commands menu; never stop for it
             logger.warning("Could not register the commands menu (%s)", type(error).__name__)
+        try:  # for the campaigns' deep links (the dashboard shows them)
+            username = application.bot.username
+            await asyncio.to_thread(in_transaction, sessions, remember_bot_username, username)
+        except Exception:  # getMe's answer missing: the links wait for the next start
+            logger.warning("Could not keep the bot's username for the campaign links")
         sender = application.bot_data.alert_bot = alert_bot(settings)
         with contextlib.suppress(TelegramError):  # its get_me; sending does not need it
             await sender.initialize()
         application.bot_data.tasks = [
-            asyncio.create_task(alerts.run_forever(sender)),
+            asyncio.create_task(alerts.run_forever(sender, then=checkins.round)),
             asyncio.create_task(coaching.run_forever()),
         ]
 

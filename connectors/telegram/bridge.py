@@ -15,6 +15,7 @@ from telegram.constants import ChatAction, ParseMode
 from bot.languages import mark_rtl
 from bot.messages import text as message_text
 from bot.pseudonym import pseudonym
+from bot.services.followups import is_reach_payload
 from connectors.choices import OfferedChoices
 from connectors.language import LanguageKeeper
 from connectors.rasa.client import RasaClient, RasaUnavailable
@@ -83,6 +84,14 @@ class Bridge:
         choice = None if meta else self.choices.resolve(sender, text, language)
         if choice is not None:
             meta = {"via": "button", "typed": True}
+        if self.records is not None and is_reach_payload(choice or text):
+            # An answer to a check-in or a rating: recorded by the channel, not a turn of Rasa's.
+            replies = await asyncio.to_thread(
+                self.records.reach_answer, sender, choice or text, language
+            )
+            await self.deliver(bot, chat.id, replies)
+            self.choices.remember(sender, replies)
+            return
         verdict = FORWARD
         if self.coaching is not None:
             verdict = await self.coaching.before_turn(

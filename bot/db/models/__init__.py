@@ -1,13 +1,14 @@
 """SQLAlchemy 2 models of the application database, one module per topic (catalogue, people,
-coaching, studio, channel). Import them from here: every model is registered with `Base` once
+coaching, studio, channel, reach). Import them from here: every model is registered with `Base` once
 this package is imported."""
 
 from bot.db.models.base import NAMING_CONVENTION, Base
 from bot.db.models.catalogue import DetailsViewed, Opportunity, OpportunityTopic, Topic, TopicLabel
-from bot.db.models.channel import ButtonPayload, InboundUpdate, OutboxMessage
+from bot.db.models.channel import ButtonPayload, ChannelFact, InboundUpdate, OutboxMessage
 from bot.db.models.coaching import (
     HANDOFF_OPEN,
     OUTCOME_KINDS,
+    OUTCOME_SOURCES,
     Annotation,
     Conversation,
     ConversationTag,
@@ -19,16 +20,33 @@ from bot.db.models.coaching import (
     User,
 )
 from bot.db.models.people import AlertDelivery, Erasure, Person, Subscription
+from bot.db.models.reach import (
+    VENUES,
+    Broadcast,
+    BulkMessage,
+    Campaign,
+    CampaignStart,
+    CheckIn,
+    Rating,
+)
 from bot.db.models.studio import AuditEntry, LearnedExample, Misunderstood, ModelVersion, StudioJob
 
 __all__ = [
     "HANDOFF_OPEN",
     "OUTCOME_KINDS",
+    "OUTCOME_SOURCES",
+    "VENUES",
     "NAMING_CONVENTION",
     "Base",
     "AlertDelivery",
     "Annotation",
     "AuditEntry",
+    "Broadcast",
+    "BulkMessage",
+    "Campaign",
+    "CampaignStart",
+    "ChannelFact",
+    "CheckIn",
     "ButtonPayload",
     "Conversation",
     "ConversationTag",
@@ -46,6 +64,7 @@ __all__ = [
     "Outcome",
     "Person",
     "PersonNote",
+    "Rating",
     "StudioJob",
     "Subscription",
     "SyncState",

@@ -66,3 +66,14 @@ class OutboxMessage(Base):
     params: Mapped[str] = mapped_column(Text)  # sendMessage's parameters, as JSON
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ChannelFact(Base):
+    """What the channel learnt about itself that other processes need, by name (e.g. the
+    bot's Telegram username, read from `getMe`, for the campaigns' deep links)."""
+
+    __tablename__ = "channel_facts"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

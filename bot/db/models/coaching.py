@@ -74,6 +74,8 @@ class PersonNote(Base):
 
 
 OUTCOME_KINDS = ("training", "job", "education")
+# Who said so: a coach recorded it, or the person answered a check-in ("self-reported").
+OUTCOME_SOURCES = ("coach", "self")
 
 
 class Outcome(Base):
@@ -90,6 +92,7 @@ class Outcome(Base):
     )
     detail: Mapped[str] = mapped_column(String(300), default="")
     recorded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    source: Mapped[str] = mapped_column(String(16), default="coach")  # one of OUTCOME_SOURCES
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
     person: Mapped[Person] = relationship(back_populates="outcomes")

@@ -56,6 +56,15 @@ class Person(Base):
     alerts_paused: Mapped[bool] = mapped_column(Boolean, default=False)
     last_active_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     coach_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Reach and outcomes: the campaign they came by (stored from consent on), the optional
+    # gender question (only for the figures and offers reserved to women), whether they may be
+    # checked in with later (None: not asked yet), and when the bot found itself blocked.
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="SET NULL"), index=True
+    )
+    gender: Mapped[str | None] = mapped_column(String(16))
+    followup_consent: Mapped[bool | None] = mapped_column(Boolean)
+    blocked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     coach: Mapped[User | None] = relationship(lazy="joined")
     notes: Mapped[list[PersonNote]] = relationship(

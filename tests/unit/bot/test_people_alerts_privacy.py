@@ -271,7 +271,13 @@ def test_export_holds_what_coaches_recorded_too(
     json.dumps(document)
     assert [note["text"] for note in document["coach_notes"]] == ["Wants to work with animals"]
     assert document["outcomes"] == [
-        {"kind": "training", "date": "2026-10-01", "opportunity": None, "detail": ""}
+        {
+            "kind": "training",
+            "date": "2026-10-01",
+            "opportunity": None,
+            "detail": "",
+            "source": "your coach",
+        }
     ]
     assert [(item["reason"], item["status"]) for item in document["requests_for_a_coach"]] == [
         ("request", "waiting")

@@ -1,0 +1,160 @@
+"""Reach: outreach campaigns (admins create them; each has a deep link, a QR code as PNG and
+SVG, and a printable poster in its language), and the follow-up interval setting. The funnel,
+the check-ins' response rate and satisfaction are on the figures page (`figure_routes.py`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import Annotated
+
+import segno
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
+from sqlalchemy.orm import Session
+
+from bot import languages
+from bot.db.models import VENUES
+from bot.messages import text
+from bot.services import audit, campaigns
+from bot.services.campaigns import CampaignError, CampaignView
+from bot.settings import SUPPORTED_LANGUAGES
+from dashboard.pages import back, flash, render
+from dashboard.security import ADMIN_FORM, Viewer, admin, db
+
+router = APIRouter(prefix="/admin")
+VENUE_LABELS = {
+    "school": "School",
+    "youth_centre": "Youth centre",
+    "pes_office": "Public employment service office",
+    "social_media": "Social media",
+    "poster": "Poster",
+    "other": "Other",
+}
+
+
+def _date(value: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        raise CampaignError(f"{value!r} is not a date (use the date picker).") from None
+
+
+def _campaign(session: Session, campaign_id: int) -> CampaignView:
+    found = campaigns.get(session, campaign_id)
+    if found is None:
+        raise HTTPException(404, "There is no such campaign.")
+    return found
+
+
+def _link(session: Session, campaign: CampaignView) -> str | None:
+    username = campaigns.bot_username(session)
+    return None if username is None else campaigns.deep_link(username, campaign.code)
+
+
+@router.get("/campaigns", response_class=HTMLResponse)
+def campaigns_page(
+    request: Request, user: Viewer = Depends(admin), session: Session = Depends(db)
+) -> Response:
+    """Every campaign with its link and downloads, and a form to add one."""
+    items = campaigns.all_campaigns(session)
+    username = campaigns.bot_username(session)
+    links = {
+        item.id: campaigns.deep_link(username, item.code) if username else None for item in items
+    }
+    return render(
+        request, "campaigns.html", user, campaigns=items, links=links, venues=VENUE_LABELS,
+        languages={code: languages.self_name(code) for code in SUPPORTED_LANGUAGES},
+        today=dt.date.today(),
+    )  # fmt: skip
+
+
+@router.post("/campaigns", dependencies=ADMIN_FORM)
+def add_campaign(
+    request: Request,
+    name: Annotated[str, Form(max_length=300)] = "",
+    partner: Annotated[str, Form(max_length=300)] = "",
+    venue: Annotated[str, Form(max_length=40)] = "",
+    language: Annotated[str, Form(max_length=8)] = "",
+    starts_on: Annotated[str, Form(max_length=20)] = "",
+    ends_on: Annotated[str, Form(max_length=20)] = "",
+    user: Viewer = Depends(admin),
+    session: Session = Depends(db),
+) -> Response:
+    """Create a campaign with a fresh code (audited)."""
+    try:
+        created = campaigns.create(
+            session, name=name, partner=partner, venue=venue if venue in VENUES else "",
+            language=language, starts_on=_date(starts_on), ends_on=_date(ends_on),
+            by=user.username,
+        )  # fmt: skip
+    except CampaignError as error:
+        flash(request, str(error), "error")
+        return back("/admin/campaigns")
+    audit.record(
+        session, user.id, user.username, "campaign.create", created.code, None,
+        {"name": created.name, "partner": created.partner, "venue": created.venue,
+         "language": created.language},
+    )  # fmt: skip
+    flash(request, f"Created the campaign {created.name!r}: print its QR code or poster below.")
+    return back("/admin/campaigns")
+
+
+def _qr(session: Session, campaign: CampaignView) -> segno.QRCode:
+    link = _link(session, campaign)
+    if link is None:
+        raise HTTPException(
+            409, "The bot's Telegram name is not known yet: start the Telegram connector once."
+        )
+    return segno.make(link, error="m")
+
+
+@router.get("/campaigns/{campaign_id}/qr.png")
+def qr_png(
+    campaign_id: int, user: Viewer = Depends(admin), session: Session = Depends(db)
+) -> Response:
+    """The campaign's QR code as a PNG, large enough to print."""
+    campaign = _campaign(session, campaign_id)
+    buffer = io.BytesIO()
+    _qr(session, campaign).save(buffer, kind="png", scale=12, border=4)
+    return Response(
+        buffer.getvalue(),
+        media_type="image/png",
+        headers={"Content-Disposition": f'attachment; filename="qr-{campaign.code}.png"'},
+    )
+
+
+@router.get("/campaigns/{campaign_id}/qr.svg")
+def qr_svg(
+    campaign_id: int, user: Viewer = Depends(admin), session: Session = Depends(db)
+) -> Response:
+    """The campaign's QR code as an SVG (scales to any print size)."""
+    campaign = _campaign(session, campaign_id)
+    buffer = io.BytesIO()
+    _qr(session, campaign).save(buffer, kind="svg", scale=10, border=4, title=campaign.name)
+    return Response(
+        buffer.getvalue(),
+        media_type="image/svg+xml",
+        headers={"Content-Disposition": f'attachment; filename="qr-{campaign.code}.svg"'},
+    )
+
+
+@router.get("/campaigns/{campaign_id}/poster", response_class=HTMLResponse)
+def poster(
+    campaign_id: int,
+    request: Request,
+    user: Viewer = Depends(admin),
+    session: Session = Depends(db),
+) -> Response:
+    """A one-page poster in the campaign's language, ready to print (A4)."""
+    campaign = _campaign(session, campaign_id)
+    qr = _qr(session, campaign)
+    svg = qr.svg_inline(scale=8, border=2, title=campaign.name)
+    code = campaign.language
+    return render(
+        request, "poster.html", user, campaign=campaign, link=_link(session, campaign),
+        qr=Markup(svg),  # noqa: S704 - segno's own SVG; the title is escaped by segno
+        words={key: text(f"poster.{key}", code) for key in ("title", "body", "scan", "or_open")},
+        language=code, rtl=languages.get(code).rtl,
+    )  # fmt: skip

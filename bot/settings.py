@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     alert_poll_seconds: float = Field(default=10.0, gt=0)
     alert_quiet_start: int = Field(default=21, ge=0, le=23)
     alert_quiet_end: int = Field(default=8, ge=0, le=23)
+    # Moves the connector's clock for check-ins, broadcasts and alerts' quiet hours this many
+    # days ahead: for tests and demonstrations ("a month later"), never in production.
+    clock_offset_days: float = Field(default=0.0, ge=0, le=3650)
     # `make run` erases the data of people inactive for this many days, once a day.
     privacy_inactive_days: int = Field(default=365, ge=1)
     # Coach handoff: how long a request waits for a coach before the bot offers to carry on,

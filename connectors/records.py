@@ -8,16 +8,20 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.services import followups, people, privacy
+from bot.services import broadcasts, followups, people, privacy
 from bot.services.events import EventLog
+from bot.services.people import now
 
 
 class Records:
     """A channel's access to the people's records (`sessions`) and the conversation log."""
 
-    def __init__(self, sessions: sessionmaker[Session], events: EventLog) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], events: EventLog, link_secret: str | None = None
+    ) -> None:
         self.sessions = sessions
         self.events = events
+        self.link_secret = link_secret  # checks the links of coaches' and admins' own chats
 
     def stored_language(self, sender: str) -> str | None:
         """The language the person chose in their profile, if any."""
@@ -33,6 +37,14 @@ class Records:
         """Record an answer to a check-in or a rating (a button's payload); the replies."""
         with self.sessions.begin() as session:
             return [followups.answer(session, sender, answer, language).as_rasa()]
+
+    def link_staff(self, code: str, chat_id: int) -> str | None:
+        """A coach or admin opened their one-time link: their chat is linked to their account
+        (test broadcasts arrive there). Their display name, or None for a bad link."""
+        if self.link_secret is None:
+            return None
+        with self.sessions.begin() as session:
+            return broadcasts.link_chat(session, self.link_secret, code, chat_id, now().date())
 
     def export(self, sender: str) -> dict[str, Any]:
         """Everything stored about the person (`/mydata`)."""

@@ -32,6 +32,7 @@ from connectors.rasa.studio.nlu import NluStore
 from dashboard import (
     admin_routes,
     auth_routes,
+    broadcast_routes,
     catalogue_routes,
     conversation_routes,
     figure_routes,
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         model_routes,
         catalogue_routes,
         reach_routes,
+        broadcast_routes,
     ):
         app.include_router(module.router)
     return app

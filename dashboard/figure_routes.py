@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import re
 
 import pygal
@@ -126,6 +128,28 @@ def funnel_chart(rows: list[campaigns.FunnelRow]) -> Markup:
     for row in rows:
         chart.add(row.label, [row.counts[step] for step in campaigns.STEPS])
     return _svg(chart)
+
+
+@router.get("/figures/report", response_class=HTMLResponse)
+def report(
+    request: Request,
+    log: Events,
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
+) -> Response:
+    """A one-page report of the period for a funder's quarterly report: the key figures, the
+    breakdowns and the charts, laid out for printing (A4)."""
+    conversations.sync(session, log)
+    period = period_of(request)
+    result = figures.compute(session, log, period)
+    rows = list(csv.reader(io.StringIO(figures.kpi_csv(session, log, period))))[1:]
+    by_campaign, by_partner = campaigns.funnel(session, period.start, period.end)
+    drawn = charts(result)
+    return render(
+        request, "report.html", user, figures=result, rows=rows, partners=by_partner,
+        steps=campaigns.STEP_LABELS, funnel_chart=funnel_chart(by_partner),
+        charts={name: drawn[name] for name in ("daily", "languages", "outcomes")},
+    )  # fmt: skip
 
 
 @router.get("/figures/funnel.csv")

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from bot.db.models import OUTCOME_KINDS
-from bot.services import caseload
+from bot.services import campaigns, caseload, followups
 from bot.services.caseload import CaseloadError
 from bot.text import parse_id
 from dashboard.pages import back, flash, render
@@ -52,6 +52,8 @@ def person_page(
         kinds=OUTCOME_KINDS,
         opportunities=caseload.opportunity_choices(session),
         today=dt.date.today().isoformat(),
+        checkins=followups.checkins_of(session, person.id),
+        campaign=campaigns.name_of(session, person.campaign_id),
     )
 
 

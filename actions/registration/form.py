@@ -36,8 +36,8 @@ SLOTS = {
     "reg_situation": "situation",
     "reg_interests": "interests",
     "reg_gender": "gender",
-    "reg_language": "language",
     "reg_followup": "followup",
+    "reg_language": "language",
 }
 FIELD_SLOTS = {field: slot for slot, field in SLOTS.items()}
 MAX_NAME = 40

@@ -133,8 +133,8 @@ def profile_lines(person: PersonView, language: str) -> str:
 
 
 EDITABLE = (
-    "name", "age", "place", "education", "situation", "interests", "gender", "language",
-    "followup",
+    "name", "age", "place", "education", "situation", "interests", "gender", "followup",
+    "language",
 )  # fmt: skip
 
 

@@ -176,6 +176,12 @@ def get(session: Session, campaign_id: int) -> CampaignView | None:
     return None if row is None else _view(row)
 
 
+def name_of(session: Session, campaign_id: int | None) -> str | None:
+    """A campaign's name with its partner ("Spring 2027 (Comune di Napoli)"), if any."""
+    campaign = None if campaign_id is None else session.get(Campaign, campaign_id)
+    return None if campaign is None else f"{campaign.name} ({campaign.partner})"
+
+
 def by_code(session: Session, code: str | None) -> CampaignView | None:
     """The campaign of a `/start` code, if it is one (any case, surrounding spaces ignored)."""
     code = (code or "").strip().lower()

@@ -13,7 +13,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.csvsafe import csv_row
-from bot.db.models import Conversation, DetailsViewed, Handoff, Outcome, Person
+from bot.db.models import (
+    Campaign,
+    CampaignStart,
+    Conversation,
+    DetailsViewed,
+    Handoff,
+    Outcome,
+    Person,
+)
+from bot.services import followups
 from bot.services.conversations import NOT_UNDERSTOOD, aware
 from bot.services.events import EventLog
 
@@ -151,6 +160,98 @@ def age_band(age: int | None) -> str:
     return "other"
 
 
+def _average(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def _reached_by_gender(
+    session: Session, reached: int, start: dt.datetime, end: dt.datetime
+) -> list[tuple[str, str, object]]:
+    """People reached by gender: known only for those who answered the optional question."""
+    active = select(Conversation.sender_id).where(
+        Conversation.last_at >= start, Conversation.started_at < end
+    )
+    known = Counter(
+        str(gender)
+        for gender in session.scalars(
+            select(Person.gender).where(Person.sender_id.in_(active), Person.gender.is_not(None))
+        )
+    )
+    rows: list[tuple[str, str, object]] = [
+        ("people_reached", f"gender={gender}", count) for gender, count in sorted(known.items())
+    ]
+    rows.append(("people_reached", "gender=not answered", max(reached - sum(known.values()), 0)))
+    return rows
+
+
+def _by_campaign(
+    session: Session, period: Period, registered: list[Person]
+) -> list[tuple[str, str, object]]:
+    """Conversations started by each campaign's link, and registrations, per campaign and
+    partner (people who came by no campaign: "none")."""
+    names = {
+        campaign_id: (name, partner)
+        for campaign_id, name, partner in session.execute(
+            select(Campaign.id, Campaign.name, Campaign.partner)
+        )
+    }
+    rows: list[tuple[str, str, object]] = []
+    started: Counter[int] = Counter(
+        {
+            int(campaign_id): int(total or 0)
+            for campaign_id, total in session.execute(
+                select(CampaignStart.campaign_id, func.sum(CampaignStart.count))
+                .where(CampaignStart.day >= period.start, CampaignStart.day <= period.end)
+                .group_by(CampaignStart.campaign_id)
+            )
+        }
+    )
+    by_partner: Counter[str] = Counter()
+    for campaign_id, count in sorted(started.items()):
+        name, partner = names[campaign_id]
+        rows.append(("campaign_starts", f"campaign={name}", count))
+        by_partner[partner] += count
+    for partner, count in sorted(by_partner.items()):
+        rows.append(("campaign_starts", f"partner={partner}", count))
+    per_campaign = Counter(
+        names[p.campaign_id][0] if p.campaign_id in names else "none" for p in registered
+    )
+    for name, count in sorted(per_campaign.items()):
+        rows.append(("registered", f"campaign={name}", count))
+    per_partner = Counter(
+        names[p.campaign_id][1] if p.campaign_id in names else "none" for p in registered
+    )
+    for partner, count in sorted(per_partner.items()):
+        rows.append(("registered", f"partner={partner}", count))
+    return rows
+
+
+def _outcome_breakdowns(session: Session, period: Period) -> list[tuple[str, str, object]]:
+    """Outcomes of the period by source (self-reported or recorded by a coach), and the people
+    trained and placed, by gender and by campaign."""
+    rows: list[tuple[str, str, object]] = []
+    found = session.execute(
+        select(Outcome.kind, Outcome.source, Person.gender, Campaign.name, Person.id)
+        .join(Person, Outcome.person_id == Person.id)
+        .join(Campaign, Person.campaign_id == Campaign.id, isouter=True)
+        .where(Outcome.date >= period.start, Outcome.date <= period.end)
+    ).all()
+    sources = Counter(f"kind={kind},source={source}" for kind, source, _, _, _ in found)
+    for key, count in sorted(sources.items()):
+        rows.append(("outcomes", key, count))
+    for kind, label in (("training", "trained"), ("job", "placed")):
+        # People, not outcomes: someone placed twice in the period is one person placed.
+        who = {person: (gender, name) for k, _, gender, name, person in found if k == kind}
+        rows.append((label, "people", len(who)))
+        genders = Counter(gender or "not answered" for gender, _ in who.values())
+        for gender, count in sorted(genders.items()):
+            rows.append((label, f"gender={gender}", count))
+        campaigns = Counter(name or "none" for _, name in who.values())
+        for name, count in sorted(campaigns.items()):
+            rows.append((label, f"campaign={name}", count))
+    return rows
+
+
 def kpi_csv(session: Session, log: EventLog, period: Period) -> str:
     """The KPI export: one row per figure (metric, breakdown, value) for `period`."""
     figures = compute(session, log, period)
@@ -174,8 +275,11 @@ def kpi_csv(session: Session, log: EventLog, period: Period) -> str:
         rows.append(("registered", f"country={country}", count))
     for band, count in sorted(Counter(age_band(p.age) for p in registered).items()):
         rows.append(("registered", f"age_band={band}", count))
-    # The registration does not ask for gender (data minimisation); said so, not guessed.
-    rows.append(("registered", "gender=not collected", len(registered)))
+    # Gender is an optional question: what was not answered is said so, never guessed.
+    for gender, count in sorted(Counter(p.gender or "not answered" for p in registered).items()):
+        rows.append(("registered", f"gender={gender}", count))
+    rows.extend(_reached_by_gender(session, figures.people_reached, start, end))
+    rows.extend(_by_campaign(session, period, registered))
     for kind in ("training", "job"):
         views = select(DetailsViewed).where(
             DetailsViewed.kind == kind,
@@ -195,6 +299,15 @@ def kpi_csv(session: Session, log: EventLog, period: Period) -> str:
     for kind, count in sorted(figures.outcomes.items()):
         rows.append(("outcomes", f"kind={kind}", count))
     rows.append(("outcomes", "", sum(figures.outcomes.values())))
+    rows.extend(_outcome_breakdowns(session, period))
+    answered = followups.response_rate(session, start, end)
+    rows.append(("checkins_sent", "", answered.sent))
+    rows.append(("checkins_answered", "", answered.answered))
+    rows.append(("checkins_response_rate", "", f"{answered.rate:.3f}"))
+    rows.append(("assistant_helpful_1_to_5", "average", _average(answered.helpful_average)))
+    overall, per_coach = followups.satisfaction(session, start, end)
+    rows.append(("coach_satisfaction_1_to_5", "answers", overall.count))
+    rows.append(("coach_satisfaction_1_to_5", "average", _average(overall.average)))
     for reason, count in sorted(figures.handoffs.items()):
         rows.append(("coach_handoffs", reason, count))
     buffer = io.StringIO()

@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.models import Campaign, Conversation, Erasure, Handoff, Person
+from bot.db.models import Conversation, Erasure, Handoff, Person
+from bot.services import campaigns
 from bot.services.conversations import forget
 from bot.services.events import EventLog
 from bot.services.followups import checkins_of
@@ -135,14 +136,6 @@ def finish_due(
     return done
 
 
-def campaign_name(session: Session, campaign_id: int | None) -> str | None:
-    """The name of the campaign a person came by, if any."""
-    if campaign_id is None:
-        return None
-    campaign = session.get(Campaign, campaign_id)
-    return None if campaign is None else f"{campaign.name} ({campaign.partner})"
-
-
 def _iso(value: dt.datetime | None) -> str | None:
     """ISO 8601 in UTC (SQLite returns stored UTC times without their zone)."""
     if value is None:
@@ -184,7 +177,7 @@ def export_person(session: Session, log: EventLog, sender_id: str) -> dict[str, 
             "language": person.language,
             "gender": person.gender,
             "may_check_in_later": person.followup_consent,
-            "came_by_campaign": campaign_name(session, person.campaign_id),
+            "came_by_campaign": campaigns.name_of(session, person.campaign_id),
             "alerts_paused": person.alerts_paused,
             "telegram_chat_stored_for_alerts": person.telegram_chat_id is not None,
             "last_active_at": _iso(person.last_active_at),

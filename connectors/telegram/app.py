@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 
 from telegram import BotCommand, BotCommandScopeAllPrivateChats
@@ -22,6 +23,7 @@ from telegram.request import HTTPXRequest
 from bot.db.session import in_transaction, session_factory
 from bot.messages import text, translations
 from bot.services.campaigns import remember_bot_username
+from bot.services.people import now
 from bot.settings import SUPPORTED_LANGUAGES, Settings
 from connectors.rasa.client import RasaClient
 from connectors.rasa.events import RasaEvents
@@ -78,16 +80,22 @@ def build_application(settings: Settings, rasa: RasaClient | None = None) -> Con
         rasa,
         payloads,
         settings.pseudonym_key.get_secret_value(),
-        Records(sessions, RasaEvents(settings.tracker_store_url)),
+        Records(
+            sessions,
+            RasaEvents(settings.tracker_store_url),
+            settings.secret_key.get_secret_value() if settings.secret_key else None,
+        ),
         settings.default_language,
         coaching,
     )
-    alerts = AlertSender(sessions, bridge.payloads, settings)
+    ahead = dt.timedelta(days=settings.clock_offset_days)  # tests and demonstrations only
+    alerts = AlertSender(sessions, bridge.payloads, settings, clock=lambda: now() + ahead)
     checkins = BulkSender(
         sessions,
         bridge.payloads,
         alerts,
         offered=lambda sender, buttons: bridge.choices.remember(sender, [{"buttons": buttons}]),
+        clock=lambda: now() + ahead,
     )
 
     async def post_init(application: ConnectorApplication) -> None:

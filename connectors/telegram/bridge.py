@@ -147,6 +147,20 @@ class Bridge:
         self.choices.remember(sender, replies)
         await self.after_turn(bot, chat.id, sender, language, replies)
 
+    async def link_staff(self, bot: Bot, chat: Chat, code: str) -> None:
+        """Link a coach's or admin's account to this chat (their one-time link); say so."""
+        name = (
+            None
+            if self.records is None or chat.type != "private"
+            else await asyncio.to_thread(self.records.link_staff, code, chat.id)
+        )
+        if name is None:
+            await self.say(bot, chat.id, "This link is not valid (any more): make a new one on "
+                           "the dashboard's Broadcasts page.")  # fmt: skip
+            return
+        await self.say(bot, chat.id, f"✅ Linked to the dashboard account of {name}: test "
+                       "broadcasts will arrive in this chat.")  # fmt: skip
+
     async def screen(self, bot: Bot, chat: Chat, user: User, words: str, **meta: Any) -> bool:
         """Words the bot does not otherwise answer (a caption, an edited message): when they
         signal a crisis, the person gets help and a coach is asked for, as for a text (True);

@@ -2,7 +2,8 @@
 
 Each round (run by `AlertSender.run_forever` before its alerts, so the two never overlap and
 together stay within Telegram's 30 messages a second):
-1. the check-ins that fell due are queued (`followups.queue_due`);
+1. the check-ins that fell due are queued (`followups.queue_due`), and the broadcasts whose
+   time has come (`broadcasts.start_due`);
 2. what is queued and not in the person's quiet hours goes out: chats side by side, each at
    most one message a second, every request on the shared pace.
 
@@ -25,7 +26,7 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.db.session import in_transaction
-from bot.services import alerts, bulk, followups
+from bot.services import alerts, broadcasts, bulk, followups
 from bot.services.people import now
 from connectors.telegram.alerts import AlertSender, SendReport
 from connectors.telegram.callbacks import PayloadStore
@@ -62,12 +63,17 @@ class BulkSender:
                 logger.warning("%d check-in or broadcast message(s) were on their way at a stop: "
                                "not sent again", left)  # fmt: skip
             self._recovered = True
-        queued = await asyncio.to_thread(
-            in_transaction, self.sessions, followups.queue_due, self.clock()
-        )
+        moment = self.clock()
+        queued = await asyncio.to_thread(in_transaction, self.sessions, followups.queue_due, moment)
         if queued:
             logger.info("Check-ins queued: %d", queued)
+        started = await asyncio.to_thread(
+            in_transaction, self.sessions, broadcasts.start_due, moment
+        )
+        if started:
+            logger.info("Broadcast messages queued: %d", started)
         report = await self.send_due(bot)
+        await asyncio.to_thread(in_transaction, self.sessions, broadcasts.finish_sent, self.clock())
         if report.sent or report.blocked or report.failed:
             logger.info(
                 "Check-ins and broadcasts: %d sent, %d to people who blocked the bot, %d failed",

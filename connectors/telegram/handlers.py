@@ -12,6 +12,7 @@ from telegram.error import NetworkError, TelegramError
 
 from bot.languages import mark_rtl
 from bot.messages import text as message_text
+from bot.services.broadcasts import is_link_code
 from connectors.telegram.bridge import Bridge
 from connectors.telegram.context import Context
 
@@ -55,6 +56,10 @@ async def on_command(update: Update, context: Context) -> None:
     if message is None or chat is None or user is None or not message.text:
         return
     command = message.text.split()[0].lstrip("/").split("@")[0].lower()
+    if command == "start" and context.args and is_link_code(context.args[0]):
+        # A coach's or admin's own link (the dashboard made it): not a young person's chat.
+        await _bridge(context).link_staff(context.bot, chat, context.args[0][:64])
+        return
     meta = {"command": command}
     if command == "start" and context.args:
         meta["start_payload"] = context.args[0][:64]

@@ -61,7 +61,19 @@ def tracker_events(stack: Stack, chat: Chat) -> int:
         ]
 
 
-def accept_and_register(chat: Chat, age: str = "19", place: str = "Split") -> list[dict]:
+def gender_and_followup(
+    chat: Chat, replies: list[dict], gender: str = "🤐 Prefer not to say", followup: bool = False
+) -> list[dict]:
+    """The two questions after the interests: gender (optional) and later check-ins."""
+    assert "optional" in text_of(replies)  # the gender question says it may be left out
+    replies = chat.tap(replies, gender)
+    assert "check in with you later" in text_of(replies)
+    return chat.tap(replies, "👍 Yes, check in with me" if followup else "🙅 No, thanks")
+
+
+def accept_and_register(
+    chat: Chat, age: str = "19", place: str = "Split", followup: bool = False
+) -> list[dict]:
     """/register, consent, and every question answered well (interests: Digital & IT)."""
     replies = chat.say("/register", replies=2)
     replies = chat.tap(replies, "✅ I agree", replies=3)
@@ -73,6 +85,7 @@ def accept_and_register(chat: Chat, age: str = "19", place: str = "Split") -> li
     replies = chat.tap(replies, "💼 Looking for work")
     replies = chat.tap(replies, "💻")
     replies = chat.tap(replies, "✔️ Done")
+    replies = gender_and_followup(chat, replies, followup=followup)
     return chat.tap(replies, "English", replies=2)
 
 
@@ -138,6 +151,7 @@ def test_registration_with_bad_answers_and_a_question_in_between(
     assert "So far: Digital & IT" in text_of(replies)
     replies = chat.tap(replies, "🌱")
     replies = chat.tap(replies, "✔️ Done")
+    replies = gender_and_followup(chat, replies, gender="👩 A woman", followup=True)
     assert "Which language" in text_of(replies)
     replies = chat.tap(replies, "Italiano", replies=2)
     text = text_of(replies)  # the chosen language takes over at once
@@ -152,6 +166,7 @@ def test_registration_with_bad_answers_and_a_question_in_between(
     )  # fmt: skip
     assert person.interest_keys == ["digital", "green"]
     assert person.registered_at is not None and person.guardian_consent_at is None
+    assert (person.gender, person.followup_consent) == ("woman", True)
 
 
 def test_under_the_age_of_consent_a_guardian_must_agree(connector, fake_telegram, stack) -> None:
@@ -178,6 +193,7 @@ def test_under_the_age_of_consent_a_guardian_must_agree(connector, fake_telegram
     replies = chat.tap(replies, "🤷 Not sure yet")
     replies = chat.tap(replies, "💻")
     replies = chat.tap(replies, "✔️ Done")
+    replies = gender_and_followup(chat, replies)
     assert "your profile is saved" in text_of(chat.tap(replies, "English", replies=2))
     person = stored_person(stack, chat)
     assert person is not None and person.age == 14 and person.guardian_consent_at is not None

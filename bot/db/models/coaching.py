@@ -45,6 +45,8 @@ class User(Base):
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     session_version: Mapped[int] = mapped_column(Integer, default=0)
     disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Their own Telegram chat, linked by a one-time link (test broadcasts arrive there).
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class LoginThrottle(Base):

@@ -25,7 +25,7 @@ from tests.conftest import catalogue_csv, opportunity_row
 
 FORM_SLOTS = [
     "reg_name", "reg_age", "reg_place", "reg_guardian", "reg_education", "reg_situation",
-    "reg_interests", "reg_language",
+    "reg_interests", "reg_gender", "reg_followup", "reg_language",
 ]  # fmt: skip
 
 

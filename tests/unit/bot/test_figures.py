@@ -14,8 +14,18 @@ import pytest
 from sqlalchemy import create_engine, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.models import DetailsViewed, Handoff, Opportunity, Outcome, Person, User
-from bot.services import caseload, conversations, figures, people
+from bot.db.models import (
+    CampaignStart,
+    CheckIn,
+    DetailsViewed,
+    Handoff,
+    Opportunity,
+    Outcome,
+    Person,
+    Rating,
+    User,
+)
+from bot.services import campaigns, caseload, conversations, figures, people
 from bot.services.caseload import CaseloadError
 from bot.services.figures import Period
 from bot.services.paging import Page
@@ -105,8 +115,21 @@ def period_data(db: sessionmaker[Session], tracker_url: str) -> sessionmaker[Ses
     with db.begin() as session:
         conversations.sync(session, RasaEvents(tracker_url))
         marta = account(session, "marta")
-        p1 = _person(session, "tg-s1", MAR[0] + 12 * HOUR, country="HR", age=16)
-        _person(session, "tg-s2", MAR[2] + 23 * HOUR, country="IT", age=22)
+        liceo = campaigns.create(
+            session, name="Liceo Galilei", partner="Comune di Napoli", venue="school",
+            language="it", starts_on=None, ends_on=None, by="admin",
+        )  # fmt: skip
+        session.add_all(
+            [
+                CampaignStart(campaign_id=liceo.id, day=dt.date(2026, 3, 1), count=5),
+                CampaignStart(campaign_id=liceo.id, day=dt.date(2026, 2, 28), count=2),
+            ]
+        )
+        p1 = _person(
+            session, "tg-s1", MAR[0] + 12 * HOUR, country="HR", age=16, gender="woman",
+            campaign_id=liceo.id,
+        )  # fmt: skip
+        _person(session, "tg-s2", MAR[2] + 23 * HOUR, country="IT", age=22, gender="man")
         _person(session, "tg-s3", MAR[2] + 5 * HOUR)  # no country, no age given
         _person(session, "tg-s4", MAR[2] + 6 * HOUR, country="HR", age=31)
         _person(session, "tg-old", FEB_28, country="FR", age=20)  # before the period
@@ -126,6 +149,17 @@ def period_data(db: sessionmaker[Session], tracker_url: str) -> sessionmaker[Ses
                     ("education", dt.date(2026, 2, 28))]  # fmt: skip
         for kind, day in outcomes:
             session.add(Outcome(person_id=p1.id, kind=kind, date=day, created_at=MAR[0]))
+        # A check-in in the period, answered (working: self-reported), another not answered
+        session.add_all([
+            CheckIn(person_id=p1.id, round=1, queued_at=MAR[1], sent_at=MAR[1],
+                    status="working", helpful=4, answered_at=MAR[1] + HOUR),
+            CheckIn(person_id=p1.id, round=2, queued_at=MAR[2], sent_at=MAR[2]),
+            Outcome(person_id=p1.id, kind="job", date=dt.date(2026, 3, 2), source="self",
+                    created_at=MAR[1] + HOUR),
+            Rating(coach_id=marta.id, score=5, asked_at=MAR[1], answered_at=MAR[1] + HOUR),
+            Rating(coach_id=marta.id, score=3, asked_at=MAR[1], answered_at=MAR[2]),
+            Rating(sender_id="tg-s2", coach_id=marta.id, asked_at=MAR[2]),  # not answered
+        ])  # fmt: skip
         course = opportunity(session, "training", "t1")
         other = opportunity(session, "training", "t2")
         job = opportunity(session, "job", "j1")
@@ -158,7 +192,7 @@ def test_figures_of_a_period(period_data: sessionmaker[Session], tracker_url: st
         ("nlu_fallback", 1),
     ]
     assert found.handoffs == Counter({"request": 2, "crisis": 1, "taken by a coach": 2})
-    assert found.outcomes == Counter({"job": 2, "training": 1})
+    assert found.outcomes == Counter({"job": 3, "training": 1})  # one of them self-reported
 
 
 def test_figures_without_any_activity(db: sessionmaker[Session], tmp_path: Path) -> None:
@@ -196,14 +230,40 @@ def test_the_kpi_export(period_data: sessionmaker[Session], tracker_url: str) ->
         ["registered", "age_band=18-24", "1"],
         ["registered", "age_band=not given", "1"],
         ["registered", "age_band=other", "1"],
-        ["registered", "gender=not collected", "4"],
+        ["registered", "gender=man", "1"],
+        ["registered", "gender=not answered", "2"],
+        ["registered", "gender=woman", "1"],
+        ["people_reached", "gender=man", "1"],
+        ["people_reached", "gender=woman", "1"],
+        ["people_reached", "gender=not answered", "1"],
+        ["campaign_starts", "campaign=Liceo Galilei", "5"],  # not the 2 of February
+        ["campaign_starts", "partner=Comune di Napoli", "5"],
+        ["registered", "campaign=Liceo Galilei", "1"],
+        ["registered", "campaign=none", "3"],
+        ["registered", "partner=Comune di Napoli", "1"],
+        ["registered", "partner=none", "3"],
         ["trainings_viewed", "", "3"],
         ["trainings_viewed", "distinct_people", "2"],
         ["jobs_viewed", "", "1"],
         ["jobs_viewed", "distinct_people", "1"],
-        ["outcomes", "kind=job", "2"],
+        ["outcomes", "kind=job", "3"],
         ["outcomes", "kind=training", "1"],
-        ["outcomes", "", "3"],
+        ["outcomes", "", "4"],
+        ["outcomes", "kind=job,source=coach", "2"],
+        ["outcomes", "kind=job,source=self", "1"],
+        ["outcomes", "kind=training,source=coach", "1"],
+        ["trained", "people", "1"],
+        ["trained", "gender=woman", "1"],
+        ["trained", "campaign=Liceo Galilei", "1"],
+        ["placed", "people", "1"],  # three jobs, one person
+        ["placed", "gender=woman", "1"],
+        ["placed", "campaign=Liceo Galilei", "1"],
+        ["checkins_sent", "", "2"],
+        ["checkins_answered", "", "1"],
+        ["checkins_response_rate", "", "0.500"],
+        ["assistant_helpful_1_to_5", "average", "4.00"],
+        ["coach_satisfaction_1_to_5", "answers", "2"],  # the unanswered one is not counted
+        ["coach_satisfaction_1_to_5", "average", "4.00"],
         ["coach_handoffs", "crisis", "1"],
         ["coach_handoffs", "request", "2"],
         ["coach_handoffs", "taken by a coach", "2"],

@@ -26,6 +26,8 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_channel_facts")),
     )
+    with op.batch_alter_table("users") as batch:
+        batch.add_column(sa.Column("telegram_chat_id", sa.BigInteger(), nullable=True))
     op.create_table(
         "campaigns",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -167,3 +169,5 @@ def downgrade() -> None:
     op.drop_table("campaign_starts")
     op.drop_table("campaigns")
     op.drop_table("channel_facts")
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("telegram_chat_id")

@@ -12,14 +12,17 @@ import segno
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
+from ruamel.yaml.comments import CommentedSeq
 from sqlalchemy.orm import Session
 
 from bot import languages
+from bot.config import CONFIG_DIR
 from bot.db.models import VENUES
 from bot.messages import text
-from bot.services import audit, campaigns
+from bot.services import audit, campaigns, followups
 from bot.services.campaigns import CampaignError, CampaignView
 from bot.settings import SUPPORTED_LANGUAGES
+from connectors.rasa.studio import yamlio
 from dashboard.pages import back, flash, render
 from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
@@ -66,8 +69,48 @@ def campaigns_page(
     return render(
         request, "campaigns.html", user, campaigns=items, links=links, venues=VENUE_LABELS,
         languages={code: languages.self_name(code) for code in SUPPORTED_LANGUAGES},
-        today=dt.date.today(),
+        today=dt.date.today(), followup_days=followups.followup_days(),
     )  # fmt: skip
+
+
+def parse_days(typed: str) -> list[int]:
+    """Follow-up days as an admin types them ("30, 91, 182"); CampaignError when not."""
+    parts = [part for part in typed.replace(";", ",").replace(" ", ",").split(",") if part]
+    if not parts or len(parts) > 6 or not all(part.isdigit() for part in parts):
+        raise CampaignError("Write one to six numbers of days, e.g. 30, 91, 182.")
+    days = sorted({int(part) for part in parts})
+    if days[0] < 1 or days[-1] > 3650:
+        raise CampaignError("Each check-in comes 1 to 3650 days after registering.")
+    return days
+
+
+@router.post("/campaigns/followups", dependencies=ADMIN_FORM)
+async def set_followup_days(
+    request: Request,
+    user: Viewer = Depends(admin),
+    session: Session = Depends(db),
+) -> Response:
+    """When check-ins go out, in days after registering (config/privacy.yml; audited)."""
+    form = await request.form()
+    try:
+        days = parse_days(str(form.get("days") or "")[:100])
+    except CampaignError as error:
+        flash(request, str(error), "error")
+        return back("/admin/campaigns#followups")
+    before = followups.followup_days()
+    path = CONFIG_DIR / "privacy.yml"
+    data = yamlio.load(path)
+    listed = CommentedSeq(days)
+    listed.fa.set_flow_style()
+    data["followup_days"] = listed
+    try:
+        yamlio.write(path, data)
+    except yamlio.StudioError as error:
+        flash(request, str(error), "error")
+        return back("/admin/campaigns#followups")
+    audit.record(session, user.id, user.username, "followups.days", "followup_days", before, days)
+    flash(request, f"Check-ins now go out {', '.join(map(str, days))} days after registering.")
+    return back("/admin/campaigns#followups")
 
 
 @router.post("/campaigns", dependencies=ADMIN_FORM)

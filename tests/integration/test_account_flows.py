@@ -67,8 +67,9 @@ def gender_and_followup(
     """The two questions after the interests: gender (optional) and later check-ins."""
     assert "optional" in text_of(replies)  # the gender question says it may be left out
     replies = chat.tap(replies, gender)
-    assert "check in with you later" in text_of(replies)
-    return chat.tap(replies, "👍 Yes, check in with me" if followup else "🙅 No, thanks")
+    assert "May I stay in touch?" in text_of(replies)
+    key = "followup_answer.yes" if followup else "followup_answer.no"
+    return chat.tap(replies, message_text(key, "en"))
 
 
 def accept_and_register(

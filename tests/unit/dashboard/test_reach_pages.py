@@ -9,6 +9,8 @@ import csv
 import datetime as dt
 import io
 import re
+import shutil
+from pathlib import Path
 
 import numpy as np
 import png
@@ -17,11 +19,13 @@ import zxingcpp
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from bot.config import CONFIG_DIR
 from bot.db.models import AuditEntry, Broadcast, BulkMessage, Person, User
 from bot.db.session import session_factory
 from bot.messages import text
-from bot.services import broadcasts, campaigns, people
+from bot.services import broadcasts, campaigns, followups, people
 from bot.settings import Settings
+from dashboard import reach_routes
 from tests.unit.dashboard.test_dashboard import (  # noqa: F401 - `app`, `settings`: fixtures
     app,
     csrf_of,
@@ -215,3 +219,26 @@ def test_an_audience_of_nobody_is_refused(
     page = app.post("/admin/broadcasts", data=_broadcast_form(
         app, action="save", registered=registered, text_en="Hi")).text  # fmt: skip
     assert "Nobody in this segment agreed to receive messages" in page
+
+
+def test_admins_set_the_check_in_days(
+    app: TestClient, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    shutil.copy(CONFIG_DIR / "privacy.yml", config / "privacy.yml")
+    monkeypatch.setattr(reach_routes, "CONFIG_DIR", config)
+    monkeypatch.setattr(followups, "CONFIG_DIR", config)
+    sign_in(app, "boss")
+    token = csrf_of(app, "/admin/campaigns")
+    page = app.post("/admin/campaigns/followups", data={"days": "1 month", "csrf_token": token})
+    assert "Write one to six numbers of days" in page.text
+    assert followups.followup_days() == [30, 91, 182]
+    page = app.post("/admin/campaigns/followups", data={"days": "60; 14", "csrf_token": token})
+    assert "14, 60 days after registering" in page.text
+    assert followups.followup_days() == [14, 60]
+    saved = (config / "privacy.yml").read_text()
+    assert "followup_days: [14, 60]" in saved and "# Follow-up check-ins" in saved  # comments kept
+    with _db(settings).begin() as session:
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "followups.days"))
+        assert entry is not None and entry.before == "[30, 91, 182]" and entry.after == "[14, 60]"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -43,15 +44,26 @@ def show_notice(dispatcher: CollectingDispatcher, language: str) -> None:
     )
 
 
-def start_code(tracker: Tracker, latest_only: bool = False) -> str | None:
-    """The campaign code of the `/start` that opened the conversation (the latest one), if any:
-    the connector passes it as the message's metadata."""
-    events = [tracker.latest_message or {}] if latest_only else reversed(tracker.events)
-    for event in events:
-        if latest_only or event.get("event") == "user":
+def start_code(tracker: Tracker) -> str | None:
+    """The campaign code of this message, if it is a `/start <code>` (the connector passes the
+    code as the message's metadata)."""
+    code = ((tracker.latest_message or {}).get("metadata") or {}).get("start_payload")
+    return str(code) if code else None
+
+
+def arrival(tracker: Tracker) -> tuple[str, dt.date] | None:
+    """The code of the latest `/start <code>` of the conversation and the day it came."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
             code = (event.get("metadata") or {}).get("start_payload")
             if code:
-                return str(code)
+                when = event.get("timestamp")
+                day = (
+                    dt.datetime.fromtimestamp(float(when), dt.UTC).date()
+                    if isinstance(when, (int, float))
+                    else now().date()
+                )
+                return str(code), day
     return None
 
 
@@ -81,7 +93,7 @@ class ActionOfferConsent(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         language = language_of(tracker)
-        code = start_code(tracker, latest_only=True)
+        code = start_code(tracker)
         if code is not None:
             # A campaign's link: counted, nobody's identity kept (before consent).
             with db().begin() as session:
@@ -113,7 +125,9 @@ class ActionRecordConsent(Action):
             with db().begin() as session:
                 give_consent(session, tracker.sender_id, channel_of(tracker), language)
                 # The campaign they arrived by is kept with the profile from now on.
-                campaigns.attach(session, tracker.sender_id, start_code(tracker))
+                came = arrival(tracker)
+                if came is not None:
+                    campaigns.attach(session, tracker.sender_id, *came)
             dispatcher.utter_message(text=text("consent_thanks", language))
             events: list[EventType] = [
                 SlotSet("consent", "accepted"),

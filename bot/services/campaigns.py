@@ -214,11 +214,14 @@ def arrive(session: Session, sender_id: str, code: str | None, today: dt.date) -
     return True
 
 
-def attach(session: Session, sender_id: str, code: str | None) -> bool:
-    """At consent: keep the campaign they arrived by with their profile (the first one)."""
+def attach(session: Session, sender_id: str, code: str | None, arrived: dt.date) -> bool:
+    """At consent: keep the campaign they arrived by (on `arrived`) with their profile, the
+    first one, if it was running that day (as `arrive` counted it)."""
     campaign = by_code(session, code)
     person = get_person(session, sender_id)
     if campaign is None or person is None or person.campaign_id is not None:
+        return False
+    if not campaign.running(arrived):
         return False
     person.campaign_id = campaign.id
     session.flush()
@@ -274,17 +277,17 @@ def _step_counts(
     )
     opened = set(
         session.scalars(
-            select(DetailsViewed.sender_id.distinct()).where(DetailsViewed.sender_id.in_(senders))
+            select(DetailsViewed.sender_id).where(DetailsViewed.sender_id.in_(senders)).distinct()
         )
     )
     coach = set(
-        session.scalars(select(Handoff.sender_id.distinct()).where(Handoff.sender_id.in_(senders)))
+        session.scalars(select(Handoff.sender_id).where(Handoff.sender_id.in_(senders)).distinct())
     )
     outcome = set(
         session.scalars(
-            select(Outcome.person_id.distinct()).where(
-                Outcome.person_id.in_([row.id for row in rows])
-            )
+            select(Outcome.person_id)
+            .where(Outcome.person_id.in_([row.id for row in rows]))
+            .distinct()
         )
     )
     for row in rows:

@@ -72,33 +72,35 @@ def queue_due(session: Session, moment: dt.datetime | None = None) -> int:
     days = followup_days()
     if not days:
         return 0
-    latest = dict(
-        session.execute(
+    latest: dict[int, int] = {
+        person_id: int(round_)
+        for person_id, round_ in session.execute(
             select(CheckIn.person_id, func.max(CheckIn.round)).group_by(CheckIn.person_id)
         )
-        .tuples()
-        .all()
-    )
-    people = session.scalars(
-        select(Person).where(
+    }
+    # Plain columns first (cheap for many people); a row is loaded only for a round to queue.
+    candidates = session.execute(
+        select(Person.id, Person.registered_at).where(
             Person.registered_at.is_not(None),
             Person.registered_at <= moment - dt.timedelta(days=days[0]),
             Person.followup_consent.is_(True),
             Person.blocked_at.is_(None),
             Person.telegram_chat_id.is_not(None),
         )
-    )
+    ).all()
     queued = 0
-    for person in people:
-        assert person.registered_at is not None
-        registered = person.registered_at
+    for person_id, registered in candidates:
+        if registered is None:  # (excluded by the query)
+            continue
         if registered.tzinfo is None:
             registered = registered.replace(tzinfo=dt.UTC)
         elapsed = moment - registered
         due = [index + 1 for index, day in enumerate(days) if elapsed >= dt.timedelta(days=day)]
-        if not due or latest.get(person.id, 0) >= due[-1]:
+        if not due or latest.get(person_id, 0) >= due[-1]:
             continue
-        checkin = CheckIn(person_id=person.id, round=due[-1], queued_at=moment)
+        person = session.get(Person, person_id)
+        assert person is not None
+        checkin = CheckIn(person_id=person_id, round=due[-1], queued_at=moment)
         session.add(checkin)
         session.flush()
         message, buttons = _question(checkin.id, person.language or "en")
@@ -159,7 +161,9 @@ def _checkin(session: Session, sender_id: str, fields: dict[str, str], language:
     kinds = answers()
     if status not in kinds:
         return Reply(mark_rtl(text("checkin_expired", language)), [])
-    if checkin.status is None:
+    if checkin.status is not None:
+        status = checkin.status  # the first answer stays; the reply says what was noted
+    else:
         checkin.status, checkin.answered_at = status, moment
         kind = kinds[status]
         if kind is not None:

@@ -34,6 +34,7 @@ from connectors.telegram.render import keyboard
 
 logger = logging.getLogger(__name__)
 BATCH = 100
+CHECKINS_EVERY = 60.0  # seconds between two looks for check-ins that fell due
 Offered = Callable[[str, list[dict[str, str]]], None]
 
 
@@ -54,6 +55,7 @@ class BulkSender:
         self.offered = offered  # tells the channel which buttons a person was offered
         self.clock = clock
         self._recovered = False
+        self._next_checkins = 0.0  # loop time of the next look for check-ins due
 
     async def round(self, bot: Bot) -> SendReport:
         """One round: queue the check-ins due, then send everything due."""
@@ -64,9 +66,14 @@ class BulkSender:
                                "not sent again", left)  # fmt: skip
             self._recovered = True
         moment = self.clock()
-        queued = await asyncio.to_thread(in_transaction, self.sessions, followups.queue_due, moment)
-        if queued:
-            logger.info("Check-ins queued: %d", queued)
+        loop_time = asyncio.get_running_loop().time()
+        if loop_time >= self._next_checkins:  # at most once a minute: it reads many people
+            self._next_checkins = loop_time + CHECKINS_EVERY
+            queued = await asyncio.to_thread(
+                in_transaction, self.sessions, followups.queue_due, moment
+            )
+            if queued:
+                logger.info("Check-ins queued: %d", queued)
         started = await asyncio.to_thread(
             in_transaction, self.sessions, broadcasts.start_due, moment
         )
@@ -119,13 +126,16 @@ class BulkSender:
                 report.failed += 1
 
     async def _send_one(self, bot: Bot, message: bulk.DueMessage) -> str:
-        if not await asyncio.to_thread(in_transaction, self.sessions, bulk.claim, message.id):
-            return "skipped"  # cancelled (a broadcast) or taken meanwhile
         data = await asyncio.to_thread(
             self.payloads.encode_many, [item["payload"] for item in message.buttons]
         )
         markup = keyboard(message.buttons, data.__getitem__) if message.buttons else None
         await self.pace.paced()
+        # Claimed only now, just before the request: a stop while messages wait for their turn
+        # leaves them queued (sent after the restart), and only one that may have left is
+        # `unsure`.
+        if not await asyncio.to_thread(in_transaction, self.sessions, bulk.claim, message.id):
+            return "skipped"  # cancelled (a broadcast) or taken meanwhile
         try:
             await bot.send_message(
                 message.chat_id, message.text, reply_markup=markup, disable_web_page_preview=True

@@ -50,7 +50,9 @@ TODAY = dt.date(2026, 11, 23)
 ANSWERS = ("working", "training", "education", "looking", "prefer_not")
 
 
-def new_campaign(session: Session, name: str = "Youth centre Split", **fields: object):
+def new_campaign(
+    session: Session, name: str = "Youth centre Split", **fields: object
+) -> campaigns.CampaignView:
     values: dict[str, object] = {
         "partner": "Caritas", "venue": "youth_centre", "language": "en", "starts_on": None,
         "ends_on": None, "by": "ana",
@@ -199,13 +201,19 @@ def test_consent_keeps_the_first_campaign_only(sessions: sessionmaker[Session]) 
     with sessions.begin() as session:
         first = new_campaign(session, "First")
         second = new_campaign(session, "Second")
-        assert not campaigns.attach(session, "tg-nobody", first.code)  # no consent: nothing
+        today = dt.date.today()
+        assert not campaigns.attach(session, "tg-nobody", first.code, today)  # no consent
         people.give_consent(session, "tg-e")
-        assert not campaigns.attach(session, "tg-e", "unknown-code")
-        assert not campaigns.attach(session, "tg-e", None)
-        assert campaigns.attach(session, "tg-e", first.code)
-        assert not campaigns.attach(session, "tg-e", second.code)
-        assert not campaigns.attach(session, "tg-e", first.code)
+        assert not campaigns.attach(session, "tg-e", "unknown-code", today)
+        assert not campaigns.attach(session, "tg-e", None, today)
+        assert campaigns.attach(session, "tg-e", first.code, today)
+        assert not campaigns.attach(session, "tg-e", second.code, today)
+        assert not campaigns.attach(session, "tg-e", first.code, today)
+        # Arrived by a campaign that was over that day: not counted, so not kept either
+        over = new_campaign(session, "Over", ends_on=today - dt.timedelta(days=2))
+        people.give_consent(session, "tg-late")
+        assert not campaigns.attach(session, "tg-late", over.code, today)
+        assert campaigns.attach(session, "tg-late", over.code, today - dt.timedelta(days=3))
     with sessions.begin() as session:
         person = people.get_person(session, "tg-e")
         assert person is not None and person.campaign_id == first.id
@@ -216,7 +224,7 @@ def _journey(session: Session, sender: str, code: str | None, *steps: str, item:
     """A person who agreed (by the campaign of `code`) and went through `steps`."""
     person = people.give_consent(session, sender)
     session.flush()
-    campaigns.attach(session, sender, code)
+    campaigns.attach(session, sender, code, dt.date.today())
     moment = people.now()
     if "registered" in steps:
         people.save_profile(session, sender, people.Profile(age=20))
@@ -409,7 +417,9 @@ def test_a_status_answer_is_a_self_reported_outcome_then_the_helpful_score_is_ke
     with sessions.begin() as session:
         # Tapped again, or another answer afterwards: still one outcome, the first answer.
         followups.answer(session, "tg-i", checkin_payload(checkin_id, s=status), "en")
-        followups.answer(session, "tg-i", checkin_payload(checkin_id, s="looking"), "en")
+        changed = followups.answer(session, "tg-i", checkin_payload(checkin_id, s="looking"), "en")
+        # The reply says what was noted (the first answer), not the new one
+        assert changed.text.startswith(text(f"checkin_noted.{status}", "en"))
     with sessions.begin() as session:
         (outcome,) = session.scalars(select(Outcome))
         assert (outcome.kind, outcome.source, outcome.detail) == (kind, "self", "check-in 1")
@@ -710,8 +720,8 @@ async def test_a_403_marks_the_person_blocked_and_nothing_more_goes_to_them(
         assert blocked is not None and blocked.blocked_at is not None and blocked.alerts_paused
         assert statuses(session) == ["blocked", "sent"]
     await sender.round(bot)
-    clock.now = EVENING + 70 * DAY  # the next round falls due: not for them
-    assert (await sender.round(bot)).sent == 1
+    clock.now = EVENING + 70 * DAY  # the next round falls due (a later start): not for them
+    assert (await bulk_sender(sessions, clock).round(bot)).sent == 1
     tries = [call for call in api.calls_to("sendMessage") if call.params["chat_id"] == 6101]
     assert len(tries) == 1
     assert len(api.sent_messages(6102)) == 2

@@ -114,7 +114,7 @@ def test_the_funnel_and_the_report(app: TestClient, settings: Settings) -> None:
         for sender in ("s1", "s2", "s3"):
             campaigns.arrive(session, sender, made.code, today)
         people.give_consent(session, "s1")
-        campaigns.attach(session, "s1", made.code)
+        campaigns.attach(session, "s1", made.code, today)
     sign_in(app, "coach1")
     page = app.get("/figures").text
     assert "=HYPERLINK(1)" in page and 'data-step="started">3<' in page

@@ -152,6 +152,29 @@ def typed_choice(
     return named[0] if len(named) == 1 else None
 
 
+def closest_choice(typed: str, titles: Sequence[str], language: str | None = None) -> int | None:
+    """For a question that expects an answer in words ("What are you doing now?"): the title
+    that shares the most words with the typed answer ("lavoro in un hotel" → "💼 Lavoro"), if
+    exactly one shares the most; None when no title shares a word, or two share as many."""
+    said = _words(typed)
+    if not said or not titles:
+        return None
+    names = [_words(title) for title in titles]
+    forms = _forms().get(language or "", {})
+    # Small words ("a", "un", "in") and fillers count for nothing here, even inside a title.
+    meant = [forms.get(word, word) for word in _without_fillers(said, language, set())]
+    meant = [word for word in meant if len(word) > 2]
+    stemmer = _stemmer(language)
+    scores = [
+        sum(1 for word in meant if any(_same(word, mine, stemmer) for mine in name))
+        for name in names
+    ]
+    best = max(scores)
+    if best == 0 or scores.count(best) > 1:
+        return None
+    return scores.index(best)
+
+
 def aliases_for(payload: str) -> list[str]:
     """Other names of a button, from its payload: a language button (`{"language": "de"}` or
     `{"choice": "de"}`) is also named by that language's names in every language."""

@@ -13,7 +13,8 @@ from typing import Any
 
 from cachetools import LRUCache
 
-from bot.choices import aliases_for, typed_choice
+from bot.choices import aliases_for, closest_choice, typed_choice
+from bot.services.followups import is_reach_payload
 
 
 class OfferedChoices:
@@ -47,4 +48,7 @@ class OfferedChoices:
         titles = [title for title, _ in offered]
         aliases = [aliases_for(payload) for _, payload in offered]
         chosen = typed_choice(typed, titles, language, aliases)
+        if chosen is None and all(is_reach_payload(payload) for _, payload in offered):
+            # A check-in's question expects words: the closest answer counts.
+            chosen = closest_choice(typed, titles, language)
         return None if chosen is None else offered[chosen][1]

@@ -84,8 +84,12 @@ class Bridge:
         choice = None if meta else self.choices.resolve(sender, text, language)
         if choice is not None:
             meta = {"via": "button", "typed": True}
-        if self.records is not None and is_reach_payload(choice or text):
-            # An answer to a check-in or a rating: recorded by the channel, not a turn of Rasa's.
+        crisis = self.coaching is not None and self.coaching.signals_crisis(words)
+        if crisis and choice is not None and is_reach_payload(choice):
+            choice, meta = None, {}  # "still looking and I want to die": words, not an answer
+        if self.records is not None and is_reach_payload(choice or text) and not crisis:
+            # An answer to a check-in or a rating: recorded by the channel, not a turn of Rasa's
+            # (words that signal a crisis are never taken for an answer: they get help below).
             replies = await asyncio.to_thread(
                 self.records.reach_answer, sender, choice or text, language
             )

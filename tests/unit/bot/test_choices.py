@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from bot import languages
-from bot.choices import aliases_for, typed_choice
+from bot.choices import aliases_for, closest_choice, typed_choice
 from bot.messages import text
 from connectors.choices import OfferedChoices
 from tests.conftest import domain_responses, variation_language
@@ -117,3 +117,36 @@ def test_a_thank_you_alone_is_not_the_no_thanks_button(language: str) -> None:
     assert typed_choice(f"{THANKS[language]}!!", titles, language) is None
     # The whole title, or its deciding word with the thanks, still taps it
     assert typed_choice(titles[1], titles, language) == 1
+
+
+CHECKIN_KEYS = ("working", "training", "education", "looking", "prefer_not")
+
+
+@pytest.mark.parametrize(
+    ("language", "typed", "meant"),
+    [
+        ("it", "lavoro in un hotel", "working"),
+        ("it", "sto ancora cercando lavoro", "looking"),
+        ("it", "faccio un corso di cucina", "training"),
+        ("en", "I got a job at a bakery", "working"),
+        ("en", "still looking for work", "looking"),
+        ("en", "back at school", "education"),
+        ("en", "i'd rather not say", "prefer_not"),
+        ("fr", "je travaille", "working"),
+        ("fr", "je cherche encore", "looking"),
+        ("es", "estoy trabajando en un bar", "working"),
+        ("de", "mache eine ausbildung", "training"),
+        ("hr", "radim u hotelu", "working"),
+        ("ro", "lucrez", "working"),
+        ("sl", "delam", "working"),
+        ("lt", "dirbu", "working"),
+        ("ar", "أعمل الآن", "working"),
+        ("en", "banana", None),
+        ("en", "asdfgh", None),
+        ("en", "in a", None),  # small words name nothing
+    ],
+)
+def test_the_closest_answer_to_a_check_in(language: str, typed: str, meant: str | None) -> None:
+    titles = [text(f"checkin_answer.{key}", language) for key in CHECKIN_KEYS]
+    found = closest_choice(typed, titles, language)
+    assert (None if found is None else CHECKIN_KEYS[found]) == meant

@@ -3,12 +3,16 @@ calls go to the fake server, and Rasa is a stand-in that records what it was sen
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from telegram import Update
+from telegram import Update, User
 
+from bot.db.session import session_factory
+from bot.messages import text
+from bot.services import bulk, followups, handoff, people
 from connectors.telegram.app import build_application
 from tests.conftest import connector_settings
 from tests.fakes.rasa import StandInRasa
@@ -119,3 +123,56 @@ async def test_typing_shows_only_when_rasa_is_slow(app, api) -> None:
     rasa.delay = 1.3
     await process(application, api.make_text_update(4249, "slow"))
     assert [c for c in api.calls_to("sendChatAction") if c.params["chat_id"] == 4249]
+
+
+def _checkin_offered(application: Any, database_url: str, user_id: int, language: str) -> str:
+    """A registered person who got a check-in (its buttons offered to them): their pseudonym."""
+    bridge = application.bot_data.bridge
+    sender = bridge.sender_id(User(user_id, "Gio", is_bot=False))
+    sessions = session_factory(database_url)
+    with sessions.begin() as session:
+        person = people.give_consent(session, sender, language=language)
+        person.telegram_chat_id, person.followup_consent = user_id, True
+        person.registered_at = people.now() - dt.timedelta(days=31)
+        assert followups.queue_due(session) == 1
+        (message,) = bulk.due(session, people.now(), (0, 0))
+    bridge.choices.remember(sender, [{"buttons": message.buttons}])
+    return sender
+
+
+async def test_a_typed_answer_to_a_check_in_is_recorded_not_sent_to_rasa(
+    app, api, database_url
+) -> None:
+    application, rasa = app
+    sender = _checkin_offered(application, database_url, 4251, "it")
+    await process(application, api.make_text_update(4251, "lavoro in un hotel", language_code="it"))
+    assert rasa.received == []
+    (reply,) = api.sent_messages(4251)
+    assert reply["text"].startswith(text("checkin_noted.working", "it"))
+    with session_factory(database_url).begin() as session:
+        (checkin,) = followups.checkins_of(session, people.get_person(session, sender).id)  # type: ignore[union-attr]
+        assert checkin.status == "working"
+    await process(application, api.make_text_update(4251, "4", language_code="it"))  # 1-5
+    assert rasa.received == [] and api.sent_messages(4251)[-1]["text"] == text(
+        "checkin_thanks", "it"
+    )
+    with session_factory(database_url).begin() as session:
+        (checkin,) = followups.checkins_of(session, people.get_person(session, sender).id)  # type: ignore[union-attr]
+        assert checkin.helpful == 4
+
+
+async def test_words_of_a_crisis_are_never_taken_for_a_check_in_answer(
+    app, api, database_url
+) -> None:
+    application, rasa = app
+    sender = _checkin_offered(application, database_url, 4252, "en")
+    await process(
+        application,
+        api.make_text_update(4252, "still looking and I want to kill myself", language_code="en"),
+    )
+    with session_factory(database_url).begin() as session:
+        (checkin,) = followups.checkins_of(session, people.get_person(session, sender).id)  # type: ignore[union-attr]
+        assert checkin.status is None  # not an answer
+        assert handoff.open_for(session, sender) is not None  # an urgent request for a coach
+    seen = " ".join(message["text"] for message in api.sent_messages(4252))
+    assert seen and text("checkin_noted.looking", "en") not in seen  # help, not "thanks"

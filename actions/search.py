@@ -76,6 +76,7 @@ class SearchState:
             language=seeker.language,
             country=seeker.country,
             age=seeker.age,
+            not_for_women_only=seeker.gender == "man",
             page=page or self.page,
             page_size=get_settings().page_size,
             place=self.place,
@@ -183,11 +184,13 @@ def _broader_buttons(session: Session, state: SearchState, seeker: Seeker) -> li
 
 @dataclass(frozen=True)
 class Seeker:
-    """Who is searching: the conversation's language, and the age and country of a profile."""
+    """Who is searching: the conversation's language, and the age, country and gender (an
+    optional answer: offers reserved to women are left out only for a man) of a profile."""
 
     language: str
     age: int | None = None
     country: str | None = None
+    gender: str | None = None
 
 
 def seeker_of(session: Session, tracker: Tracker, person: PersonView | None = None) -> Seeker:
@@ -195,7 +198,7 @@ def seeker_of(session: Session, tracker: Tracker, person: PersonView | None = No
     person = person or find(session, tracker.sender_id)
     if person is None:
         return Seeker(language_of(tracker))
-    return Seeker(language_of(tracker), person.age, person.country)
+    return Seeker(language_of(tracker), person.age, person.country, person.gender)
 
 
 def show_page(

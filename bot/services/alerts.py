@@ -173,6 +173,8 @@ def queue_alerts(session: Session, opportunity_ids: Iterable[int]) -> int:
     moment = now()
     for person in people:
         for item in items:
+            if item.women_only and person.gender == "man":
+                continue  # reserved to women (the optional answer says he is a man)
             subscription = next(
                 (sub for sub in person.subscriptions if matches(sub, item, person.age)), None
             )

@@ -43,6 +43,7 @@ class SearchQuery:
     language: str | None = None  # offered in this language first
     country: str | None = None  # then in this country (ISO code)
     age: int | None = None  # leave out what a person of this age may not join
+    not_for_women_only: bool = False  # leave out offers reserved to women (a man searching)
     page: int = 1
     page_size: int = 5
     today: dt.date | None = None
@@ -207,6 +208,8 @@ def _base_query(query: SearchQuery, place: Place | None, terms: list[str]) -> Se
     if query.age is not None:
         conditions.append(or_(Opportunity.min_age.is_(None), Opportunity.min_age <= query.age))
         conditions.append(or_(Opportunity.max_age.is_(None), Opportunity.max_age >= query.age))
+    if query.not_for_women_only:
+        conditions.append(Opportunity.women_only.is_(False))
     if query.free_only:
         conditions.append(Opportunity.cost_eur == 0)
     if query.online_only:

@@ -152,6 +152,21 @@ def test_a_result_line_says_when_an_offer_is_for_women_only(sessions) -> None:
     )
 
 
+def test_offers_reserved_to_women_are_left_out_for_a_man_only(sessions) -> None:
+    with sessions.begin() as session:
+        assert import_catalogue(
+            session,
+            catalogue_csv(
+                opportunity_row(title="Coding for women", women_only="true"),
+                opportunity_row(title="Coding for all"),
+            ),
+        ).ok
+        everyone = search(session, SearchQuery(today=TODAY))
+        for_him = search(session, SearchQuery(today=TODAY, not_for_women_only=True))
+    assert sorted(item.title for item in everyone.items) == ["Coding for all", "Coding for women"]
+    assert [item.title for item in for_him.items] == ["Coding for all"]
+
+
 def test_the_persons_language_then_country_rank_first(sessions) -> None:
     rows = [
         opportunity_row(title="English in Malta", city="Valletta", region="Malta",

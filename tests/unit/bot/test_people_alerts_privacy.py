@@ -153,6 +153,20 @@ def test_subscriptions_match_kind_topic_place_and_age(sessions: sessionmaker[Ses
         assert len(ids) == 5
 
 
+def test_an_offer_reserved_to_women_is_not_alerted_to_a_man(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions.begin() as session:
+        for sender, gender in (("tg-w", "woman"), ("tg-m", "man"), ("tg-n", None)):
+            person = register(session, sender)
+            person.gender = gender
+            alerts.subscribe(session, person, "both", [], None)
+        ids = import_rows(session, opportunity_row(title="Women in tech", women_only="true"))
+        assert alerts.queue_alerts(session, ids) == 2
+        queued = {d.person.sender_id for d in session.scalars(select(AlertDelivery))}
+    assert queued == {"tg-w", "tg-n"}  # not answered: told, as before (the result says so)
+
+
 def test_queue_alerts_never_queues_the_same_item_twice(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
         for sender in ("tg-e1", "tg-e2"):

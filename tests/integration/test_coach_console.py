@@ -8,7 +8,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import select
 
+from bot.db.models import Rating
+from bot.db.session import session_factory
 from bot.messages import text as message_text
 from bot.pseudonym import pseudonym
 from connectors import processes
@@ -74,7 +77,7 @@ def wait_for_text(chat: Person, part: str, before: int, timeout: float = 15) -> 
 
 
 def test_a_coach_takes_over_replies_into_telegram_and_hands_back(
-    connector: Connector, coach: Coach, fake_telegram
+    connector: Connector, coach: Coach, fake_telegram, stack: Stack
 ) -> None:
     chat = Person(fake_telegram)
     asked = text_of(chat.say("/coach"))
@@ -109,7 +112,16 @@ def test_a_coach_takes_over_replies_into_telegram_and_hands_back(
 
     before = len(chat.seen())
     coach.post(f"/handoffs/{handoff_id}/handback")
-    assert wait_for_text(chat, "The coach has left", before) == message_text("handoff_ended", "en")
+    # Handed back, then asked once how it was (the coach's display name, never the login)
+    told = wait_for_text(chat, "How was talking to", before)
+    assert told == message_text("handoff_ended", "en") + "\n" + message_text(
+        "rating_question", "en", name="Ana"
+    )
+    assert buttons(chat.seen()[-1:]) == ["1 😞", "2 🙁", "3 😐", "4 🙂", "5 😀"]
+    assert text_of(chat.tap(chat.seen()[-1:], "4")) == message_text("rating_thanks", "en")
+    with session_factory(stack.settings.database_url).begin() as session:
+        (rating,) = session.scalars(select(Rating).where(Rating.score.is_not(None)))
+        assert rating.score == 4 and rating.sender_id is None  # kept without the person
     results = text_of(chat.say("IT courses in Zagreb", replies=1))
     assert listed_titles(results), results
     assert "Waiting for a coach" not in coach.get("/conversations").text.split(sender)[0]

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -96,7 +96,11 @@ def due(
         .where(
             BulkMessage.status == "queued",
             BulkMessage.id > after,
-            or_(BulkMessage.person_id.is_(None), Person.blocked_at.is_(None)),
+            # Said no since it was queued (in /profile), or blocked the bot: it waits unsent.
+            or_(
+                BulkMessage.person_id.is_(None),
+                and_(Person.blocked_at.is_(None), Person.followup_consent.is_(True)),
+            ),
         )
         .order_by(BulkMessage.id)
         .execution_options(yield_per=500)

@@ -84,12 +84,12 @@ class Bridge:
         choice = None if meta else self.choices.resolve(sender, text, language)
         if choice is not None:
             meta = {"via": "button", "typed": True}
-        crisis = self.coaching is not None and self.coaching.signals_crisis(words)
-        if crisis and choice is not None and is_reach_payload(choice):
-            choice, meta = None, {}  # "still looking and I want to die": words, not an answer
-        if self.records is not None and is_reach_payload(choice or text) and not crisis:
-            # An answer to a check-in or a rating: recorded by the channel, not a turn of Rasa's
-            # (words that signal a crisis are never taken for an answer: they get help below).
+        answer = self.records is not None and is_reach_payload(choice or text)
+        if answer and self.coaching is not None and self.coaching.signals_crisis(words):
+            # "Still looking and I want to die": words that get help below, never an answer.
+            answer, choice, meta = False, None, ({} if choice is not None else meta)
+        if answer and self.records is not None:
+            # An answer to a check-in or a rating: recorded by the channel, not a turn of Rasa's.
             replies = await asyncio.to_thread(
                 self.records.reach_answer, sender, choice or text, language
             )

@@ -638,6 +638,20 @@ def test_a_person_who_blocked_the_bot_gets_nothing_from_the_bulk_queue(
         assert statuses(session, "broadcast") == ["blocked", "blocked", "queued", "queued"]
 
 
+def test_who_says_no_in_their_profile_gets_nothing_already_queued(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions.begin() as session:
+        cleo = registered(session, "tg-cleo", chat=5203)
+        assert followups.queue_due(session, EVENING) == 1
+        bulk.queue(session, "broadcast", 3, cleo, "News", [])
+        # then, in /profile, "no" to staying in touch
+        people.save_profile(session, "tg-cleo", people.Profile(followup=False))
+    with sessions.begin() as session:
+        assert bulk.due(session, EVENING, (0, 0)) == []
+        assert statuses(session, "checkin") == ["queued"]  # kept, unsent, while they say no
+
+
 # --- the bulk sender through the fake Bot API -------------------------------------------------
 
 

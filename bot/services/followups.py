@@ -49,7 +49,7 @@ def is_reach_payload(message: str) -> bool:
     return message.startswith((f"/{CHECKIN}{{", f"/{RATE}{{"))
 
 
-def _scale(name: str, language: str, **fields: Any) -> list[dict[str, str]]:
+def _scale(name: str, **fields: Any) -> list[dict[str, str]]:
     return [
         button(f"{score} {FACES[score]}", payload(name, **fields, score=str(score)))
         for score in SCORES
@@ -183,7 +183,7 @@ def _checkin(session: Session, sender_id: str, fields: dict[str, str], language:
         mark_rtl(
             text(f"checkin_noted.{status}", language) + "\n\n" + text("checkin_helpful", language)
         ),
-        _scale(CHECKIN, language, c=str(checkin.id)),
+        _scale(CHECKIN, c=str(checkin.id)),
     )
 
 
@@ -197,7 +197,7 @@ def ask_rating(
     rating = Rating(sender_id=sender_id, coach_id=coach_id, asked_at=now())
     session.add(rating)
     session.flush()
-    buttons = _scale(RATE, language, r=str(rating.id))
+    buttons = _scale(RATE, r=str(rating.id))
     return {
         "text": mark_rtl(text("rating_question", language, name=coach_name)),
         "reply_markup": {

@@ -3,6 +3,8 @@ check-ins queued once per round for those who agreed, their answers as self-repo
 ratings after a coach; erasure; the paced bulk queue; and the bulk sender through the fake Bot
 API (403, 429, buttons, a stop in the middle of a round)."""
 
+# ruff: noqa: F811 - the fixtures `api` and `bot` come from test_alert_sender.py
+
 from __future__ import annotations
 
 import asyncio
@@ -10,11 +12,9 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from telegram import Bot
@@ -36,12 +36,16 @@ from bot.messages import text
 from bot.services import bulk, campaigns, conversations, followups, people
 from bot.services.campaigns import STEPS, CampaignError
 from bot.services.users import create_user
-from bot.settings import Settings, get_settings
 from connectors.rasa.events import EVENTS, RasaEvents
-from connectors.telegram.alerts import AlertSender
 from connectors.telegram.bulk import BulkSender
 from connectors.telegram.callbacks import PayloadStore
 from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.unit.connectors.telegram.test_alert_sender import (  # noqa: F401 - fixtures
+    Clock,
+    api,
+    bot,
+    sender_for,
+)
 
 # 17:30 UTC: evening in Malta (18:30), not in anyone's quiet hours there.
 EVENING = dt.datetime(2026, 11, 23, 17, 30, tzinfo=dt.UTC)
@@ -655,38 +659,12 @@ def test_who_says_no_in_their_profile_gets_nothing_already_queued(
 # --- the bulk sender through the fake Bot API -------------------------------------------------
 
 
-class Clock:
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[FakeTelegramAPI]:
-    with FakeTelegramAPI() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def bot(api: FakeTelegramAPI) -> AsyncIterator[Bot]:
-    api.clear()
-    async with Bot(api.token, base_url=api.base_url) as running:
-        yield running
-
-
 def bulk_sender(
     sessions: sessionmaker[Session], clock: Clock, offered: list | None = None
 ) -> BulkSender:
-    settings = Settings(
-        _env_file=None, var_dir=get_settings().var_dir, secret_key=SecretStr("k" * 32),
-        pseudonym_key=SecretStr("k" * 32), rasa_token=SecretStr("t" * 32),
-    )  # fmt: skip
-    payloads = PayloadStore(sessions)
-    pace = AlertSender(sessions, payloads, settings, clock=clock)
+    pace = sender_for(sessions, clock)  # the alerts' sender: its pace is shared
     remember = None if offered is None else (lambda sender, buttons: offered.append(sender))
-    return BulkSender(sessions, payloads, pace, offered=remember, clock=clock)
+    return BulkSender(sessions, pace.payloads, pace, offered=remember, clock=clock)
 
 
 def people_to_check_in(sessions: sessionmaker[Session], *chats: int) -> None:

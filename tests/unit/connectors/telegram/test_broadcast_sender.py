@@ -8,29 +8,21 @@ import asyncio
 import datetime as dt
 from collections import Counter
 
-from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 from telegram import Bot
 
 from bot.services import broadcasts, people
 from bot.services.broadcasts import Segment
-from bot.settings import Settings, get_settings
-from connectors.telegram.alerts import AlertSender
 from connectors.telegram.bulk import BulkSender
-from connectors.telegram.callbacks import PayloadStore
 from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.unit.connectors.telegram.test_alert_sender import Clock, sender_for
 
 NOON = dt.datetime(2026, 11, 24, 11, 0, tzinfo=dt.UTC)  # daytime everywhere in Europe
 
 
 def bulk_sender(sessions: sessionmaker[Session]) -> BulkSender:
-    settings = Settings(
-        _env_file=None, var_dir=get_settings().var_dir, secret_key=SecretStr("k" * 32),
-        pseudonym_key=SecretStr("k" * 32), rasa_token=SecretStr("t" * 32),
-    )  # fmt: skip
-    payloads = PayloadStore(sessions)
-    pace = AlertSender(sessions, payloads, settings, clock=lambda: NOON)
-    return BulkSender(sessions, payloads, pace, clock=lambda: NOON)
+    pace = sender_for(sessions, Clock(NOON))  # the alerts' sender: its pace is shared
+    return BulkSender(sessions, pace.payloads, pace, clock=lambda: NOON)
 
 
 def audience(sessions: sessionmaker[Session], first_chat: int, count: int) -> None:

@@ -8,6 +8,9 @@ the connector (the process that holds the bot), sends what is due:
 - at most one message a second to one chat (Telegram's limit for a private chat);
 - a long queue goes out without pauses: the next batch of `BATCH` is read while the last one is
   still being sent;
+- and never more than `WINDOW` requests in any one second as Telegram counts them: a request
+  is counted from its turn until Telegram answered it, so requests delayed on their way (a busy
+  machine, a slow network) cannot arrive bunched together;
 - a 429 pauses every alert for Telegram's `retry_after`; then the pace resumes evenly (no burst)
   and the alert is tried again;
 - nothing during a person's quiet hours (21:00–08:00 in their country's time zone by default):
@@ -26,7 +29,8 @@ import asyncio
 import datetime as dt
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from aiolimiter import AsyncLimiter
@@ -54,6 +58,11 @@ ALERT_RATE = 28.6  # messages a second, on average (95% of Telegram's 30 is 28.5
 # (which otherwise loses about 1 ms a message), and ALERT_BURST + ALERT_RATE stays within
 # Telegram's 30 in any one second (29.8: some room for requests that travel unevenly).
 ALERT_BURST = 1.2
+# At most this many requests on their way or answered within the last second. Telegram counts
+# a message when it arrives, some time between its turn and its answer: so any one second of
+# arrivals holds at most WINDOW, however unevenly the requests travel (the even pace alone let
+# a busy machine bunch 31 into one second).
+WINDOW = 30
 PER_CHAT_INTERVAL = 1.0  # seconds between two messages to the same chat
 # Alerts read and rendered at once: small batches, as rendering holds the interpreter lock,
 # which delays the pace (500 at once earned a 429 at every batch in the fan-out benchmark).
@@ -111,6 +120,8 @@ class AlertSender:
         # A leaky bucket of ALERT_BURST messages, `rate` a second: an even pace, no burst.
         self._limiter = AsyncLimiter(ALERT_BURST, ALERT_BURST / rate)
         self._resume_at = 0.0  # loop time before which nothing is sent (Telegram's 429)
+        self._travelling = 0  # requests that had their turn and have no answer yet
+        self._answered: deque[float] = deque()  # loop times of answers within the last second
         self._last_to_chat: dict[int, float] = {}  # loop time of each chat's last answer
 
     async def run_forever(self, bot: Bot, then: Followed | None = None) -> None:
@@ -285,12 +296,21 @@ class AlertSender:
         """`chat` just got an answer from Telegram (the next one waits a second from now)."""
         self._last_to_chat[chat] = asyncio.get_running_loop().time()
 
-    async def paced(self) -> None:
-        """Wait for the next message's turn on the pace (for the bulk sender)."""
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Wait for a request's turn on the pace, and count it until its answer has come back
+        (around the request; for the bulk sender too)."""
         await self._paced()
+        self._travelling += 1  # no await since the window was checked: no other turn between
+        try:
+            yield
+        finally:
+            self._travelling -= 1
+            self._answered.append(asyncio.get_running_loop().time())
 
     async def _paced(self) -> None:
-        """Wait for this request's turn: after any pause Telegram asked for, then on the pace."""
+        """Wait for this request's turn: after any pause Telegram asked for, on the pace, and
+        within the window."""
         loop = asyncio.get_running_loop()
         while True:
             pause = self._resume_at - loop.time()
@@ -298,8 +318,20 @@ class AlertSender:
                 await asyncio.sleep(pause)
                 continue
             await self._limiter.acquire()
+            while (wait := self._window_wait(loop.time())) > 0:
+                await asyncio.sleep(wait)
             if self._resume_at <= loop.time():  # no 429 came in while waiting for the turn
                 return
+
+    def _window_wait(self, moment: float) -> float:
+        """Seconds until one more request fits in the window (0: it fits now)."""
+        while self._answered and self._answered[0] <= moment - 1.0:
+            self._answered.popleft()
+        if self._travelling + len(self._answered) < WINDOW:
+            return 0.0
+        if self._answered:  # the oldest answer leaves the window
+            return self._answered[0] + 1.0 - moment
+        return 0.005  # all of them still travelling: look again in a moment
 
     async def _send_one(self, bot: Bot, ready: Ready) -> str:
         item = ready.alert
@@ -308,14 +340,14 @@ class AlertSender:
                 in_transaction, self.sessions, alerts.mark_failed, item.delivery_id, "gone", 1
             )
             return "failed"
-        await self._paced()
         try:
-            await bot.send_message(
-                item.chat_id,
-                ready.message,
-                reply_markup=ready.markup,
-                disable_web_page_preview=True,
-            )
+            async with self.turn():
+                await bot.send_message(
+                    item.chat_id,
+                    ready.message,
+                    reply_markup=ready.markup,
+                    disable_web_page_preview=True,
+                )
         except Forbidden:
             await asyncio.to_thread(
                 in_transaction, self.sessions, alerts.mark_blocked, item.person_id

@@ -130,16 +130,21 @@ class BulkSender:
             self.payloads.encode_many, [item["payload"] for item in message.buttons]
         )
         markup = keyboard(message.buttons, data.__getitem__) if message.buttons else None
-        await self.pace.paced()
-        # Claimed only now, just before the request: a stop while messages wait for their turn
-        # leaves them queued (sent after the restart), and only one that may have left is
-        # `unsure`.
-        if not await asyncio.to_thread(in_transaction, self.sessions, bulk.claim, message.id):
-            return "skipped"  # cancelled (a broadcast) or taken meanwhile
         try:
-            await bot.send_message(
-                message.chat_id, message.text, reply_markup=markup, disable_web_page_preview=True
-            )
+            async with self.pace.turn():
+                # Claimed only now, just before the request: a stop while messages wait for
+                # their turn leaves them queued (sent after the restart), and only one that may
+                # have left is `unsure`.
+                claimed = await asyncio.to_thread(
+                    in_transaction, self.sessions, bulk.claim, message.id
+                )
+                if claimed:
+                    await bot.send_message(
+                        message.chat_id,
+                        message.text,
+                        reply_markup=markup,
+                        disable_web_page_preview=True,
+                    )
         except Forbidden:
             await asyncio.to_thread(in_transaction, self.sessions, self._blocked, message)
             return "blocked"
@@ -153,6 +158,8 @@ class BulkSender:
         except TelegramError:
             await asyncio.to_thread(in_transaction, self.sessions, bulk.mark_failed, message.id)
             return "failed"
+        if not claimed:
+            return "skipped"  # cancelled (a broadcast) or taken meanwhile
         await asyncio.to_thread(in_transaction, self.sessions, bulk.mark_sent, message.id)
         if self.offered is not None and message.sender_id and message.buttons:
             self.offered(message.sender_id, message.buttons)  # a typed answer taps one

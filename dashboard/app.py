@@ -40,6 +40,7 @@ from dashboard import (
     message_routes,
     model_routes,
     people_routes,
+    queue_routes,
     reach_routes,
     studio_routes,
 )
@@ -163,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         auth_routes,
         conversation_routes,
+        queue_routes,
         people_routes,
         figure_routes,
         admin_routes,

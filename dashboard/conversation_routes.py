@@ -22,6 +22,7 @@ from bot.services.handoff import open_for
 from dashboard import handoff_routes
 from dashboard.deps import Nlu
 from dashboard.pages import back, flash, render
+from dashboard.queue_routes import coaches, load_queue
 from dashboard.security import SIGNED_IN_FORM, Events, Viewer, db, viewer
 
 router = APIRouter()
@@ -77,7 +78,7 @@ def conversation_list(
     user: Viewer = Depends(viewer),
     session: Session = Depends(db),
 ) -> Response:
-    """Waiting conversations on top, then the filtered list, newest first, by pages."""
+    """The queue of requests for a coach, then the filtered list, newest first, by pages."""
     conversations.sync(session, log)
     filters = filters_of(request)
     try:
@@ -92,7 +93,7 @@ def conversation_list(
         "conversations.html",
         user,
         page=page,
-        waiting=listing.waiting(session),
+        queue=load_queue(session, log, user, request.query_params.get("view")),
         params=request.query_params,
         query_base=base,
         known=listing.known_values(session),
@@ -194,6 +195,7 @@ def transcript_page(
         entries=entries,
         last_id=entries[-1].id if entries else 0,
         handoff=handoff,
+        coaches=[coach for coach in coaches(session) if coach.id != user.id] if handoff else [],
         can_write=handoff is None or handoff.telegram_chat_id is not None,
         intents=sorted(nlu.overview()),
         proposed={

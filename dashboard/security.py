@@ -38,6 +38,7 @@ class Viewer:
     id: int
     username: str
     role: str
+    status: str = "available"  # or away: no new requests are routed to them
 
     @property
     def is_admin(self) -> bool:
@@ -93,7 +94,7 @@ def viewer(request: Request, session: Session = Depends(db)) -> Viewer:
         request.session.pop("ver", None)
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(quote(target, safe="/?=&"))
-    return Viewer(user.id, user.username, user.role)
+    return Viewer(user.id, user.username, user.role, user.status)
 
 
 def admin(user: Viewer = Depends(viewer)) -> Viewer:

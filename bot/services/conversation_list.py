@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from bot.db.models import HANDOFF_OPEN, Conversation, ConversationTag, Handoff, Person
 from bot.services.conversations import aware, display_name
+from bot.services.events import EventLog
 from bot.services.paging import Page, clamp
 from bot.text import normalise
 
@@ -182,42 +183,103 @@ def iter_filtered(session: Session, filters: Filters, chunk: int = 1000) -> Iter
 
 
 @dataclass
-class WaitingRow:
-    """A conversation whose person waits for (or talks with) a coach: pinned on top."""
+@dataclass(frozen=True)
+class QueueRow:
+    """An open request for a coach, as the queue shows it."""
 
     handoff_id: int
     sender_id: str
     name: str
-    status: str
+    status: str  # waiting or active
     urgent: bool
     reason: str
     category: str | None
+    language: str
     requested_at: dt.datetime
-    coach: str | None
+    minutes_waiting: int  # since the request (until taken, for one in progress)
+    coach: str | None  # who talks with them (display name)
+    assignee: str | None  # whom it waits for (display name); None: anyone
+    mine: bool  # waits for the viewer, or the viewer talks with them
+    needs_me: bool  # waits, and the viewer should see to it: theirs, unassigned or urgent
+    transfer_note: str
+    first_words: str = ""
 
 
-def waiting(session: Session) -> list[WaitingRow]:
-    """Open handoffs: urgent first, then the longest waiting."""
+QUEUE_VIEWS = ("mine", "unassigned", "all")
+
+
+@dataclass(frozen=True)
+class Queue:
+    """One view of the queue, and the size of every view."""
+
+    view: str
+    rows: list[QueueRow]
+    counts: dict[str, int]
+    needs_me: list[int]  # ids of the waiting requests that need the viewer (the alert)
+
+
+def _queue_row(handoff: Handoff, name: str | None, viewer: int, moment: dt.datetime) -> QueueRow:
+    requested = aware(handoff.requested_at)
+    until = aware(handoff.taken_at) if handoff.taken_at else moment
+    waiting = handoff.status == "waiting"
+    mine = handoff.taken_by == viewer if not waiting else handoff.assigned_to == viewer
+    return QueueRow(
+        handoff.id,
+        handoff.sender_id,
+        display_name(handoff.sender_id, name),
+        handoff.status,
+        handoff.urgent,
+        handoff.reason,
+        handoff.category,
+        handoff.language,
+        requested,
+        max(0, int((until - requested).total_seconds() // 60)),
+        handoff.coach.display_name if handoff.coach else None,
+        handoff.assignee.display_name if handoff.assignee else None,
+        mine,
+        waiting and (mine or handoff.assigned_to is None or handoff.urgent),
+        handoff.transfer_note,
+    )
+
+
+def _in_view(row: QueueRow, view: str) -> bool:
+    if view == "mine":
+        return row.mine or (row.status == "waiting" and row.urgent)
+    if view == "unassigned":
+        return row.status == "waiting" and row.assignee is None
+    return True
+
+
+def queue(session: Session, viewer: int, view: str, moment: dt.datetime) -> Queue:
+    """Open requests in `view` (mine, unassigned or all): the waiting ones first, urgent first
+    and then the longest waiting; then the conversations in progress."""
     results = session.execute(
         select(Handoff, Person.name)
         .outerjoin(Person, Person.sender_id == Handoff.sender_id)
         .where(Handoff.status.in_(HANDOFF_OPEN))
-        .order_by(Handoff.urgent.desc(), (Handoff.status == "active"), Handoff.requested_at)
-    ).all()
-    return [
-        WaitingRow(
-            handoff.id,
-            handoff.sender_id,
-            display_name(handoff.sender_id, name),
-            handoff.status,
-            handoff.urgent,
-            handoff.reason,
-            handoff.category,
-            aware(handoff.requested_at),
-            handoff.coach.username if handoff.coach else None,
-        )
-        for handoff, name in results
+        .order_by((Handoff.status == "active"), Handoff.urgent.desc(), Handoff.requested_at)
+    ).unique()
+    rows = [_queue_row(handoff, name, viewer, moment) for handoff, name in results]
+    view = view if view in QUEUE_VIEWS else "all"
+    return Queue(
+        view,
+        [row for row in rows if _in_view(row, view)],
+        {name: sum(1 for row in rows if _in_view(row, name)) for name in QUEUE_VIEWS},
+        [row.handoff_id for row in rows if row.needs_me],
+    )
+
+
+def first_words(log: EventLog, sender_id: str, limit: int = 80) -> str:
+    """The person's last typed words (what they asked), shortened for the queue."""
+    said = [
+        event.text
+        for event in log.events(sender_id, kinds={"user"})
+        if event.text and not event.via_button and not event.text.startswith("/")
     ]
+    if not said:
+        return ""
+    words = " ".join(said[-1].split())
+    return words if len(words) <= limit else words[: limit - 1].rstrip() + "…"
 
 
 def known_values(session: Session) -> dict[str, list[str]]:

@@ -17,6 +17,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.db.models import HANDOFF_OPEN, Handoff, User
 from bot.services.people import now
+from bot.services.routing import route
+
+MAX_NOTE = 1000  # characters of a transfer's note
 
 
 class HandoffError(ValueError):
@@ -77,6 +80,8 @@ def request(
         handoff.reason, handoff.urgent, handoff.category = "crisis", True, category
     handoff.language = language
     session.flush()
+    if created or reason == "crisis":
+        route(session, handoff)  # to a coach who covers the language; urgent: to everyone
     return handoff, created
 
 
@@ -139,13 +144,14 @@ def take(session: Session, handoff_id: int, user: User) -> Held:
     taken = session.execute(
         update(Handoff)
         .where(Handoff.id == handoff.id, Handoff.status == "waiting")
-        .values(status="active", taken_by=user.id, taken_at=moment)
+        .values(status="active", taken_by=user.id, taken_at=moment, assigned_to=user.id)
         .returning(Handoff.id)
     ).first()
     if taken is None:
         session.refresh(handoff)
         return take(session, handoff_id, user)  # someone else moved first: say who
-    for name, value in (("status", "active"), ("taken_by", user.id), ("taken_at", moment)):
+    done = {"status": "active", "taken_by": user.id, "taken_at": moment, "assigned_to": user.id}
+    for name, value in {**done, "assignee": user}.items():
         set_committed_value(handoff, name, value)  # as written, without writing it again
     return _held(handoff)
 
@@ -207,3 +213,26 @@ def expire_waiting(session: Session, timeout: dt.timedelta) -> list[Expired]:
         expired.append(Expired(handoff.sender_id, handoff.telegram_chat_id, handoff.language))
         close(session, handoff, "timed_out")
     return expired
+
+
+def transfer(session: Session, handoff_id: int, user: User, to: User, note: str) -> Handoff:
+    """The coach who holds a conversation (or has it waiting for them) passes it to another:
+    it waits for them, with the note. HandoffError when that cannot be."""
+    handoff = get(session, handoff_id)
+    if handoff.status == "waiting":
+        if handoff.assigned_to not in (None, user.id) and user.role != "admin":
+            raise HandoffError("This request is waiting for another coach.")
+    else:
+        check_holder(handoff, user)
+    if to.id == user.id:
+        raise HandoffError("Choose another coach.")
+    if to.disabled_at is not None:
+        raise HandoffError("That account is disabled.")
+    note = note.strip()
+    if len(note) > MAX_NOTE:
+        raise HandoffError(f"A note has at most {MAX_NOTE:,} characters.")
+    handoff.status, handoff.taken_by, handoff.taken_at = "waiting", None, None
+    handoff.assignee = to
+    handoff.transfer_note = f"{user.display_name}: {note}" if note else ""
+    session.flush()
+    return handoff

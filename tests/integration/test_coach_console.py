@@ -139,7 +139,7 @@ def test_a_crisis_message_gets_help_at_once_and_tops_the_list_as_urgent(
     assert text_of(chat.say("jobs in Split")) == message_text("handoff_received", "en")
 
     listing = coach.get("/conversations").text
-    pinned = listing.split("<h1>Conversations</h1>")[0]
+    pinned = listing.split("<h2>All conversations</h2>")[0]
     first_row = pinned.split("<tbody>")[1].split("</tr>")[0]
     assert sender_of(chat) in first_row and "URGENT: self harm" in first_row
     transcript = coach.get(f"/conversations/{sender_of(chat)}").text
@@ -192,7 +192,7 @@ def test_a_coach_asked_for_in_words_is_confirmed_first(
     ]
     assert (
         f'data-sender="{sender_of(chat)}"'
-        not in coach.get("/conversations").text.split("<h1>Conversations</h1>")[0]
+        not in coach.get("/conversations").text.split("<h2>All conversations</h2>")[0]
     )  # not paused, nothing waits
     paused = text_of(chat.say("yes"))  # typed: taps "Yes, please"
     assert paused.startswith("🧑‍💼 OK, I've asked a coach to join this chat.")
@@ -215,7 +215,7 @@ def test_nonsense_never_pauses_the_bot(connector: Connector, coach: Coach, fake_
     assert listed_titles(results) or "Vilnius" in results, results
     assert (
         f'data-sender="{sender_of(chat)}"'
-        not in coach.get("/conversations").text.split("<h1>Conversations</h1>")[0]
+        not in coach.get("/conversations").text.split("<h2>All conversations</h2>")[0]
     )
 
 

@@ -47,6 +47,20 @@ class User(Base):
     disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # Their own Telegram chat, linked by a one-time link (test broadcasts arrive there).
     telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Routing (bot.services.routing): new requests go to an available coach who covers the
+    # person's language (and country, if they named countries), fewest open ones first.
+    status: Mapped[str] = mapped_column(String(16), default="available")  # or away
+    languages: Mapped[str] = mapped_column(String(64), default="")  # "it,en"; none: not routed
+    countries: Mapped[str] = mapped_column(String(200), default="")  # "IT,MT"; none: any
+    last_routed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def language_list(self) -> list[str]:
+        return [code for code in self.languages.split(",") if code]
+
+    @property
+    def country_list(self) -> list[str]:
+        return [code for code in self.countries.split(",") if code]
 
 
 class LoginThrottle(Base):
@@ -183,8 +197,13 @@ class Handoff(Base):
     taken_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The coach it was routed (or transferred) to; None: anyone may take it (urgent ones are
+    # everyone's). A transfer leaves a note for the next coach.
+    assigned_to: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    transfer_note: Mapped[str] = mapped_column(Text, default="")
 
-    coach: Mapped[User | None] = relationship(lazy="joined")
+    coach: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[taken_by])
+    assignee: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[assigned_to])
 
     @property
     def is_open(self) -> bool:

@@ -137,3 +137,69 @@ def test_figures_page_draws_its_charts_and_exports_kpis(
     rows = list(csv.reader(io.StringIO(content)))
     values = {(metric, breakdown): value for metric, breakdown, value in rows[1:]}
     assert int(values[("people_reached", "")]) == reached
+
+
+def sign_in_as(page: Page, dashboard: Dashboard, username: str) -> None:
+    page.goto(dashboard.url + "/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def cover_languages(page: Page, dashboard: Dashboard, *languages: str) -> None:
+    page.goto(dashboard.url + "/account")
+    for language in languages:
+        page.get_by_label(language).check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status").first).to_contain_text("Saved.")
+
+
+def test_the_queue_updates_itself_and_an_italian_request_goes_to_the_italian_coach(
+    browser, stack: Stack, connector: Connector, dashboard: Dashboard, fake_telegram
+) -> None:
+    for name in ("giulia", "ivana"):
+        create_account(stack, name, "coach", PASSWORD)
+    giulia = browser.new_context().new_page()
+    ivana = browser.new_context().new_page()
+    sign_in_as(giulia, dashboard, "giulia")
+    cover_languages(giulia, dashboard, "Italiano")
+    sign_in_as(ivana, dashboard, "ivana")
+    cover_languages(ivana, dashboard, "Hrvatski")
+    for page in (giulia, ivana):
+        page.goto(dashboard.url + "/conversations")
+        expect(page.locator("#queue")).to_contain_text("Nobody is waiting for you")
+
+    chat = Person(fake_telegram, language_code="it", first_name="Marco")
+    chat.say("ciao, cerco lavoro come cuoco a Napoli")
+    chat.say("/coach")
+    # Giulia's open page shows it by itself (no reload): the row, the title, the link's count
+    row = giulia.locator("#queue tr", has_text=short_name(chat))
+    expect(row).to_contain_text("cerco lavoro come cuoco a Napoli", timeout=15_000)
+    expect(row).to_contain_text("it")
+    expect(row).to_contain_text(re.compile(r"\d+ min"))
+    expect(giulia).to_have_title(re.compile(r"^\(1\) "))
+    expect(giulia.locator("#queue-count")).to_have_text("1")
+    # Ivana covers Croatian: not hers, but she sees it among all of them
+    ivana.wait_for_timeout(6_000)  # a full poll later
+    expect(ivana.locator("#queue")).to_contain_text("Nobody is waiting for you")
+    expect(ivana.get_by_role("link", name=re.compile(r"^All \(\d+\)"))).to_be_visible()
+    ivana.get_by_role("link", name=re.compile(r"^All \(")).click()
+    expect(ivana.locator("#queue")).to_contain_text(short_name(chat))
+
+    # Giulia takes it, then passes it to Ivana with a note; it waits for Ivana
+    row.get_by_role("button", name=f"Take the conversation with {short_name(chat)}").click()
+    expect(giulia.locator("h1")).to_have_text(short_name(chat))
+    giulia.get_by_label("Pass to").select_option(label="Ivana (hr)")
+    giulia.get_by_label("Note for them").fill("parla anche croato")
+    giulia.get_by_role("button", name="Pass the conversation").click()
+    expect(giulia.get_by_role("status").first).to_contain_text("Passed to Ivana.")
+    ivana.goto(dashboard.url + "/conversations?view=mine")
+    mine = ivana.locator("#queue tr", has_text=short_name(chat))
+    expect(mine).to_contain_text("parla anche croato")
+    mine.get_by_role("button", name=re.compile("Take the conversation")).click()
+    fake_telegram.wait_for(lambda: "Ivana" in text_of(chat.seen()), timeout=15)
+    ivana.get_by_role("button", name="Hand back to the assistant").click()
+    expect(ivana.get_by_role("status").first).to_contain_text("Handed back")
+    for page in (giulia, ivana):
+        page.context.close()

@@ -380,7 +380,7 @@ def test_known_values_offer_the_languages_and_tags_in_use(landscape: sessionmake
 # --- waiting --------------------------------------------------------------------------------
 
 
-def test_waiting_lists_urgent_requests_first_then_the_longest_waiting(
+def test_the_queue_lists_urgent_requests_first_then_the_longest_waiting(
     db: sessionmaker[Session],
 ) -> None:
     with db.begin() as session:
@@ -408,22 +408,30 @@ def test_waiting_lists_urgent_requests_first_then_the_longest_waiting(
             ]
         )
     with db.begin() as session:
-        rows = conversation_list.waiting(session)
+        rows = conversation_list.queue(session, marta.id, "all", T0 + minutes(40)).rows
         # a coach already talks with Ben: the people nobody has answered yet come first
         taken = session.scalar(select(Handoff).where(Handoff.sender_id == BEN))
         taken.status, taken.taken_by = "active", marta.id
+        taken.taken_at = T0 + minutes(8)
     assert [row.sender_id for row in rows] == [CAM, "tg-e5", BEN, ANA]
     assert (rows[0].reason, rows[0].category, rows[0].urgent) == ("crisis", "self_harm", True)
     assert (rows[2].name, rows[3].name) == ("Ben", "anon-tg-a1a1a")
     assert rows[3].requested_at == T0 + minutes(10) and rows[3].coach is None
+    assert [row.minutes_waiting for row in rows] == [20, 10, 35, 30]
     with db.begin() as session:
-        rows = conversation_list.waiting(session)
+        found = conversation_list.queue(session, marta.id, "all", T0 + minutes(40))
+    rows = found.rows
     assert [(row.sender_id, row.status, row.coach) for row in rows] == [
         (CAM, "waiting", None),
         ("tg-e5", "waiting", None),
         (ANA, "waiting", None),
-        (BEN, "active", "marta"),
+        (BEN, "active", "Marta"),  # display names, as coaches know each other
     ]
+    assert rows[3].minutes_waiting == 3  # until marta took it
+    # Nothing is routed to anybody (no coach covers a language): Marta's own view holds the
+    # urgent ones and the conversation she is in; every waiting one needs her attention.
+    assert found.counts == {"mine": 3, "unassigned": 3, "all": 4}
+    assert sorted(found.needs_me) == sorted(row.handoff_id for row in rows[:3])
 
 
 # --- coaches' tags, notes and reviews -------------------------------------------------------

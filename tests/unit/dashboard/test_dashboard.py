@@ -293,7 +293,7 @@ def test_waiting_conversations_are_pinned_and_a_second_coach_cannot_take_one(
         request_id = request.id
     sign_in(app, "coach1")
     listing = app.get("/conversations").text
-    waiting = listing.split("<h1>Conversations</h1>")[0]
+    waiting = listing.split("<h2>All conversations</h2>")[0]
     assert waiting.index("URGENT: self harm") < waiting.index(f"anon-{SENDER[:8]}")
     token = csrf_of(app, "/conversations")
     taken = app.post(f"/handoffs/{request_id}/take", data={"csrf_token": token})
@@ -355,7 +355,10 @@ def test_figures_page_and_kpi_export(app: TestClient) -> None:
     sign_in(app, "coach1")
     page = app.get("/figures")
     assert page.status_code == 200
-    assert page.text.count("<svg") == 6 and "<script" not in page.text.split("<main>")[1]
+    assert (
+        page.text.count("<svg") == 6
+        and "<script" not in page.text.split('<main id="main">')[1].split("</main>")[0]
+    )
     assert re.search(r'id="kpi-reached">2<', page.text)
     rows = list(csv.reader(io.StringIO(app.get("/figures/kpi.csv").text)))
     assert rows[0] == ["metric", "breakdown", "value"]

@@ -1,0 +1,149 @@
+"""The coaches' queue and routing: the live queue (mine, unassigned, all), a coach's status and
+the languages and countries they cover, and passing a conversation to another coach.
+
+The queue is rendered by one template (`queue.html`), on the conversations page and again for
+`queue.js`, which fetches `/queue.json` every few seconds on every page: the page's title and
+the Queue link show how many requests need the coach, and a sound (which they can turn off)
+tells them a new one came.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.db.models import User
+from bot.languages import self_name, supported
+from bot.services import conversation_list as listing
+from bot.services import handoff, routing
+from bot.services.events import EventLog
+from bot.services.handoff import HandoffError
+from bot.services.people import now
+from dashboard.pages import TEMPLATES, back, flash, render
+from dashboard.security import SIGNED_IN_FORM, Events, Viewer, csrf_token, db, user_row, viewer
+
+router = APIRouter()
+
+
+def default_view(session: Session, user: Viewer) -> str:
+    """A coach who covers languages starts on their own requests; otherwise on all of them."""
+    return "mine" if user_row(session, user).language_list else "all"
+
+
+def load_queue(session: Session, log: EventLog, user: Viewer, view: str | None) -> listing.Queue:
+    """The queue in `view`, with the last words of each waiting person."""
+    found = listing.queue(session, user.id, view or default_view(session, user), now())
+    rows = [
+        replace(row, first_words=listing.first_words(log, row.sender_id))
+        if row.status == "waiting"
+        else row
+        for row in found.rows
+    ]
+    return listing.Queue(found.view, rows, found.counts, found.needs_me)
+
+
+def coaches(session: Session) -> list[User]:
+    """The accounts a conversation can be passed to."""
+    return list(
+        session.scalars(select(User).where(User.disabled_at.is_(None)).order_by(User.display_name))
+    )
+
+
+@router.get("/queue.json")
+def queue_json(
+    request: Request,
+    log: Events,
+    view: str | None = None,
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
+) -> Response:
+    """The queue for `queue.js`: the counts, what needs this coach, and the rendered rows."""
+    found = load_queue(session, log, user, view)
+    html = TEMPLATES.get_template("queue.html").render(
+        queue=found, csrf=csrf_token(request), user=user
+    )
+    return JSONResponse(
+        {"view": found.view, "counts": found.counts, "needs_me": found.needs_me, "html": html},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account(
+    request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
+) -> Response:
+    """The coach's own settings: status, and the languages and countries they cover."""
+    row = user_row(session, user)
+    languages = [(code, self_name(code)) for code in supported()]
+    return render(request, "account.html", user, account=row, languages=languages)
+
+
+@router.post("/account/coverage", dependencies=SIGNED_IN_FORM)
+def save_coverage(
+    request: Request,
+    status: Annotated[str, Form(max_length=16)] = "available",
+    languages: Annotated[list[str] | None, Form()] = None,
+    countries: Annotated[str, Form(max_length=200)] = "",
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
+) -> Response:
+    """Save status, languages and countries; say in plain words what is wrong."""
+    try:
+        routing.set_coverage(
+            session,
+            user_row(session, user),
+            status,
+            languages or [],
+            countries.replace(";", ",").split(","),
+        )
+    except ValueError as error:
+        flash(request, str(error), "error")
+        return back("/account")
+    flash(request, "Saved. New requests in your languages come to you while you are available.")
+    return back("/account")
+
+
+@router.post("/account/status", dependencies=SIGNED_IN_FORM)
+def set_status(
+    request: Request,
+    status: Annotated[str, Form(max_length=16)],
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
+) -> Response:
+    """Available or away, from the header of every page."""
+    row = user_row(session, user)
+    try:
+        routing.set_coverage(session, row, status, row.language_list, row.country_list)
+    except ValueError as error:
+        flash(request, str(error), "error")
+    else:
+        flash(request, "You are available." if status == "available" else "You are away.")
+    return back("/conversations")
+
+
+@router.post("/handoffs/{handoff_id}/transfer", dependencies=SIGNED_IN_FORM)
+def transfer(
+    handoff_id: int,
+    request: Request,
+    to: Annotated[int, Form()],
+    note: Annotated[str, Form(max_length=5000)] = "",
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
+) -> Response:
+    """Pass a conversation to another coach, with a note; it waits for them."""
+    target = session.get(User, to)
+    try:
+        if target is None:
+            raise HandoffError("There is no such coach.")
+        moved = handoff.transfer(session, handoff_id, user_row(session, user), target, note)
+    except HandoffError as error:
+        session.rollback()
+        flash(request, str(error), "error")
+        return back("/conversations")
+    flash(request, f"Passed to {target.display_name}. The bot stays silent until they answer.")
+    return back(f"/conversations/{moved.sender_id}")

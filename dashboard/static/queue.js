@@ -1,0 +1,86 @@
+// The live queue, on every page: every 5 seconds it asks /queue.json. The page's title and the
+// Conversations link show how many requests need this coach (theirs, unassigned or urgent); a
+// short tone (which the coach can turn off) says a new one came; on the conversations page the
+// queue's rows are replaced as they change. Times are shown in the coach's own time zone.
+(function () {
+  "use strict";
+  var EVERY = 5000;
+  var title = document.title.replace(/^\(\d+\) /, "");
+  var count = document.getElementById("queue-count");
+  var rows = document.getElementById("queue-rows");
+  var section = document.getElementById("queue");
+  var toggle = document.getElementById("queue-sound");
+  var known = null; // ids of the requests that needed this coach at the last look
+  var audio = null;
+
+  function soundOn() { return localStorage.getItem("queue-sound") !== "off"; }
+
+  function showSound() {
+    if (!toggle) return;
+    toggle.textContent = soundOn() ? "Sound on" : "Sound off";
+    toggle.setAttribute("aria-pressed", soundOn() ? "true" : "false");
+  }
+
+  function tone() {
+    if (!soundOn()) return;
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      var oscillator = audio.createOscillator();
+      var gain = audio.createGain();
+      oscillator.frequency.value = 880;
+      gain.gain.setValueAtTime(0.15, audio.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.4);
+      oscillator.connect(gain).connect(audio.destination);
+      oscillator.start();
+      oscillator.stop(audio.currentTime + 0.4);
+    } catch (error) { /* no sound here: the title still says it */ }
+    document.documentElement.dataset.toned = String(Number(document.documentElement.dataset.toned || 0) + 1);
+  }
+
+  function localTimes(root) {
+    root.querySelectorAll("time.local").forEach(function (node) {
+      var moment = new Date(node.getAttribute("datetime"));
+      if (!isNaN(moment)) {
+        node.textContent = moment.toLocaleString([], { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+      }
+    });
+  }
+
+  function show(data) {
+    var needs = data.needs_me.length;
+    document.title = (needs ? "(" + needs + ") " : "") + title;
+    if (count) {
+      count.hidden = needs === 0;
+      count.textContent = String(needs);
+      count.setAttribute("aria-label", needs + " waiting for you");
+    }
+    if (rows && data.html !== rows.dataset.html) {
+      rows.innerHTML = data.html;
+      rows.dataset.html = data.html;
+      localTimes(rows);
+    }
+    var fresh = data.needs_me.filter(function (id) { return known !== null && known.indexOf(id) < 0; });
+    if (fresh.length) tone();
+    known = data.needs_me;
+  }
+
+  function look() {
+    var view = section ? section.dataset.view : "";
+    fetch("/queue.json" + (view ? "?view=" + encodeURIComponent(view) : ""),
+          { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) { if (data) show(data); })
+      .catch(function () { /* offline for a moment: look again next time */ })
+      .finally(function () { setTimeout(look, EVERY); });
+  }
+
+  if (toggle) {
+    toggle.addEventListener("click", function () {
+      localStorage.setItem("queue-sound", soundOn() ? "off" : "on");
+      showSound();
+    });
+  }
+  showSound();
+  if (rows) localTimes(rows);
+  look();
+})();

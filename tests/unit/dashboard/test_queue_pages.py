@@ -1,0 +1,106 @@
+"""The coaches' queue in the dashboard: a coach's settings (status, languages, countries) in
+plain words, the live queue's JSON (mine / unassigned / all, what needs this coach, the
+person's last words, minutes waited), and passing a conversation to another coach."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from bot.db.models import Handoff, User
+from bot.db.session import session_factory
+from bot.services import handoff
+from tests.unit.dashboard.test_dashboard import SENDER, app, csrf_of, settings, sign_in
+
+__all__ = ["app", "settings"]  # fixtures
+
+
+def database(client: TestClient) -> str:
+    return str(client.app.state.settings.database_url)  # type: ignore[attr-defined]
+
+
+def cover(client: TestClient, status: str, languages: list[str], countries: str = "") -> str:
+    token = csrf_of(client, "/account")
+    page = client.post(
+        "/account/coverage",
+        data={
+            "csrf_token": token,
+            "status": status,
+            "languages": languages,
+            "countries": countries,
+        },
+    )
+    return page.text
+
+
+def test_a_coach_sets_status_languages_and_countries_in_plain_words(app: TestClient) -> None:
+    sign_in(app, "coach1")
+    assert "Saved." in cover(app, "available", ["it", "hr"], "it; mt")
+    page = app.get("/account").text
+    assert 'value="it" checked' in page and 'value="hr" checked' in page
+    assert 'value="IT, MT"' in page
+    refused = cover(app, "available", ["it"], "Italy")
+    assert "Countries are two-letter codes such as IT or HR, not: ITALY." in refused
+    assert "Not a language of the assistant: xx." in cover(app, "available", ["xx"])
+    with session_factory(database(app)).begin() as session:
+        saved = session.scalar(select(User).where(User.username == "coach1"))
+        assert saved is not None and (saved.languages, saved.countries) == ("it,hr", "IT,MT")
+    # Away, from the header of any page, and back
+    token = csrf_of(app, "/people")
+    away = app.post("/account/status", data={"csrf_token": token, "status": "away"}).text
+    assert "You are away." in away and "Be available" in away
+
+
+def test_the_queue_routes_itself_and_tells_each_coach_what_needs_them(app: TestClient) -> None:
+    sign_in(app, "coach1")
+    cover(app, "available", ["en"])
+    with session_factory(database(app)).begin() as session:
+        mine, _ = handoff.request(session, SENDER, "en")  # coach1 covers English
+        other, _ = handoff.request(session, "other-sender-0000", "it")  # nobody covers Italian
+        mine_id, other_id = mine.id, other.id
+    found = app.get("/queue.json").json()
+    assert found["view"] == "mine"  # a coach who covers languages starts on their own
+    assert found["counts"] == {"mine": 1, "unassigned": 1, "all": 2}
+    assert sorted(found["needs_me"]) == sorted([mine_id, other_id])
+    # the person's last typed words, how long they waited, what language they write in
+    assert "blah blah qwerty" in found["html"] and "min</span>" in found["html"]
+    assert f'data-handoff="{mine_id}"' in found["html"]
+    assert f'data-handoff="{other_id}"' not in found["html"]
+    everyone = app.get("/queue.json?view=all").json()["html"]
+    assert f'data-handoff="{other_id}"' in everyone and "lavoro a Palermo" in everyone
+    # The other coach covers nothing: they see everything, and only the unassigned one needs them
+    app.post("/logout", data={"csrf_token": csrf_of(app, "/people")})
+    sign_in(app, "coach2")
+    theirs = app.get("/queue.json").json()
+    assert theirs["view"] == "all" and theirs["needs_me"] == [other_id]
+    # The conversations page renders the same queue, after its one h1
+    page = app.get("/conversations").text
+    assert page.index("<h1>Conversations</h1>") < page.index("Requests for a coach")
+    assert 'aria-label="Take the conversation with' in page
+
+
+def test_passing_a_conversation_to_another_coach_with_a_note(app: TestClient) -> None:
+    with session_factory(database(app)).begin() as session:
+        made, _ = handoff.request(session, SENDER, "en")
+        made_id = made.id
+        coach2 = session.scalar(select(User.id).where(User.username == "coach2"))
+    sign_in(app, "coach1")
+    token = csrf_of(app, "/conversations")
+    app.post(f"/handoffs/{made_id}/take", data={"csrf_token": token})
+    passed = app.post(
+        f"/handoffs/{made_id}/transfer",
+        data={"csrf_token": token, "to": str(coach2), "note": "asks about Split courses"},
+    ).text
+    assert "Passed to Coach2. The bot stays silent until they answer." in passed
+    unknown = app.post(f"/handoffs/{made_id}/transfer", data={"csrf_token": token, "to": "999"})
+    assert "There is no such coach." in unknown.text
+    again = {"csrf_token": token, "to": str(coach2)}  # it is no longer coach1's to pass
+    refused = app.post(f"/handoffs/{made_id}/transfer", data=again)
+    assert "This request is waiting for another coach." in refused.text
+    with session_factory(database(app)).begin() as session:
+        moved = session.get(Handoff, made_id)
+        assert moved is not None and (moved.status, moved.assigned_to) == ("waiting", coach2)
+    app.post("/logout", data={"csrf_token": token})
+    sign_in(app, "coach2")
+    found = app.get("/queue.json?view=mine").json()
+    assert found["needs_me"] == [made_id] and "asks about Split courses" in found["html"]

@@ -21,9 +21,9 @@ from bot.services.conversations import ConversationError
 from bot.services.handoff import open_for
 from dashboard import handoff_routes
 from dashboard.deps import Nlu
-from dashboard.pages import back, flash, render
+from dashboard.pages import TEMPLATES, back, flash, render
 from dashboard.queue_routes import coaches, load_queue
-from dashboard.security import SIGNED_IN_FORM, Events, Viewer, db, viewer
+from dashboard.security import SIGNED_IN_FORM, Events, Viewer, csrf_token, db, viewer
 
 router = APIRouter()
 router.include_router(handoff_routes.router)
@@ -206,11 +206,33 @@ def transcript_page(
 
 @router.get("/conversations/{sender_id}/events.json")
 def new_events(
-    sender_id: str, log: Events, after: int = 0, user: Viewer = Depends(viewer)
+    sender_id: str,
+    request: Request,
+    log: Events,
+    nlu: Nlu,
+    after: int = 0,
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
 ) -> JSONResponse:
-    """Entries after event `after`, for the live transcript."""
+    """Entries after event `after`, for the live transcript: as data, and rendered by the
+    page's own template (a line added live looks like one loaded with the page)."""
     entries = transcripts.transcript(log, sender_id, after=after)
-    return JSONResponse({"entries": [entry.as_json() for entry in entries]})
+    line = TEMPLATES.get_template("entry.html")
+    context = {
+        "conversation": {"sender_id": sender_id},
+        "intents": sorted(nlu.overview()),
+        "proposed": {
+            item.event_id: item.intent for item in proposals.of_conversation(session, sender_id)
+        },
+        "csrf": csrf_token(request),
+    }
+    return JSONResponse(
+        {
+            "entries": [entry.as_json() for entry in entries],
+            "html": [line.render(entry=entry, **context) for entry in entries],
+        },
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def _change(request: Request, sender_id: str, change: Any) -> Response:

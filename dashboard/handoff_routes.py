@@ -99,10 +99,11 @@ async def take(
     except HandoffError as error:
         flash(request, str(error), "error")
         return back("/conversations")
-    # Young people see the coach's display name, never the login name.
+    # Young people see the coach's display name, never the login name. The text is automatic:
+    # the transcript shows it as the assistant's, not as typed by the coach.
     joined = message_text("handoff_coach_joined", language, name=shown)
     try:
-        await deliver(sessions, rasa, sender, chat_id, joined, user.username)
+        await deliver(sessions, rasa, sender, chat_id, joined, None)
     except Undeliverable as error:
         flash(request, f"You have the conversation, but: {error}", "error")
     return back(f"/conversations/{sender}")
@@ -139,7 +140,9 @@ async def reply(
             await deliver(sessions, rasa, sender, chat_id, message, user.username)
         except Undeliverable as error:
             flash(request, str(error), "error")
-    return back(f"/conversations/{sender}")
+        else:  # back to the reply box, under the newest message, which says it was sent
+            return back(f"/conversations/{sender}?sent=1#reply")
+    return back(f"/conversations/{sender}#reply")
 
 
 @router.post("/handoffs/{handoff_id}/handback", dependencies=SIGNED_IN_FORM)

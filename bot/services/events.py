@@ -36,6 +36,7 @@ class Event:
     language: str | None = None  # the language the channel said the person wrote in
     via_button: bool = False
     buttons: tuple[str, ...] = ()  # titles of the buttons offered with a bot message
+    payloads: tuple[str, ...] = ()  # what tapping each of those buttons sends, in order
     coach: str | None = None  # a coach's display name, for a coach's message
     name: str | None = None  # an action's or a slot's name
     value: Any = None  # a slot's value

@@ -1,5 +1,7 @@
-"""A conversation's transcript for coaches: what the young person wrote, what the assistant
-understood (language, intent, confidence, entities), and what it answered, as they saw it."""
+"""A conversation's transcript for coaches: what the young person wrote (a tapped button as
+its title, as they saw it), what the assistant understood (language, intent, confidence,
+entities; nothing while a coach had the conversation: the bot did not act on it), and what it
+answered. The assistant's internal steps (actions) are left out."""
 
 from __future__ import annotations
 
@@ -10,8 +12,7 @@ from typing import Any
 
 from bot.services.events import Event, EventLog
 
-# Actions shown in the transcript (the others are bookkeeping: listen, session start, ...).
-HIDDEN_ACTIONS = {"action_listen", "action_session_start", None}
+_PAYLOAD_VALUES = re.compile(r'"([^"{}]*)"\s*[,}]')  # the values of a payload's JSON
 # Half a surrogate pair: JSON can carry one ("\ud800"), UTF-8 cannot, so a page holding it
 # could not be sent (a 500 for every coach opening the conversation).
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -41,6 +42,7 @@ class Entry:
     buttons: list[str] = field(default_factory=list)
     by: str | None = None  # a coach's name, for their messages
     via_button: bool = False
+    interpreted: bool = True  # False: written while a coach had it (the bot did not act on it)
 
     def as_json(self) -> dict[str, Any]:
         """The entry for the live view (JSON)."""
@@ -55,22 +57,40 @@ class Entry:
             "entities": [list(item) for item in self.entities],
             "buttons": self.buttons,
             "by": self.by,
+            "via_button": self.via_button,
+            "interpreted": self.interpreted,
         }
 
 
-def _entry(event: Event) -> Entry | None:
+def tapped_title(payload: str, offered: dict[str, str]) -> str:
+    """What the person saw on the button they tapped: its title when the buttons offered last
+    are known, else the payload's values in words (`/inform{"choice":"upper_secondary"}` →
+    "upper secondary")."""
+    if payload in offered:
+        return offered[payload]
+    values = [value.replace("_", " ") for value in _PAYLOAD_VALUES.findall(payload)]
+    return ", ".join(value for value in values if value) or payload
+
+
+def _entry(event: Event, offered: dict[str, str], paused: bool) -> Entry | None:
     when = event.time
     if event.kind == "user":
+        text = _text(event.text)
+        if event.via_button:
+            text = _text(tapped_title(event.text, offered))
         return Entry(
             event.id,
             "user",
             when,
-            text=_text(event.text),
+            text=text,
             language=_maybe(event.language),
-            intent=_maybe(event.intent),
-            confidence=event.confidence,
-            entities=[(_text(entity), _text(value)) for entity, value in event.entities],
+            intent=None if paused else _maybe(event.intent),
+            confidence=None if paused else event.confidence,
+            entities=[]
+            if paused
+            else [(_text(entity), _text(value)) for entity, value in event.entities],
             via_button=event.via_button,
+            interpreted=not paused,
         )
     if event.kind == "bot":
         buttons = [_text(title) for title in event.buttons]
@@ -78,24 +98,30 @@ def _entry(event: Event) -> Entry | None:
         if not text and not buttons:
             return None  # a message to the channel only (language, erasure, ...)
         return Entry(event.id, "bot", when, text=text, buttons=buttons, by=_maybe(event.coach))
-    if event.kind == "action" and event.name not in HIDDEN_ACTIONS:
-        if str(event.name or "").startswith("utter_"):
-            return None  # its message is the next line
-        return Entry(event.id, "action", when, text=_text(event.name))
     if event.kind == "pause":
         return Entry(event.id, "paused", when)
     if event.kind == "resume":
         return Entry(event.id, "resumed", when)
-    return None
+    return None  # the assistant's own steps (actions, slots, ...): not for coaches
 
 
 def transcript(log: EventLog, sender_id: str, after: int = 0, limit: int = 2000) -> list[Entry]:
     """The transcript of one conversation (entries after event id `after`), oldest first."""
     entries = []
-    for event in log.events(sender_id, after=after, limit=limit):
-        entry = _entry(event) if event.readable else None
+    offered: dict[str, str] = {}  # payload → title of the buttons offered last
+    paused = False
+    # From the start, to know the buttons offered and whether the bot was paused at `after`
+    for event in log.events(sender_id, limit=None if after else limit):
+        if not event.readable:
+            continue
+        if event.kind == "bot" and event.payloads:
+            offered = dict(zip(event.payloads, event.buttons, strict=False))
+        entry = _entry(event, offered, paused) if event.id > after else None
+        paused = event.kind == "pause" or (paused and event.kind != "resume")
         if entry is not None:
             entries.append(entry)
+            if len(entries) >= limit:
+                break
     return entries
 
 

@@ -100,14 +100,16 @@ def parse(
         )
     if type_name == "bot":
         payload = data.get("data") or {}
+        offered = [
+            button
+            for button in (payload.get("buttons") or [] if isinstance(payload, dict) else [])
+            if isinstance(button, dict)
+        ]
         return replace(
             base,
             text=str(data.get("text") or ""),
-            buttons=tuple(
-                str(button.get("title", ""))
-                for button in (payload.get("buttons") or [] if isinstance(payload, dict) else [])
-                if isinstance(button, dict)
-            ),
+            buttons=tuple(str(button.get("title", "")) for button in offered),
+            payloads=tuple(str(button.get("payload", "")) for button in offered),
             coach=_maybe(metadata.get("coach")),
         )
     if type_name in ("action", "slot"):

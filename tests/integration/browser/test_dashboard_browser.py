@@ -106,6 +106,10 @@ def test_take_over_a_waiting_chat_reply_into_telegram_and_hand_back(
 
     page.get_by_label("Your message").fill("Hello from Maria 👋 How can I help?")
     page.get_by_role("button", name="Send").click()
+    # Back at the reply box, under the newest message, which says it was sent
+    expect(page).to_have_url(re.compile(r"sent=1#reply$"))
+    expect(page.locator("#reply").get_by_role("status")).to_contain_text("Sent")
+    expect(page.get_by_label("Your message")).to_be_focused()
     fake_telegram.wait_for(
         lambda: "Hello from Maria 👋 How can I help?" in text_of(chat.seen()), timeout=15
     )
@@ -114,6 +118,7 @@ def test_take_over_a_waiting_chat_reply_into_telegram_and_hand_back(
     expect(page.locator("#transcript")).to_contain_text("I need a job in IT", timeout=20_000)
 
     before = len(chat.seen())
+    page.get_by_text("Hand back to the assistant…").click()  # asks first
     page.get_by_role("button", name="Hand back to the assistant").click()
     expect(page.get_by_role("status").first).to_contain_text("Handed back")
     fake_telegram.wait_for(
@@ -199,6 +204,7 @@ def test_the_queue_updates_itself_and_an_italian_request_goes_to_the_italian_coa
     expect(mine).to_contain_text("parla anche croato")
     mine.get_by_role("button", name=re.compile("Take the conversation")).click()
     fake_telegram.wait_for(lambda: "Ivana" in text_of(chat.seen()), timeout=15)
+    ivana.get_by_text("Hand back to the assistant…").click()
     ivana.get_by_role("button", name="Hand back to the assistant").click()
     expect(ivana.get_by_role("status").first).to_contain_text("Handed back")
     for page in (giulia, ivana):

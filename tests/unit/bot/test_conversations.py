@@ -579,7 +579,11 @@ def transcript_events(tracker: Tracker) -> dict[str, int]:
     ids["slot"] = tracker.add(ANA, slot("language", "it"), T0 + minutes(2))
     ids["silent"] = tracker.add(ANA, bot(""), T0 + minutes(2))  # to the channel only
     ids["pause"] = tracker.add(ANA, {"event": "pause"}, T0 + minutes(3))
+    ids["crisis"] = tracker.add(ANA, user("i feel so alone", "delete_data", 0.7), T0 + minutes(3))
     ids["coach"] = tracker.add(ANA, bot("Hi, I'm Marta.", coach="marta"), T0 + minutes(4))
+    ids["unknown tap"] = tracker.add(
+        ANA, user('/inform{"choice":"upper_secondary"}', "inform", 1.0, via="button"), T0
+    )
     ids["resume"] = tracker.add(ANA, {"event": "resume"}, T0 + minutes(9))
     ids["fallback"] = tracker.add(ANA, action("action_default_ask_affirmation"), T0 + minutes(9))
     return ids
@@ -590,28 +594,30 @@ def test_a_transcript_shows_what_was_said_understood_and_done(
 ) -> None:
     entries = transcripts.transcript(RasaEvents(tracker.url), ANA)
     ids = transcript_events
+    # The assistant's own steps (actions, slots) are not shown to coaches
     assert [(entry.id, entry.kind) for entry in entries] == [
         (ids["user"], "user"),
-        (ids["search"], "action"),
         (ids["bot"], "bot"),
         (ids["button"], "user"),
         (ids["pause"], "paused"),
+        (ids["crisis"], "user"),
         (ids["coach"], "bot"),
+        (ids["unknown tap"], "user"),
         (ids["resume"], "resumed"),
-        (ids["fallback"], "action"),
     ]
-    said, searched, answered, clicked, paused, coach, _, fallback = entries
+    said, answered, clicked, paused, crisis, coach, unknown, _ = entries
     assert (said.text, said.language, said.intent, said.confidence) == (
         "jobs in Split", "en", "ask_jobs", 0.93,
     )  # fmt: skip
     assert said.entities == [("location", "Split")] and said.time == T0
     assert said.via_button is False and said.by is None
-    assert (searched.text, fallback.text) == (
-        "action_search_jobs",
-        "action_default_ask_affirmation",
-    )
+    # While a coach has it, what the NLU made of a message is not shown: the bot did not act
+    assert (crisis.text, crisis.intent, crisis.confidence) == ("i feel so alone", None, None)
+    assert crisis.interpreted is False and said.interpreted is True
+    # A tap shows the title the person tapped, or the payload's values in words
+    assert (unknown.text, unknown.via_button) == ("upper secondary", True)
     assert (answered.text, answered.buttons, answered.by) == ("Here are…", ["More"], None)
-    assert (clicked.text, clicked.via_button, clicked.language) == ("/show_more", True, None)
+    assert (clicked.text, clicked.via_button, clicked.language) == ("More", True, None)
     assert (coach.text, coach.by, coach.buttons) == ("Hi, I'm Marta.", "marta", [])
     assert paused.time == T0 + minutes(3)
     assert said.as_json() == {
@@ -625,6 +631,8 @@ def test_a_transcript_shows_what_was_said_understood_and_done(
         "entities": [["location", "Split"]],
         "buttons": [],
         "by": None,
+        "via_button": False,
+        "interpreted": True,
     }
 
 
@@ -633,7 +641,10 @@ def test_after_returns_only_newer_entries_and_last_event_id_is_the_newest(
 ) -> None:
     ids = transcript_events
     newer = transcripts.transcript(RasaEvents(tracker.url), ANA, after=ids["pause"])
-    assert [entry.id for entry in newer] == [ids["coach"], ids["resume"], ids["fallback"]]
+    assert [entry.id for entry in newer] == [
+        ids["crisis"], ids["coach"], ids["unknown tap"], ids["resume"],
+    ]  # fmt: skip
+    assert newer[0].interpreted is False  # it knows the bot was paused before `after`
     assert transcripts.transcript(RasaEvents(tracker.url), ANA, after=ids["fallback"]) == []
     assert [entry.kind for entry in transcripts.transcript(RasaEvents(tracker.url), BEN)] == [
         "user"

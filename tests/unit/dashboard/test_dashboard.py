@@ -259,7 +259,8 @@ def test_list_filters_transcript_tag_note_review_and_export(app: TestClient) -> 
     page = app.get(f"/conversations/{SENDER}")
     assert "any free IT courses in Split?" in page.text
     assert "ask_trainings (0.91)" in page.text and "nlu_fallback (0.21)" in page.text
-    assert "➡️ Show more" in page.text and "action_default_ask_affirmation" in page.text
+    assert "➡️ Show more" in page.text
+    assert "action_default_ask_affirmation" not in page.text  # the assistant's own steps
 
     token = csrf_of(app, f"/conversations/{SENDER}")
     app.post(f"/conversations/{SENDER}/tags", data={"csrf_token": token, "tag": "  Follow Up "})
@@ -279,8 +280,12 @@ def test_list_filters_transcript_tag_note_review_and_export(app: TestClient) -> 
     ]
     document = app.get("/conversations/export.json?language=it").json()
     assert [item["transcript"][0]["text"] for item in document] == ["lavoro a Palermo"]
-    live = app.get(f"/conversations/{SENDER}/events.json?after=2").json()["entries"]
-    assert [entry["id"] for entry in live] == [3, 4]
+    live = app.get(f"/conversations/{SENDER}/events.json?after=2").json()
+    assert [entry["id"] for entry in live["entries"]] == [3]
+    # rendered by the page's template: the same line as when the page loads
+    assert live["html"][0].startswith('<li class="entry user" data-id="3">\n  <time')
+    assert "blah blah qwerty" in live["html"][0] and "nlu_fallback (0.21)" in live["html"][0]
+    assert 'class="annotate"' in live["html"][0]
 
 
 def test_waiting_conversations_are_pinned_and_a_second_coach_cannot_take_one(

@@ -53,14 +53,37 @@ def _number(value: str | None) -> float | None:
     return number if number is None or 0 <= number <= 1 else None
 
 
-def filters_of(request: Request) -> Filters:
-    """The list's filters from the query string; a value that makes no sense is ignored."""
+def filter_problems(request: Request, intents: list[str]) -> list[str]:
+    """What the list's filters cannot use, in plain words (the list ignores those values)."""
     params = request.query_params
+    problems = []
+    for name, label in (("from", "From"), ("to", "To")):
+        if params.get(name) and _date(params.get(name)) is None:
+            problems.append(f"{label}: “{params[name][:40]}” is not a date; it was left out.")
+    below = params.get("below")
+    if below and _number(below) is None:
+        problems.append(
+            f"Confidence below: “{below[:40]}” is not a number from 0 to 1 (such as 0.5); "
+            "it was left out."
+        )
+    intent = (params.get("intent") or "").strip()
+    if intent and intents and intent not in intents:
+        problems.append(f"Intent: there is no intent “{intent[:40]}”; it was left out.")
+    return problems
+
+
+def filters_of(request: Request, intents: list[str] | None = None) -> Filters:
+    """The list's filters from the query string; a value that makes no sense is ignored (and
+    `filter_problems` says so)."""
+    params = request.query_params
+    intent = (params.get("intent") or "").strip() or None
+    if intent and intents and intent not in intents:
+        intent = None
     return Filters(
         date_from=_date(params.get("from")),
         date_to=_date(params.get("to")),
         language=params.get("language") or None,
-        intent=(params.get("intent") or "").strip() or None,
+        intent=intent,
         below=_number(params.get("below")),
         fallback=_yes_no(params.get("fallback")),
         registered=_yes_no(params.get("registered")),
@@ -75,12 +98,14 @@ def filters_of(request: Request) -> Filters:
 def conversation_list(
     request: Request,
     log: Events,
+    nlu: Nlu,
     user: Viewer = Depends(viewer),
     session: Session = Depends(db),
 ) -> Response:
     """The queue of requests for a coach, then the filtered list, newest first, by pages."""
     conversations.sync(session, log)
-    filters = filters_of(request)
+    intents = sorted(nlu.overview())
+    filters = filters_of(request, intents)
     try:
         page_number = max(1, int(request.query_params.get("page", "1")))
     except ValueError:
@@ -97,6 +122,8 @@ def conversation_list(
         params=request.query_params,
         query_base=base,
         known=listing.known_values(session),
+        intents=intents,
+        problems=filter_problems(request, intents),
     )
 
 

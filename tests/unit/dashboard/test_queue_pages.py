@@ -104,3 +104,18 @@ def test_passing_a_conversation_to_another_coach_with_a_note(app: TestClient) ->
     sign_in(app, "coach2")
     found = app.get("/queue.json?view=mine").json()
     assert found["needs_me"] == [made_id] and "asks about Split courses" in found["html"]
+
+
+def test_filters_offer_the_intents_and_say_what_they_left_out(app: TestClient) -> None:
+    sign_in(app, "coach1")
+    page = app.get("/conversations?below=7&intent=jobs+please&from=yesterday").text
+    assert (
+        "Confidence below: “7” is not a number from 0 to 1 (such as 0.5); it was left out." in page
+    )
+    assert "Intent: there is no intent “jobs please”; it was left out." in page
+    assert "From: “yesterday” is not a date; it was left out." in page
+    assert "2 conversations" in page  # nothing filtered by what was left out
+    assert '<select name="intent"><option value="">any</option>' in page
+    assert "<option >ask_trainings</option>" in page or "<option>ask_trainings</option>" in page
+    chosen = app.get("/conversations?intent=ask_trainings").text
+    assert "1 conversation." in chosen and 'role="alert"' not in chosen

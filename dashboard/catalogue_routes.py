@@ -19,7 +19,7 @@ from bot.services.catalogue_csv import COLUMNS, export_catalogue, import_catalog
 from bot.services.paging import page_count
 from bot.settings import Settings
 from dashboard.deps import AppSettings, Sessions
-from dashboard.pages import back, flash, render
+from dashboard.pages import back, csv_download, flash, render
 from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
 router = APIRouter(prefix="/admin/catalogue")
@@ -50,13 +50,11 @@ def catalogue_page(
 
 
 @router.get("/export.csv")
-def export(user: Viewer = Depends(admin), session: Session = Depends(db)) -> Response:
+def export(
+    request: Request, user: Viewer = Depends(admin), session: Session = Depends(db)
+) -> Response:
     """The whole catalogue as CSV with the contract's columns."""
-    return Response(
-        export_catalogue(session),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="catalogue.csv"'},
-    )
+    return csv_download(request, export_catalogue(session), "catalogue.csv")
 
 
 def _form_page(

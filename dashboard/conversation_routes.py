@@ -21,7 +21,7 @@ from bot.services.conversations import ConversationError
 from bot.services.handoff import open_for
 from dashboard import handoff_routes
 from dashboard.deps import Nlu
-from dashboard.pages import TEMPLATES, back, flash, render
+from dashboard.pages import TEMPLATES, back, csv_download, flash, render
 from dashboard.queue_routes import coaches, load_queue
 from dashboard.security import SIGNED_IN_FORM, Events, Viewer, csrf_token, db, viewer
 
@@ -162,11 +162,7 @@ def export_csv(
     for row in listing.iter_filtered(session, filters_of(request)):
         # Names, tags and notes are typed by people: none may run as a formula in a spreadsheet.
         writer.writerow({key: csv_cell(value) for key, value in _export_row(row).items()})
-    return Response(
-        buffer.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="conversations.csv"'},
-    )
+    return csv_download(request, buffer.getvalue(), "conversations.csv")
 
 
 @router.get("/conversations/export.json")

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.services import campaigns, conversations, figures, followups
 from bot.services.figures import Period
-from dashboard.pages import render
+from dashboard.pages import csv_download, render
 from dashboard.security import Events, Viewer, db, viewer
 
 router = APIRouter()
@@ -163,11 +163,7 @@ def funnel_csv(
     by_campaign, by_partner = campaigns.funnel(session, period.start, period.end)
     content = campaigns.funnel_csv(by_campaign, by_partner)
     name = f"funnel-{period.start.isoformat()}-{period.end.isoformat()}.csv"
-    return Response(
-        content,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return csv_download(request, content, name)
 
 
 @router.get("/figures/kpi.csv")
@@ -182,8 +178,4 @@ def kpi_csv(
     period = period_of(request)
     content = figures.kpi_csv(session, log, period)
     name = f"kpi-{period.start.isoformat()}-{period.end.isoformat()}.csv"
-    return Response(
-        content,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return csv_download(request, content, name)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from dashboard.security import Viewer, csrf_token
@@ -50,3 +52,19 @@ def render(
 def back(url: str) -> RedirectResponse:
     """After a form: back to a page (303, so a reload does not post again)."""
     return RedirectResponse(url, status_code=303)
+
+
+def csv_download(request: Request, content: str, filename: str) -> Response:
+    """A CSV file to download. With `?for=spreadsheet`: separated by semicolons and marked
+    UTF-8 (a byte order mark), as the spreadsheets of Italy, Croatia, Romania and much of Europe
+    open a file by a double click; otherwise the plain comma-separated file tools read."""
+    if request.query_params.get("for") == "spreadsheet":
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter=";").writerows(csv.reader(io.StringIO(content, newline="")))
+        content = "\ufeff" + buffer.getvalue()
+        filename = filename.removesuffix(".csv") + "-spreadsheet.csv"
+    return Response(
+        content,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

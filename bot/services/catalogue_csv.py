@@ -154,10 +154,18 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(reasons)
 
 
+def delimiter_of(text: str) -> str:
+    """The file's separator: a comma, or the semicolon the spreadsheets of Italy, Croatia,
+    Romania and much of Europe write (judged from the header line, whose names hold neither)."""
+    header = text.split("\n", 1)[0]
+    return ";" if header.count(";") > header.count(",") else ","
+
+
 def parse_catalogue(text: str, known_topics: set[str]) -> tuple[list[CatalogueRow], list[RowError]]:
     """Validate a whole CSV document; return its rows and every error found (line numbers 1-based,
     the header being line 1)."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    text = text.lstrip("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter_of(text))
     try:
         header = [name.strip() for name in next(reader)]
     except StopIteration:

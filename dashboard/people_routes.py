@@ -9,9 +9,12 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from bot.db.models import OUTCOME_KINDS
+from bot.db.models import OUTCOME_KINDS, Person
+from bot.languages import self_name
+from bot.messages import text as message_text
 from bot.services import campaigns, caseload, followups
 from bot.services.caseload import CaseloadError
+from bot.services.vocabulary import vocabulary
 from bot.text import parse_id
 from dashboard.pages import back, flash, render
 from dashboard.security import SIGNED_IN_FORM, Viewer, db, user_row, viewer
@@ -35,6 +38,32 @@ def people_list(
     return render(request, "people.html", user, found=found, q=q, coach=coach)
 
 
+def profile_words(person: Person) -> dict[str, str]:
+    """The profile's codes in words, as the young person saw them in the bot (English)."""
+
+    def words(group: str, code: str | None) -> str:
+        if not code:
+            return "—"
+        return clean(message_text(f"{group}.{code}", "en"))
+
+    topics = vocabulary().topics
+    return {
+        "education": words("education", person.education),
+        "situation": words("situation", person.situation),
+        "gender": words("gender", person.gender) if person.gender else "not answered",
+        "interests": ", ".join(
+            topics[key].label("en") if key in topics else key for key in person.interest_keys
+        )
+        or "—",
+        "language": f"{self_name(person.language)} ({person.language})" if person.language else "—",
+    }
+
+
+def clean(label: str) -> str:
+    """A button's label without its leading emoji (“🔀 Both” → “Both”)."""
+    return label.split(" ", 1)[1] if " " in label and not label[0].isalnum() else label
+
+
 @router.get("/people/{person_id}", response_class=HTMLResponse)
 def person_page(
     person_id: int, request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
@@ -50,7 +79,9 @@ def person_page(
         user,
         person=person,
         kinds=OUTCOME_KINDS,
-        opportunities=caseload.opportunity_choices(session),
+        opportunities=caseload.opportunity_choices(session, person.country),
+        outcome_words=caseload.OUTCOME_WORDS,
+        shown=profile_words(person),
         today=dt.date.today().isoformat(),
         checkins=followups.checkins_of(session, person.id),
         campaign=campaigns.name_of(session, person.campaign_id),

@@ -88,6 +88,15 @@ def add_note(session: Session, person_id: int, user: User, text: str) -> PersonN
     return note
 
 
+# What each outcome may point to in the catalogue, and its words for a coach
+OUTCOME_FITS = {"training": "training", "job": "job", "education": "training"}
+OUTCOME_WORDS = {
+    "training": "started a training",
+    "job": "got a job",
+    "education": "returned to education",
+}
+
+
 def record_outcome(
     session: Session,
     person_id: int,
@@ -103,8 +112,14 @@ def record_outcome(
         raise CaseloadError(f"The outcome must be one of: {', '.join(OUTCOME_KINDS)}.")
     if date > now().date() + dt.timedelta(days=366):
         raise CaseloadError("That date is more than a year ahead.")
-    if opportunity_id is not None and session.get(Opportunity, opportunity_id) is None:
+    item = session.get(Opportunity, opportunity_id) if opportunity_id is not None else None
+    if opportunity_id is not None and item is None:
         raise CaseloadError("There is no such training or job in the catalogue.")
+    if item is not None and item.kind != OUTCOME_FITS.get(kind, item.kind):
+        raise CaseloadError(
+            f"“{item.title}” is a {item.kind}: it does not fit “{OUTCOME_WORDS[kind]}”. "
+            "Choose the outcome it fits, or another opportunity."
+        )
     if len(detail) > 300:
         raise CaseloadError("The detail has at most 300 characters.")
     outcome = Outcome(
@@ -121,11 +136,21 @@ def record_outcome(
     return outcome
 
 
-def opportunity_choices(session: Session) -> list[tuple[int, str]]:
-    """(id, "title — provider") of every opportunity, for the outcome form."""
+def opportunity_choices(session: Session, country: str | None) -> dict[str, list[tuple[int, str]]]:
+    """The outcome form's opportunities, "title — provider, place", grouped: trainings and jobs
+    in the person's country first, then those elsewhere (someone may move for one)."""
     rows = session.execute(
-        select(Opportunity.id, Opportunity.kind, Opportunity.title, Opportunity.provider).order_by(
-            Opportunity.kind, Opportunity.title
+        select(
+            Opportunity.id, Opportunity.kind, Opportunity.title, Opportunity.provider,
+            Opportunity.city, Opportunity.country,
+        ).order_by(Opportunity.kind, Opportunity.title)
+    )  # fmt: skip
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for item_id, kind, title, provider, place, where in rows:
+        home = country is not None and where == country
+        group = f"{'Trainings' if kind == 'training' else 'Jobs'} in " + (
+            country if home and country else "other countries"
         )
-    )
-    return [(item_id, f"{kind}: {title} ({provider})") for item_id, kind, title, provider in rows]
+        where_shown = f"{place}, {where}" if place else where
+        groups.setdefault(group, []).append((item_id, f"{title} — {provider} ({where_shown})"))
+    return dict(sorted(groups.items(), key=lambda pair: ("other" in pair[0], pair[0])))

@@ -1,15 +1,18 @@
-"""The coaches' queue in the dashboard: a coach's settings (status, languages, countries) in
+"""The coaches' workspace in the dashboard: a coach's settings (status, languages, countries) in
 plain words, the live queue's JSON (mine / unassigned / all, what needs this coach, the
-person's last words, minutes waited), and passing a conversation to another coach."""
+person's last words, minutes waited), passing a conversation to another coach, filters that
+say what they left out, and a person's page in words with outcomes that fit."""
 
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from bot.db.models import Handoff, User
+from bot.db.models import Handoff, Opportunity, User
 from bot.db.session import session_factory
-from bot.services import handoff
+from bot.services import handoff, people
+from bot.services.catalogue_csv import import_catalogue
+from tests.conftest import catalogue_csv, opportunity_row
 from tests.unit.dashboard.test_dashboard import SENDER, app, csrf_of, settings, sign_in
 
 __all__ = ["app", "settings"]  # fixtures
@@ -119,3 +122,45 @@ def test_filters_offer_the_intents_and_say_what_they_left_out(app: TestClient) -
     assert "<option >ask_trainings</option>" in page or "<option>ask_trainings</option>" in page
     chosen = app.get("/conversations?intent=ask_trainings").text
     assert "1 conversation." in chosen and 'role="alert"' not in chosen
+
+
+def test_a_persons_page_speaks_words_and_the_outcome_fits_the_opportunity(
+    app: TestClient,
+) -> None:
+    with session_factory(database(app)).begin() as session:
+        rows = [
+            opportunity_row(title="Corso di pizzaiolo", city="Napoli", country="IT"),
+            opportunity_row(kind="job", title="Commis de cuisine", city="Marseille", country="FR"),
+        ]
+        assert import_catalogue(session, catalogue_csv(*rows)).ok
+        person = people.give_consent(session, "tg-napoli")
+        people.save_profile(
+            session, "tg-napoli",
+            people.Profile(name="Gennaro", age=19, place="Napoli", country="IT",
+                           situation="both", education="upper_secondary",
+                           interests=["tourism_hospitality"], language="it"),
+        )  # fmt: skip
+        person_id = person.id
+        found = session.execute(select(Opportunity.title, Opportunity.id)).all()
+        ids = {title: item_id for title, item_id in found}
+    sign_in(app, "coach1")
+    page = app.get(f"/people/{person_id}").text
+    for words in ("Both", "Upper secondary (high school)", "Tourism &amp; hospitality",
+                  "Italiano (it)", "not answered"):  # fmt: skip
+        assert f"<dd>{words}</dd>" in page, words
+    assert "tourism_hospitality" not in page and "<dd>both</dd>" not in page
+    # The person's country first; the rest apart
+    assert page.index('<optgroup label="Trainings in IT">') < page.index(
+        '<optgroup label="Jobs in other countries">'
+    )
+    assert "Commis de cuisine — " in page and "(Marseille, FR)" in page
+    token = csrf_of(app, f"/people/{person_id}")
+    wrong = {"csrf_token": token, "kind": "training", "date": "2026-11-01"}
+    refused = app.post(
+        f"/people/{person_id}/outcomes",
+        data={**wrong, "opportunity": str(ids["Commis de cuisine"])},
+    ).text
+    assert "“Commis de cuisine” is a job: it does not fit “started a training”." in refused
+    fits = {**wrong, "kind": "job", "opportunity": str(ids["Commis de cuisine"])}
+    assert "Outcome recorded." in app.post(f"/people/{person_id}/outcomes", data=fits).text
+    assert "got a job" in app.get(f"/people/{person_id}").text

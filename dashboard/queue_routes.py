@@ -141,8 +141,7 @@ def transfer(
         if target is None:
             raise HandoffError("There is no such coach.")
         moved = handoff.transfer(session, handoff_id, user_row(session, user), target, note)
-    except HandoffError as error:
-        session.rollback()
+    except HandoffError as error:  # raised before anything changed
         flash(request, str(error), "error")
         return back("/conversations")
     flash(request, f"Passed to {target.display_name}. The bot stays silent until they answer.")

@@ -43,10 +43,35 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     get_settings.cache_clear()
 
 
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated database with the topics loaded, made once (migrating takes 0.4 s a test)."""
+    path = tmp_path_factory.mktemp("migrated-template") / "app.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    with session_factory(url).begin() as session:
+        sync_topics(session, vocabulary())
+    return path
+
+
+def copy_database(template: Path, path: Path) -> None:
+    """A copy of a template SQLite database (SQLite's backup: fast, and consistent)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        contextlib.closing(sqlite3.connect(template)) as source,
+        contextlib.closing(sqlite3.connect(path)) as target,
+    ):
+        source.backup(target)
+
+
 @pytest.fixture
-def database_url() -> str:
-    """A migrated database with the topics loaded (and an empty catalogue)."""
+def database_url(migrated_template: Path) -> str:
+    """A migrated database with the topics loaded (and an empty catalogue): this test's own
+    copy of one migrated once; another database (PostgreSQL) is migrated here."""
     url = get_settings().database_url
+    if url.startswith("sqlite:///"):
+        copy_database(migrated_template, Path(url.removeprefix("sqlite:///")))
+        return url
     upgrade(url)
     with session_factory(url).begin() as session:
         sync_topics(session, vocabulary())
@@ -69,11 +94,7 @@ def console_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def console_db(tmp_path: Path, console_template: Path) -> sessionmaker[Session]:
     """This test's own copy of the console template database (SQLite's backup: fast)."""
     path = tmp_path / "console.db"
-    with (
-        contextlib.closing(sqlite3.connect(console_template)) as source,
-        contextlib.closing(sqlite3.connect(path)) as target,
-    ):
-        source.backup(target)
+    copy_database(console_template, path)
     return session_factory(f"sqlite:///{path}")
 
 

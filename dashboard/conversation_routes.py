@@ -15,15 +15,24 @@ from sqlalchemy.orm import Session
 
 from bot.csvsafe import csv_cell
 from bot.services import conversation_list as listing
-from bot.services import conversations, proposals, transcripts
+from bot.services import conversations, proposals, saved_replies, transcripts
 from bot.services.conversation_list import Filters, Row
 from bot.services.conversations import ConversationError
 from bot.services.handoff import open_for
+from bot.services.people import find
 from dashboard import handoff_routes
 from dashboard.deps import Nlu
 from dashboard.pages import TEMPLATES, back, csv_download, flash, render
 from dashboard.queue_routes import coaches, load_queue
-from dashboard.security import SIGNED_IN_FORM, Events, Viewer, csrf_token, db, viewer
+from dashboard.security import (
+    SIGNED_IN_FORM,
+    Events,
+    Viewer,
+    csrf_token,
+    db,
+    user_row,
+    viewer,
+)
 
 router = APIRouter()
 router.include_router(handoff_routes.router)
@@ -209,6 +218,12 @@ def transcript_page(
         raise HTTPException(404, "There is no such conversation (it may have been erased).")
     entries = transcripts.transcript(log, sender_id)
     handoff = open_for(session, sender_id)
+    saved = []
+    if handoff is not None and handoff.status == "active":
+        person = find(session, sender_id)
+        saved = saved_replies.for_reply(
+            session, user_row(session, user), handoff.language, person.name if person else None
+        )
     return render(
         request,
         "transcript.html",
@@ -219,6 +234,7 @@ def transcript_page(
         last_id=entries[-1].id if entries else 0,
         handoff=handoff,
         coaches=[coach for coach in coaches(session) if coach.id != user.id] if handoff else [],
+        saved=saved,
         can_write=handoff is None or handoff.telegram_chat_id is not None,
         intents=sorted(nlu.overview()),
         proposed={

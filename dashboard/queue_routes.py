@@ -1,5 +1,6 @@
 """The coaches' queue and routing: the live queue (mine, unassigned, all), a coach's status and
-the languages and countries they cover, and passing a conversation to another coach.
+the languages and countries they cover, passing a conversation to another coach, and saved
+replies.
 
 The queue is rendered by one template (`queue.html`), on the conversations page and again for
 `queue.js`, which fetches `/queue.json` every few seconds on every page: the page's title and
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 from bot.db.models import User
 from bot.languages import self_name, supported
 from bot.services import conversation_list as listing
-from bot.services import handoff, routing
+from bot.services import handoff, routing, saved_replies
 from bot.services.events import EventLog
 from bot.services.handoff import HandoffError
 from bot.services.people import now
@@ -146,3 +147,56 @@ def transfer(
         return back("/conversations")
     flash(request, f"Passed to {target.display_name}. The bot stays silent until they answer.")
     return back(f"/conversations/{moved.sender_id}")
+
+
+@router.get("/replies", response_class=HTMLResponse)
+def replies_page(
+    request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
+) -> Response:
+    """Saved replies: the coach's own and the shared ones (admins keep those)."""
+    row = user_row(session, user)
+    shown = saved_replies.for_reply(session, row, "", None)
+    languages = [(code, self_name(code)) for code in supported()]
+    return render(request, "replies.html", user, replies=shown, languages=languages)
+
+
+@router.post("/replies", dependencies=SIGNED_IN_FORM)
+def save_reply(
+    request: Request,
+    language: Annotated[str, Form(max_length=8)] = "",
+    shortcut: Annotated[str, Form(max_length=60)] = "",
+    text: Annotated[str, Form(max_length=5000)] = "",
+    shared: Annotated[str, Form(max_length=4)] = "",
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
+) -> Response:
+    """Save a reply (shared ones: admins only)."""
+    if shared and not user.is_admin:
+        flash(request, "Only admins keep shared replies; save it as your own.", "error")
+        return back("/replies")
+    owner = None if shared else user_row(session, user)
+    try:
+        saved = saved_replies.save(session, owner, language, shortcut, text)
+    except saved_replies.SavedReplyError as error:
+        flash(request, str(error), "error")
+        request.session["reply_draft"] = {"language": language, "shortcut": shortcut, "text": text}
+        return back("/replies")
+    flash(request, f"Saved: type /{saved.shortcut} in a reply to insert it.")
+    return back("/replies")
+
+
+@router.post("/replies/{reply_id}/delete", dependencies=SIGNED_IN_FORM)
+def delete_reply(
+    reply_id: int,
+    request: Request,
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
+) -> Response:
+    """Delete one's own saved reply (admins: a shared one too)."""
+    try:
+        saved_replies.delete(session, reply_id, user_row(session, user))
+    except saved_replies.SavedReplyError as error:
+        flash(request, str(error), "error")
+    else:
+        flash(request, "Deleted.")
+    return back("/replies")

@@ -16,6 +16,7 @@ from bot.db.models.coaching import (
     LoginThrottle,
     Outcome,
     PersonNote,
+    SavedReply,
     SyncState,
     User,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "Person",
     "PersonNote",
     "Rating",
+    "SavedReply",
     "StudioJob",
     "Subscription",
     "SyncState",

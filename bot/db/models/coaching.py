@@ -211,6 +211,22 @@ class Handoff(Base):
         return self.status in HANDOFF_OPEN
 
 
+class SavedReply(Base):
+    """A reply a coach keeps to insert with a few keystrokes: shared (no owner; admins keep
+    those) or a coach's own. `{name}`, `{coach}` and `{opportunity:ID}` are filled in for the
+    person it goes to."""
+
+    __tablename__ = "saved_replies"
+    __table_args__ = (Index("ix_saved_replies_language_shortcut", "language", "shortcut"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(8))
+    shortcut: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Annotation(Base):
     """A coach's proposal: this message meant that intent. Admins accept it into the training
     data (as an example in the message's language) or reject it."""

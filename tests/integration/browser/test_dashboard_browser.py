@@ -174,6 +174,12 @@ def test_the_queue_updates_itself_and_an_italian_request_goes_to_the_italian_coa
     ivana = browser.new_context().new_page()
     sign_in_as(giulia, dashboard, "giulia")
     cover_languages(giulia, dashboard, "Italiano")
+    giulia.goto(dashboard.url + "/replies")
+    giulia.get_by_label("Language").select_option(label="Italiano")
+    giulia.get_by_label("Shortcut").fill("benvenuto")
+    giulia.get_by_label("Reply", exact=True).fill("Ciao {name}, sono {coach}: come posso aiutarti?")
+    giulia.get_by_role("button", name="Save the reply").click()
+    expect(giulia.get_by_role("status").first).to_contain_text("type /benvenuto in a reply")
     sign_in_as(ivana, dashboard, "ivana")
     cover_languages(ivana, dashboard, "Hrvatski")
     for page in (giulia, ivana):
@@ -200,6 +206,15 @@ def test_the_queue_updates_itself_and_an_italian_request_goes_to_the_italian_coa
     # Giulia takes it, then passes it to Ivana with a note; it waits for Ivana
     row.get_by_role("button", name=f"Take the conversation with {short_name(chat)}").click()
     expect(giulia.locator("h1")).to_have_text(short_name(chat))
+    # A saved reply in Italian: "/benv" and Tab, filled in for this person
+    box = giulia.get_by_label("Your message")
+    box.fill("/benv")
+    box.press("Tab")
+    expect(box).to_have_value("Ciao, sono Giulia: come posso aiutarti?")
+    giulia.get_by_role("button", name="Send").click()
+    fake_telegram.wait_for(
+        lambda: "Ciao, sono Giulia: come posso aiutarti?" in text_of(chat.seen()), timeout=15
+    )
     giulia.get_by_label("Pass to").select_option(label="Ivana (hr)")
     giulia.get_by_label("Note for them").fill("parla anche croato")
     giulia.get_by_role("button", name="Pass the conversation").click()

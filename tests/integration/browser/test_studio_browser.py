@@ -24,7 +24,7 @@ from bot.settings import Settings
 from connectors import processes
 from connectors.rasa.studio import jobs
 from connectors.rasa.studio.evaluation import EVAL_DIR
-from connectors.rasa.training import RASA_PROJECT
+from connectors.rasa.training import RASA_PROJECT, without_embeddings
 from tests.integration.conftest import (
     Dashboard,
     Stack,
@@ -46,8 +46,10 @@ TRAINED = ("en", "it")  # the languages the studio's new model is trained on her
 
 
 def fast_config(project: Path) -> str:
-    """The project's configuration with fewer epochs: a test of the studio, not of accuracy."""
-    text = (project / "config.yml").read_text(encoding="utf-8")
+    """The project's configuration without the sentence embeddings and with fewer epochs: a
+    test of the studio's cycle, not of accuracy (the live model it starts from keeps them;
+    the configuration without them is the project's own, decision 19)."""
+    text = without_embeddings((project / "config.yml").read_text(encoding="utf-8"))
     text = re.sub(r"(ResponseSelector[\s\S]*?epochs:) \d+", r"\1 1", text)
     text = re.sub(r"(TEDPolicy[\s\S]*?epochs:) \d+", r"\1 3", text)
     (project / "config.fast.yml").write_text(text, encoding="utf-8")

@@ -164,3 +164,23 @@ def test_a_persons_page_speaks_words_and_the_outcome_fits_the_opportunity(
     fits = {**wrong, "kind": "job", "opportunity": str(ids["Commis de cuisine"])}
     assert "Outcome recorded." in app.post(f"/people/{person_id}/outcomes", data=fits).text
     assert "got a job" in app.get(f"/people/{person_id}").text
+
+
+def test_saved_replies_pages_keep_the_typed_text_on_an_error(app: TestClient) -> None:
+    sign_in(app, "coach1")
+    token = csrf_of(app, "/replies")
+    wrong = {"csrf_token": token, "language": "en", "shortcut": "hi", "text": "Hi {nome}!"}
+    page = app.post("/replies", data=wrong).text
+    assert "Unknown placeholder {nome}: use {name}, {coach} or {opportunity:ID}." in page
+    assert "Hi {nome}!</textarea>" in page  # what was typed is still there
+    shared = app.post("/replies", data={**wrong, "text": "Hi {name}", "shared": "yes"}).text
+    assert "Only admins keep shared replies" in shared
+    saved = app.post("/replies", data={**wrong, "text": "Hi {name}, I'm {coach}."}).text
+    assert "Saved: type /hi in a reply to insert it." in saved
+    # In a conversation the coach holds, the reply box offers it, filled in
+    with session_factory(database(app)).begin() as session:
+        made, _ = handoff.request(session, SENDER, "en")
+        made_id = made.id
+    app.post(f"/handoffs/{made_id}/take", data={"csrf_token": token})
+    transcript = app.get(f"/conversations/{SENDER}").text
+    assert 'data-shortcut="hi"' in transcript and "Hi, I&#39;m Coach1." in transcript

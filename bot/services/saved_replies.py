@@ -1,0 +1,142 @@
+"""Saved replies: texts a coach inserts into a reply with a few keystrokes (`/` and the start of
+the shortcut, or the list under the reply box).
+
+Shared ones (no owner) are kept by admins; every coach keeps their own. A reply is written in
+one language, and the young person's language is offered first. Placeholders are filled for
+the person it goes to: `{name}` (the name they gave, else nothing), `{coach}` (the coach's
+display name) and `{opportunity:ID}` (a catalogue item's title, provider, place and link).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from bot.db.models import Opportunity, SavedReply, User
+from bot.languages import supported
+from bot.services.people import now
+
+MAX_TEXT = 2000
+SHORTCUT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+class SavedReplyError(ValueError):
+    """What is wrong with a saved reply, in words for the coach."""
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A saved reply as the reply box offers it: filled in for one person."""
+
+    id: int
+    shortcut: str
+    language: str
+    shared: bool
+    text: str  # as written, placeholders and all
+    filled: str  # for the person
+
+
+def _check(session: Session, language: str, shortcut: str, text: str) -> tuple[str, str]:
+    shortcut = shortcut.strip().lower().lstrip("/")
+    text = text.strip()
+    if language not in supported():
+        raise SavedReplyError("Choose one of the assistant's languages.")
+    if not SHORTCUT.match(shortcut):
+        raise SavedReplyError(
+            "The shortcut is one word of letters, digits, - or _ (up to 40), such as welcome."
+        )
+    if not text:
+        raise SavedReplyError("The reply is empty.")
+    if len(text) > MAX_TEXT:
+        raise SavedReplyError(f"A saved reply has at most {MAX_TEXT:,} characters.")
+    for name in PLACEHOLDER.findall(text):
+        if name in ("name", "coach"):
+            continue
+        number = name.removeprefix("opportunity:")
+        if name.startswith("opportunity:") and number.isdigit() and number.isascii():
+            if session.get(Opportunity, int(number)) is None:
+                raise SavedReplyError(f"There is no opportunity {number} in the catalogue.")
+            continue
+        raise SavedReplyError(
+            f"Unknown placeholder {{{name}}}: use {{name}}, {{coach}} or {{opportunity:ID}}."
+        )
+    return shortcut, text
+
+
+def save(
+    session: Session, owner: User | None, language: str, shortcut: str, text: str
+) -> SavedReply:
+    """Add a saved reply (`owner` None: shared), or replace the text of the one with the same
+    shortcut and language."""
+    shortcut, text = _check(session, language, shortcut, text)
+    owner_id = owner.id if owner else None
+    reply = session.scalar(
+        select(SavedReply).where(
+            SavedReply.language == language,
+            SavedReply.shortcut == shortcut,
+            SavedReply.owner_id.is_(None) if owner_id is None else SavedReply.owner_id == owner_id,
+        )
+    )
+    if reply is None:
+        reply = SavedReply(owner_id=owner_id, language=language, shortcut=shortcut, text=text)
+        session.add(reply)
+    reply.text, reply.updated_at = text, now()
+    session.flush()
+    return reply
+
+
+def delete(session: Session, reply_id: int, user: User) -> None:
+    """Delete a saved reply: one's own, or (admins) a shared one."""
+    reply = session.get(SavedReply, reply_id)
+    if reply is None:
+        raise SavedReplyError("There is no such saved reply.")
+    mine = reply.owner_id == user.id
+    if not mine and not (reply.owner_id is None and user.role == "admin"):
+        raise SavedReplyError("Only its owner (or an admin, for a shared one) may delete it.")
+    session.delete(reply)
+
+
+def fill(session: Session, text: str, name: str | None, coach: str) -> str:
+    """The text with its placeholders filled in for one person."""
+
+    def value(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key == "name":
+            return name or ""
+        if key == "coach":
+            return coach
+        number = key.removeprefix("opportunity:")
+        item = session.get(Opportunity, int(number)) if number.isdigit() else None
+        if item is None:
+            return ""
+        place = ", ".join(part for part in (item.city, item.country) if part)
+        return f"{item.title} — {item.provider} ({place})" + (f": {item.url}" if item.url else "")
+
+    filled = PLACEHOLDER.sub(value, text)
+    return re.sub(r"[ \t]+([,.!?])", r"\1", filled).replace("  ", " ").strip()
+
+
+def for_reply(session: Session, user: User, language: str, name: str | None) -> list[Shown]:
+    """The saved replies a coach may insert: the person's language first, then the others;
+    their own before the shared ones; filled in for the person."""
+    rows = session.scalars(
+        select(SavedReply)
+        .where(or_(SavedReply.owner_id.is_(None), SavedReply.owner_id == user.id))
+        .order_by(SavedReply.shortcut)
+    ).all()
+    rows = sorted(rows, key=lambda row: (row.language != language, row.owner_id is None))
+    return [
+        Shown(
+            row.id,
+            row.shortcut,
+            row.language,
+            row.owner_id is None,
+            row.text,
+            fill(session, row.text, name, user.display_name),
+        )  # fmt: skip
+        for row in rows
+    ]

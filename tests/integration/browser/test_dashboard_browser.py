@@ -231,7 +231,7 @@ def test_the_queue_updates_itself_and_an_italian_request_goes_to_the_italian_coa
         page.context.close()
 
 
-COACH_PAGES = ("/conversations", "/people", "/figures", "/account")
+COACH_PAGES = ("/conversations", "/people", "/figures", "/account", "/replies")
 ADMIN_PAGES = (
     "/admin/intents", "/admin/responses", "/admin/messages", "/admin/topics",
     "/admin/catalogue", "/admin/catalogue/new", "/admin/campaigns", "/admin/broadcasts",

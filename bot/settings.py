@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     dashboard_host: str = "127.0.0.1"
     # Mark the dashboard's session cookie Secure (served over HTTPS only).
     dashboard_https: bool = False
+    # Where coaches open the dashboard (the links in their Telegram notifications); empty:
+    # http://<DASHBOARD_HOST>:<DASHBOARD_PORT>.
+    dashboard_public_url: str = ""
     # The admin studio: the Rasa project it edits and trains, the training configuration (a
     # file in that project), how many trained models it keeps for rolling back, and the
     # held-out messages (<language code>.yml, never trained on) it scores each new model on.

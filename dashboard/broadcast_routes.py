@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 from bot import languages
 from bot.services import audit, broadcasts, campaigns
 from bot.services.broadcasts import BroadcastError, Segment
-from bot.services.people import now, policy
+from bot.services.people import policy
 from bot.services.vocabulary import vocabulary
 from bot.settings import SUPPORTED_LANGUAGES
 from dashboard.deps import AppSettings
 from dashboard.pages import back, flash, render
+from dashboard.queue_routes import staff_link
 from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
 router = APIRouter(prefix="/admin")
@@ -80,17 +81,12 @@ def _page(
     form: dict[str, Any] | None = None,
     reached: dict[str, int] | None = None,
 ) -> Response:
-    username = campaigns.bot_username(session)
-    code = broadcasts.link_code(
-        settings.secret_key.get_secret_value() if settings.secret_key else "", user.id,
-        now().date(),
-    )  # fmt: skip
     return render(
         request, "broadcasts.html", user, broadcasts=broadcasts.all_broadcasts(session),
         languages={code: languages.self_name(code) for code in SUPPORTED_LANGUAGES},
         topics={key: info.label("en") for key, info in vocabulary().topics.items()},
         campaigns=campaigns.all_campaigns(session), form=form or {}, reached=reached,
-        link=campaigns.deep_link(username, code) if username else None,
+        link=staff_link(session, settings, user.id),
         linked=broadcasts.linked_chat(session, user.id), max_buttons=broadcasts.MAX_BUTTONS,
     )  # fmt: skip
 

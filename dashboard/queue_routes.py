@@ -20,11 +20,13 @@ from sqlalchemy.orm import Session
 
 from bot.db.models import User
 from bot.languages import self_name, supported
+from bot.services import broadcasts, campaigns, handoff, routing, saved_replies
 from bot.services import conversation_list as listing
-from bot.services import handoff, routing, saved_replies
 from bot.services.events import EventLog
 from bot.services.handoff import HandoffError
 from bot.services.people import now
+from bot.settings import Settings
+from dashboard.deps import AppSettings
 from dashboard.pages import TEMPLATES, back, flash, render
 from dashboard.security import SIGNED_IN_FORM, Events, Viewer, csrf_token, db, user_row, viewer
 
@@ -76,12 +78,37 @@ def queue_json(
 
 @router.get("/account", response_class=HTMLResponse)
 def account(
-    request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
+    request: Request,
+    settings: AppSettings,
+    user: Viewer = Depends(viewer),
+    session: Session = Depends(db),
 ) -> Response:
     """The coach's own settings: status, and the languages and countries they cover."""
     row = user_row(session, user)
     languages = [(code, self_name(code)) for code in supported()]
-    return render(request, "account.html", user, account=row, languages=languages)
+    return render(
+        request, "account.html", user, account=row, languages=languages,
+        link=staff_link(session, settings, user.id), linked=row.telegram_chat_id is not None,
+    )  # fmt: skip
+
+
+def staff_link(session: Session, settings: Settings, user_id: int) -> str | None:
+    """The one-time deep link that links an account to the Telegram chat it is opened in
+    (None until the connector has told us the bot's username)."""
+    username = campaigns.bot_username(session)
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
+    code = broadcasts.link_code(secret, user_id, now().date())
+    return campaigns.deep_link(username, code) if username else None
+
+
+@router.post("/account/telegram/unlink", dependencies=SIGNED_IN_FORM)
+def unlink_telegram(
+    request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
+) -> Response:
+    """Stop notifications (and test broadcasts) to the coach's own Telegram chat."""
+    user_row(session, user).telegram_chat_id = None
+    flash(request, "Your Telegram chat is no longer linked.")
+    return back("/account")
 
 
 @router.post("/account/coverage", dependencies=SIGNED_IN_FORM)

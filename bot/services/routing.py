@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 
 from bot.db.models import HANDOFF_OPEN, Handoff, Person, User
 from bot.languages import supported
+from bot.services import outbox
 from bot.services.people import now
+from bot.settings import get_settings
 
 STATUSES = ("available", "away")
 
@@ -92,6 +94,8 @@ def route(session: Session, handoff: Handoff, leave_out: int | None = None) -> U
     if handoff.urgent or handoff.status != "waiting":
         handoff.assignee = None
         session.flush()
+        if handoff.urgent and handoff.status == "waiting":
+            notify(session, handoff, [])
         return None
     country = session.scalar(select(Person.country).where(Person.sender_id == handoff.sender_id))
     chosen = next(
@@ -102,4 +106,39 @@ def route(session: Session, handoff: Handoff, leave_out: int | None = None) -> U
     if chosen is not None:
         chosen.last_routed_at = now()
     session.flush()
+    notify(session, handoff, [chosen] if chosen else [])
     return chosen
+
+
+def notify(session: Session, handoff: Handoff, coaches: list[User]) -> None:
+    """Tell coaches who linked their own Telegram chat that a request waits for them (urgent
+    ones: every available coach), through the outbox: a link to the conversation, the language
+    and nothing of what the young person wrote."""
+    if handoff.urgent:
+        coaches = list(
+            session.scalars(
+                select(User).where(
+                    User.status == "available",
+                    User.disabled_at.is_(None),
+                    User.telegram_chat_id.is_not(None),
+                )
+            )
+        )
+    settings = get_settings()
+    base = settings.dashboard_public_url.rstrip("/") or (
+        f"http://{settings.dashboard_host}:{settings.dashboard_port}"
+    )
+    kind = "🚨 An URGENT request" if handoff.urgent else "🔔 A new request"
+    for coach in coaches:
+        if coach.telegram_chat_id is None:
+            continue
+        text = (
+            f"{kind} for a coach is waiting for you (language: {handoff.language}).\n"
+            f"{base}/conversations/{handoff.sender_id}"
+        )
+        outbox.enqueue(
+            session,
+            coach.telegram_chat_id,
+            [{"chat_id": coach.telegram_chat_id, "text": text, "disable_web_page_preview": True}],
+            None,
+        )

@@ -162,8 +162,8 @@ class Bridge:
             await self.say(bot, chat.id, "This link is not valid (any more): make a new one on "
                            "the dashboard's Broadcasts page.")  # fmt: skip
             return
-        await self.say(bot, chat.id, f"✅ Linked to the dashboard account of {name}: test "
-                       "broadcasts will arrive in this chat.")  # fmt: skip
+        await self.say(bot, chat.id, f"✅ Linked to the dashboard account of {name}: requests "
+                       "waiting for you and test broadcasts will arrive in this chat.")  # fmt: skip
 
     async def screen(self, bot: Bot, chat: Chat, user: User, words: str, **meta: Any) -> bool:
         """Words the bot does not otherwise answer (a caption, an edited message): when they

@@ -9,8 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Handoff, User
-from bot.services import handoff, people, routing
+from bot.services import handoff, outbox, people, routing
 from bot.services.handoff import HandoffError
+from bot.settings import get_settings
 
 
 @pytest.fixture
@@ -120,3 +121,27 @@ def test_a_transfer_passes_the_conversation_with_a_note(db: sessionmaker[Session
         assert made.transfer_note == f"{marta.display_name}: wants a welding course in Bari"
         assert handoff.take(session, made.id, luca).status == "active"
         assert made.is_open
+
+
+def test_a_coach_with_a_linked_telegram_chat_is_told_of_a_request_for_them(
+    db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DASHBOARD_PUBLIC_URL", "https://coach.example.org/")
+    get_settings.cache_clear()
+    with db.begin() as session:
+        marta, luca = coach(session, "marta"), coach(session, "luca")
+        routing.set_coverage(session, marta, "available", ["it"], [])
+        routing.set_coverage(session, luca, "available", ["hr"], [])
+        marta.telegram_chat_id, luca.telegram_chat_id = 7001, 7002
+        people.give_consent(session, "tg-it-1").name = "Gennaro"
+        made = ask(session, "tg-it-1", "it")
+        (told,) = outbox.queued(session, 7001)
+        assert outbox.queued(session, 7002) == []  # not Luca's language
+        assert told.params["text"] == (
+            "🔔 A new request for a coach is waiting for you (language: it).\n"
+            "https://coach.example.org/conversations/tg-it-1"
+        )
+        assert "Gennaro" not in told.params["text"]  # nothing of the person
+        handoff.request(session, made.sender_id, "it", "crisis", "self_harm")
+        assert [len(outbox.queued(session, chat)) for chat in (7001, 7002)] == [2, 1]
+        assert outbox.queued(session, 7002)[0].params["text"].startswith("🚨 An URGENT request")

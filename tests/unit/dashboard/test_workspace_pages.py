@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot.db.models import Handoff, Opportunity, User
 from bot.db.session import session_factory
+from bot.services import campaigns as channel
 from bot.services import handoff, people
 from bot.services.catalogue_csv import import_catalogue
 from tests.conftest import catalogue_csv, opportunity_row
@@ -184,3 +185,23 @@ def test_saved_replies_pages_keep_the_typed_text_on_an_error(app: TestClient) ->
     app.post(f"/handoffs/{made_id}/take", data={"csrf_token": token})
     transcript = app.get(f"/conversations/{SENDER}").text
     assert 'data-shortcut="hi"' in transcript and "Hi, I&#39;m Coach1." in transcript
+
+
+def test_a_coach_links_and_unlinks_their_own_telegram_on_their_settings(app: TestClient) -> None:
+    sign_in(app, "coach1")
+    before = app.get("/account").text
+    assert "The link appears once the Telegram connector has started." in before
+    with session_factory(database(app)).begin() as session:
+        channel.remember_bot_username(session, "neet_helper_bot")
+        coach1 = session.scalar(select(User).where(User.username == "coach1"))
+        assert coach1 is not None
+        coach1.telegram_chat_id = 7001
+    page = app.get("/account").text
+    assert "✅ Your Telegram chat is linked." in page
+    assert 'href="https://t.me/neet_helper_bot?start=staff-' in page
+    unlinked = app.post("/account/telegram/unlink", data={"csrf_token": csrf_of(app, "/account")})
+    assert "Your Telegram chat is no longer linked." in unlinked.text
+    with session_factory(database(app)).begin() as session:
+        assert (
+            session.scalar(select(User.telegram_chat_id).where(User.username == "coach1")) is None
+        )

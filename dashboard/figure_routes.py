@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import re
+from dataclasses import dataclass
 
 import pygal
 from fastapi import APIRouter, Depends, Request
@@ -46,13 +47,20 @@ def _svg(chart: pygal.graph.graph.Graph) -> Markup:
     return Markup(_SCRIPT.sub("", svg))  # noqa: S704 - pygal escapes the labels and values
 
 
+# Labels a coach can read, also where the chart is drawn at half its width (a phone)
+STYLE = CleanStyle(
+    title_font_size=20, label_font_size=15, major_label_font_size=15, legend_font_size=15,
+    value_font_size=15, tooltip_font_size=14,
+)  # fmt: skip
+
+
 def _config(title: str, legend: bool = False) -> dict[str, object]:
     # js=[]: pygal would otherwise load its tooltip script from the internet.
     return {
         "title": title,
-        "style": CleanStyle,
+        "style": STYLE,
         "js": [],
-        "height": 300,
+        "height": 340,
         "show_legend": legend,
         "x_label_rotation": 45,
         "print_values": False,
@@ -60,33 +68,82 @@ def _config(title: str, legend: bool = False) -> dict[str, object]:
     }
 
 
-def charts(result: figures.Figures) -> dict[str, Markup]:
-    """The page's charts, as inline SVG."""
-    days = result.period.days
-    labels = [day.strftime("%d %b") for day in days]
-    daily = pygal.Bar(**_config("Conversations started and active people per day", legend=True))
+def _counts(chart: pygal.graph.graph.Graph, *series: list[int]) -> None:
+    """Whole numbers on the value axis (counts: never 0.2 of a registration)."""
+    if not any(series):
+        return  # no data: pygal says so, without an axis
+    top = max([1, *(value for values in series for value in values)])
+    step = max(1, -(-top // 5))
+    chart.range = (0, step * -(-top // step))
+    chart.y_labels = list(range(0, step * -(-top // step) + 1, step))
+
+
+@dataclass(frozen=True)
+class Table:
+    """A chart's figures as a table: its text alternative."""
+
+    headers: list[str]
+    rows: list[list[object]]
+
+
+def spans(days: list[dt.date]) -> tuple[str, list[tuple[str, list[dt.date]]]]:
+    """The period's days grouped for a chart: by day up to two months, by week up to a year,
+    else by month (a year is not 366 bars on top of each other)."""
+    if len(days) <= 62:
+        return "day", [(day.strftime("%d %b"), [day]) for day in days]
+    groups: dict[str, list[dt.date]] = {}
+    for day in days:
+        if len(days) <= 366:
+            monday = day - dt.timedelta(days=day.weekday())
+            label = f"w/c {monday.strftime('%d %b')}"
+        else:
+            label = day.strftime("%b %Y")
+        groups.setdefault(label, []).append(day)
+    return ("week" if len(days) <= 366 else "month"), list(groups.items())
+
+
+def charts(result: figures.Figures) -> tuple[dict[str, Markup], dict[str, Table]]:
+    """The page's charts, as inline SVG, and each one's figures as a table."""
+    unit, groups = spans(result.period.days)
+    labels = [label for label, _ in groups]
+
+    def per(counts: dict[dt.date, int]) -> list[int]:
+        return [sum(counts.get(day, 0) for day in group) for _, group in groups]
+
+    started, active = per(result.conversations_per_day), per(result.active_people_per_day)
+    title = f"Conversations started and active people per {unit}"
+    daily = pygal.Bar(**_config(title, legend=True))
     daily.x_labels = labels
-    daily.x_labels_major_every = max(1, len(days) // 10)
-    daily.show_minor_x_labels = len(days) <= 31
-    daily.add("conversations", [result.conversations_per_day.get(day, 0) for day in days])
-    daily.add("active people", [result.active_people_per_day.get(day, 0) for day in days])
-    registrations = pygal.Line(**_config("Registrations per day"))
+    daily.x_labels_major_every = max(1, len(labels) // 10)
+    daily.show_minor_x_labels = len(labels) <= 31
+    daily.add("conversations", started)
+    daily.add("active people", active)
+    _counts(daily, started, active)
+    registered = per(result.registrations_per_day)
+    registrations = pygal.Bar(**_config(f"Registrations per {unit}"))
     registrations.x_labels = labels
-    registrations.show_minor_x_labels = len(days) <= 31
-    registrations.add("registrations", [result.registrations_per_day.get(day, 0) for day in days])
+    registrations.x_labels_major_every = max(1, len(labels) // 10)
+    registrations.show_minor_x_labels = len(labels) <= 31
+    registrations.add("registrations", registered)
+    _counts(registrations, registered)
     languages = pygal.Pie(**_config("Conversations by language", legend=True))
+    languages.print_values = True
     for code, count in result.languages.most_common():
-        languages.add(code, count)
+        languages.add(f"{code} ({count})", count)
     intents = pygal.HorizontalBar(**_config("Top questions (intents)"))
     intents.x_labels = [name for name, _ in result.top_intents]
-    intents.add("messages", [count for _, count in result.top_intents])
+    asked = [count for _, count in result.top_intents]
+    intents.add("messages", asked)
+    _counts(intents, asked)
     handoffs = pygal.Bar(**_config("Coach handoffs"))
     handoffs.x_labels = list(result.handoffs)
     handoffs.add("handoffs", list(result.handoffs.values()))
+    _counts(handoffs, list(result.handoffs.values()))
     outcomes = pygal.Bar(**_config("Outcomes recorded"))
     outcomes.x_labels = list(result.outcomes)
     outcomes.add("outcomes", list(result.outcomes.values()))
-    return {
+    _counts(outcomes, list(result.outcomes.values()))
+    drawn = {
         "daily": _svg(daily),
         "registrations": _svg(registrations),
         "languages": _svg(languages),
@@ -94,6 +151,23 @@ def charts(result: figures.Figures) -> dict[str, Markup]:
         "handoffs": _svg(handoffs),
         "outcomes": _svg(outcomes),
     }
+    tables = {
+        "daily": Table(
+            [unit.capitalize(), "Conversations", "Active people"],
+            [[label, a, b] for label, a, b in zip(labels, started, active, strict=True)],
+        ),
+        "registrations": Table(
+            [unit.capitalize(), "Registrations"],
+            [[label, count] for label, count in zip(labels, registered, strict=True)],
+        ),
+        "languages": Table(
+            ["Language", "Conversations"], [list(pair) for pair in result.languages.most_common()]
+        ),
+        "intents": Table(["Question (intent)", "Messages"], [list(p) for p in result.top_intents]),
+        "handoffs": Table(["Handoffs", "Count"], [list(p) for p in result.handoffs.items()]),
+        "outcomes": Table(["Outcome", "Count"], [list(p) for p in result.outcomes.items()]),
+    }
+    return drawn, tables
 
 
 @router.get("/figures", response_class=HTMLResponse)
@@ -108,13 +182,14 @@ def figures_page(
     period = period_of(request)
     result = figures.compute(session, log, period)
     by_campaign, by_partner = campaigns.funnel(session, period.start, period.end)
+    drawn, tables = charts(result)
     start, end = period.bounds()
     # Admins see every coach's satisfaction; a coach sees their own.
     overall, per_coach = followups.satisfaction(
         session, start, end, None if user.is_admin else user.id
     )
     return render(
-        request, "figures.html", user, figures=result, charts=charts(result),
+        request, "figures.html", user, figures=result, charts=drawn, tables=tables,
         funnel=by_campaign, partners=by_partner, steps=campaigns.STEP_LABELS,
         funnel_chart=funnel_chart(by_partner), satisfaction=overall, per_coach=per_coach,
         followup=followups.response_rate(session, start, end),
@@ -127,6 +202,7 @@ def funnel_chart(rows: list[campaigns.FunnelRow]) -> Markup:
     chart.x_labels = [campaigns.STEP_LABELS[step] for step in campaigns.STEPS]
     for row in rows:
         chart.add(row.label, [row.counts[step] for step in campaigns.STEPS])
+    _counts(chart, *([row.counts[step] for step in campaigns.STEPS] for row in rows))
     return _svg(chart)
 
 
@@ -144,7 +220,7 @@ def report(
     result = figures.compute(session, log, period)
     rows = list(csv.reader(io.StringIO(figures.kpi_csv(session, log, period))))[1:]
     by_campaign, by_partner = campaigns.funnel(session, period.start, period.end)
-    drawn = charts(result)
+    drawn, _ = charts(result)
     return render(
         request, "report.html", user, figures=result, rows=rows, partners=by_partner,
         steps=campaigns.STEP_LABELS, funnel_chart=funnel_chart(by_partner),

@@ -54,6 +54,15 @@ class Period:
         return start, dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time(), dt.UTC)
 
 
+# What a young person says along the way, not a question they ask: left out of "top questions"
+NOT_QUESTIONS = frozenset(
+    {
+        "greet", "goodbye", "affirm", "deny", "thank", "bot_challenge", "inform",
+        "consent_accept", "consent_decline", *NOT_UNDERSTOOD,
+    }
+)  # fmt: skip
+
+
 @dataclass
 class Figures:
     """Everything on the figures page."""
@@ -147,7 +156,9 @@ def _from_log(figures: Figures, log: EventLog, start: dt.datetime, end: dt.datet
     figures.people_reached = activity.people
     figures.messages = activity.messages
     figures.fallback_messages = sum(activity.intents.get(name, 0) for name in NOT_UNDERSTOOD)
-    figures.top_intents = list(activity.intents.items())[:10]
+    figures.top_intents = [
+        (name, count) for name, count in activity.intents.items() if name not in NOT_QUESTIONS
+    ][:10]
 
 
 def age_band(age: int | None) -> str:

@@ -36,9 +36,5 @@
       .finally(function () { setTimeout(poll, 2000); });
   }
   localTimes(list);
-  if (location.hash === "#reply") {
-    var box = document.getElementById("reply-text");
-    if (box) box.focus();
-  }
   setTimeout(poll, 2000);
 })();

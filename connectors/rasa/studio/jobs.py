@@ -21,6 +21,7 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.config import ROOT
 from bot.db.models import ModelVersion, StudioJob
 from bot.services.people import now
 from bot.settings import Settings
@@ -63,6 +64,28 @@ def _lines(stream: object) -> object:
                 yield part.decode("utf-8", "replace")
     if buffer.strip():
         yield buffer.decode("utf-8", "replace")
+
+
+_PATH = re.compile(r"(?:/[\w.+-]+)+/(?=[\w.+-]+\.py\b)")
+_PYTHON_WARNING = re.compile(r"(Deprecation|Future|Pending|Resource)Warning")
+
+
+def failure_output(code: int, output: str) -> str:
+    """What a validation with no finding shows: nothing when it passed (Python's own warnings
+    are not the data's problems); when it failed, its last lines without Python's warnings
+    and without the server's paths."""
+    if code == 0:
+        return ""
+    lines, skip = [], False
+    for line in output.splitlines():
+        if _PYTHON_WARNING.search(line):
+            skip = True  # the warning and the source line under it
+            continue
+        if skip and line.startswith((" ", "\t")):
+            continue
+        skip = False
+        lines.append(_PATH.sub("", line.replace(f"{ROOT}/", "")))
+    return "\n".join(lines)[-OUTPUT_KEPT:]
 
 
 class Runner:
@@ -231,7 +254,7 @@ class Runner:
             )
             self._update(
                 job_id, status=status, stage=stage, progress=1.0, finished_at=now(),
-                output="\n".join(summary)[-OUTPUT_KEPT:] or output[-OUTPUT_KEPT:],
+                output="\n".join(summary)[-OUTPUT_KEPT:] or failure_output(code, output),
             )  # fmt: skip
         except Exception as error:
             logger.exception("The validation job %d failed", job_id)

@@ -362,3 +362,21 @@ def test_transcripts_with_control_characters_and_lone_surrogates_render(
     assert "cerco" in client.get("/conversations/tg-s2").text
     exported = client.get("/conversations/export.json")
     assert exported.status_code == 200 and "a tutti" in exported.text
+
+
+def test_a_validation_shows_the_datas_problems_not_pythons_warnings_or_server_paths() -> None:
+    from bot.config import ROOT
+    from connectors.rasa.studio.jobs import failure_output
+
+    output = (
+        "/opt/venv/lib/python3.10/site-packages/rasa/io.py:99: DeprecationWarning: old\n"
+        "  import pkg_resources\n"
+        f"ERROR rasa.cli - Failed to read {ROOT}/rasa_project/data/nlu/en/x.yml: bad\n"
+        'File "/srv/elsewhere/actions/a.py", line 3'
+    )
+    assert failure_output(0, output) == ""  # it passed: "No problems found", nothing under it
+    shown = failure_output(1, output)
+    assert shown == (
+        "ERROR rasa.cli - Failed to read rasa_project/data/nlu/en/x.yml: bad\n"
+        'File "a.py", line 3'
+    )

@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_validator
+from babel import Locale
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -36,6 +44,17 @@ MAX_ROWS = 20_000
 
 def _empty_to_none(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
+
+
+# Two-letter codes Babel (CLDR) knows that name no country: unknown, the EU, the UN, ...
+_NOT_COUNTRIES = frozenset({"ZZ", "EU", "EZ", "UN", "QO"})
+
+
+def _country(code: str) -> str:
+    """A real country's ISO 3166 code (CLDR's list, through Babel), else a plain error."""
+    if code in _NOT_COUNTRIES or code not in Locale("en").territories:
+        raise ValueError(f"{code} is not a country code: use two letters such as IT, HR or TN")
+    return code
 
 
 def _split_list(value: object) -> object:
@@ -76,9 +95,9 @@ class CatalogueRow(BaseModel):
     topics: Annotated[list[str], BeforeValidator(_split_list)] = Field(min_length=1)
     city: Text = Field(default="", max_length=120)
     region: Text = Field(default="", max_length=120)
-    country: Annotated[str, BeforeValidator(lambda v: v.strip().upper())] = Field(
-        pattern=r"^[A-Z]{2}$"
-    )
+    country: Annotated[
+        str, BeforeValidator(lambda v: v.strip().upper()), AfterValidator(_country)
+    ] = Field(pattern=r"^[A-Z]{2}$")
     mode: Literal["in_person", "online", "hybrid"]
     languages: Annotated[list[str], BeforeValidator(_split_list)] = Field(default_factory=list)
     start_date: OptionalDate = None

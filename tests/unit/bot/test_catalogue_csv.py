@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -127,3 +130,21 @@ def test_export_round_trips_the_sample_catalogue(sessions) -> None:
     with sessions.begin() as session:
         again = import_catalogue(session, exported)
     assert again.ok and again.created == [] and len(again.updated) == len(report.created)
+
+
+def test_a_country_code_must_name_a_country_and_semicolons_are_read(sessions) -> None:
+    with sessions.begin() as session:
+        wrong = import_catalogue(
+            session, catalogue_csv(opportunity_row(country="XX"), opportunity_row(country="EU"))
+        )
+        assert [(error.line, error.reason) for error in wrong.errors] == [
+            (2, "country: XX is not a country code: use two letters such as IT, HR or TN"),
+            (3, "country: EU is not a country code: use two letters such as IT, HR or TN"),
+        ]
+        # What a spreadsheet in Italy writes: semicolons, a byte order mark
+        text = catalogue_csv(opportunity_row(country="tn", title="Développeur; web"))
+        rows = list(csv.reader(io.StringIO(text)))
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter=";").writerows(rows)
+        report = import_catalogue(session, "\ufeff" + buffer.getvalue())
+        assert report.ok and len(report.created) == 1

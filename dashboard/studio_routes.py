@@ -313,11 +313,17 @@ def decide(
 def audit_page(
     request: Request,
     action: str = "",
+    who: str = "",
+    q: str = "",
     user: Viewer = Depends(admin),
     session: Session = Depends(db),
 ) -> Response:
-    """Every change, newest first: who, when, what, before and after."""
+    """Every change, newest first: who, when, what, before and after; filtered by the kind of
+    change, the account and words of what it was on."""
+    actions, names = audit.known(session)
+    entries = audit.recent(session, 300, action[:60] or None, who[:40] or None, q[:100] or None)
     return render(
-        request, "studio_audit.html", user, entries=audit.recent(session, 300, action or None),
-        action=action,
+        request, "studio_audit.html", user, entries=entries, action=action, who=who, q=q,
+        actions=actions, names=names,
+        groups=sorted({name.split(".")[0] for name in actions}),
     )  # fmt: skip

@@ -233,6 +233,11 @@ def test_studio_pages_save_audit_and_refuse_a_stale_form(client: TestClient, pro
     )  # fmt: skip
     audit = client.get("/admin/audit").text
     assert "examples.save" in audit and "ask_jobs [it]" in audit and "utter_help [sl]" in audit
+    # Filtered: by kind of change (a group matches its actions), by account, by words
+    only = client.get("/admin/audit?action=response").text
+    assert "utter_help [sl]" in only and "ask_jobs [it]" not in only and "1 change." in only
+    assert "ask_jobs [it]" in client.get("/admin/audit?q=ask_jobs&who=boss").text
+    assert "No change yet." in client.get("/admin/audit?who=nobody").text
     with session_factory(client.app.state.settings.database_url).begin() as session:  # type: ignore[attr-defined]
         entries = list(session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
         assert [(e.username, e.action, e.target) for e in entries] == [

@@ -38,14 +38,19 @@ def catalogue_page(
     q: str = "",
     kind: str = "",
     page: int = 1,
+    country: str = "",
+    status: str = "",
     user: Viewer = Depends(admin),
     session: Session = Depends(db),
 ) -> Response:
-    """Every opportunity (unpublished too), with search, import and export."""
-    items, total = catalogue_admin.listing(session, q[:100], kind, max(1, page))
+    """Every opportunity (unpublished too), with search, filters, import and export."""
+    items, total = catalogue_admin.listing(
+        session, q[:100], kind, max(1, page), country=country[:2], status=status[:12]
+    )
     return render(
         request, "studio_catalogue.html", user, items=items, total=total, q=q, kind=kind,
-        page=max(1, page), pages=page_count(total, 50),
+        page=max(1, page), pages=page_count(total, 50), country=country, status=status,
+        countries=catalogue_admin.countries_in_use(session),
     )  # fmt: skip
 
 

@@ -144,12 +144,23 @@ def preview(session: Session, text: str) -> Preview:
 
 
 def listing(
-    session: Session, query: str = "", kind: str = "", page: int = 1, per_page: int = 50
+    session: Session,
+    query: str = "",
+    kind: str = "",
+    page: int = 1,
+    per_page: int = 50,
+    country: str = "",
+    status: str = "",
 ) -> tuple[list[Opportunity], int]:
-    """Opportunities for the admin list (unpublished too), newest first."""
+    """Opportunities for the admin list (unpublished too), newest first; of one kind, country
+    or status (published or unpublished) if asked."""
     statement = select(Opportunity)
     if kind in ("training", "job"):
         statement = statement.where(Opportunity.kind == kind)
+    if country:
+        statement = statement.where(Opportunity.country == country.upper())
+    if status in ("published", "unpublished"):
+        statement = statement.where(Opportunity.published.is_(status == "published"))
     if normalise(query):
         words = normalise(query)
         statement = statement.where(
@@ -163,6 +174,13 @@ def listing(
         )
     )
     return items, total
+
+
+def countries_in_use(session: Session) -> list[str]:
+    """The countries of the catalogue, for the list's filter."""
+    return list(
+        session.scalars(select(Opportunity.country).distinct().order_by(Opportunity.country))
+    )
 
 
 def form_values(form: Any) -> dict[str, str]:

@@ -101,6 +101,13 @@ def test_edit_refuses_a_stale_form_and_unpublish_hides(client: TestClient) -> No
     with database(client).begin() as session:
         item = session.get(Opportunity, item_id)
         assert item is not None and item.title == "Web bootcamp 2" and not item.published
+        country = item.country
+    # The list filters by status and country
+    assert "Web bootcamp 2" in client.get("/admin/catalogue?status=unpublished").text
+    assert "Web bootcamp 2" not in client.get("/admin/catalogue?status=published").text
+    assert "Web bootcamp 2" in client.get(f"/admin/catalogue?country={country}").text
+    other = "IT" if country != "IT" else "HR"
+    assert "0 opportunities." in client.get(f"/admin/catalogue?country={other}").text
 
 
 def test_import_is_previewed_then_committed_all_or_nothing(client: TestClient) -> None:

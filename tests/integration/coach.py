@@ -41,9 +41,7 @@ class Coach:
         """The id of the open request of `sender`, from the list's pinned section."""
         page = self.get("/conversations").text
         pinned = page.split("<h2>All conversations</h2>")[0]
-        row = re.search(
-            rf'data-sender="{sender}"[^>]*>.*?/handoffs/(\d+)/take', pinned, re.DOTALL
-        )
+        row = re.search(rf'data-sender="{sender}"[^>]*>.*?/handoffs/(\d+)/take', pinned, re.DOTALL)
         assert row, f"{sender} is not waiting in: {pinned[:2000]}"
         return int(row.group(1))
 

@@ -377,6 +377,5 @@ def test_a_validation_shows_the_datas_problems_not_pythons_warnings_or_server_pa
     assert failure_output(0, output) == ""  # it passed: "No problems found", nothing under it
     shown = failure_output(1, output)
     assert shown == (
-        "ERROR rasa.cli - Failed to read rasa_project/data/nlu/en/x.yml: bad\n"
-        'File "a.py", line 3'
+        'ERROR rasa.cli - Failed to read rasa_project/data/nlu/en/x.yml: bad\nFile "a.py", line 3'
     )

@@ -17,12 +17,14 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import SecretStr
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 # Tests never read a developer's .env (their subprocesses inherit this too).
 os.environ["NEETBOT_ENV_FILE"] = os.devnull
 
 from bot.db.migrate import upgrade  # noqa: E402
+from bot.db.models import User  # noqa: E402
 from bot.db.session import session_factory  # noqa: E402
 from bot.services.catalogue_csv import COLUMNS  # noqa: E402
 from bot.services.setup import prepare_database, sync_topics  # noqa: E402
@@ -96,6 +98,13 @@ def console_db(tmp_path: Path, console_template: Path) -> sessionmaker[Session]:
     path = tmp_path / "console.db"
     copy_database(console_template, path)
     return session_factory(f"sqlite:///{path}")
+
+
+def account(session: Session, username: str) -> User:
+    """A dashboard account by its username (the console database's marta, luca, ana...)."""
+    found = session.scalar(select(User).where(User.username == username))
+    assert found is not None
+    return found
 
 
 @pytest.fixture

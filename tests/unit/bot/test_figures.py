@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, insert, select
+from sqlalchemy import create_engine, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import (
@@ -23,13 +23,13 @@ from bot.db.models import (
     Outcome,
     Person,
     Rating,
-    User,
 )
 from bot.services import campaigns, caseload, conversations, figures, people
 from bot.services.caseload import CaseloadError
 from bot.services.figures import Period
 from bot.services.paging import Page
 from connectors.rasa.events import EVENTS, RasaEvents
+from tests.conftest import account
 
 MAR = [dt.datetime(2026, 3, day, tzinfo=dt.UTC) for day in range(1, 6)]  # MAR[0] is March 1st
 FEB_28 = dt.datetime(2026, 2, 28, tzinfo=dt.UTC)
@@ -41,12 +41,6 @@ HOUR = dt.timedelta(hours=1)
 def db(console_db: sessionmaker[Session]) -> sessionmaker[Session]:
     """The console database of tests/conftest.py (coaches marta and luca, admin ana)."""
     return console_db
-
-
-def account(session: Session, username: str) -> User:
-    found = session.scalar(select(User).where(User.username == username))
-    assert found is not None
-    return found
 
 
 def opportunity(session: Session, kind: str, key: str) -> int:

@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.models import Handoff, User
+from bot.db.models import Handoff
 from bot.services import handoff
 from bot.services.handoff import Expired, HandoffError, State
+from tests.conftest import account
 
 ANA = "tg-a1a1a1a1a1a1a1a1a1a1a1a1"
 BEN = "tg-b2b2b2b2b2b2b2b2b2b2b2b2"
@@ -29,12 +30,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[dt.datetime]:
     moment = [NOW]
     monkeypatch.setattr(handoff, "now", lambda: moment[0])
     return moment
-
-
-def account(session: Session, username: str) -> User:
-    found = session.scalar(select(User).where(User.username == username))
-    assert found is not None
-    return found
 
 
 def new_request(db: sessionmaker[Session], sender: str = ANA, language: str = "it") -> int:

@@ -8,10 +8,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.models import Handoff, User
+from bot.db.models import Handoff
 from bot.services import handoff, outbox, people, routing
 from bot.services.handoff import HandoffError
 from bot.settings import get_settings
+from tests.conftest import account
 
 
 @pytest.fixture
@@ -20,10 +21,7 @@ def db(console_db: sessionmaker[Session]) -> sessionmaker[Session]:
     return console_db
 
 
-def coach(session: Session, username: str) -> User:
-    found = session.scalar(select(User).where(User.username == username))
-    assert found is not None
-    return found
+coach = account  # the accounts here are coaches
 
 
 def ask(session: Session, sender: str, language: str, country: str | None = None) -> Handoff:

@@ -7,17 +7,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.models import Opportunity, User
+from bot.db.models import Opportunity
 from bot.services import saved_replies
 from bot.services.catalogue_csv import import_catalogue
 from bot.services.saved_replies import SavedReplyError
-from tests.conftest import catalogue_csv, opportunity_row
-
-
-def account(session: Session, username: str) -> User:
-    found = session.scalar(select(User).where(User.username == username))
-    assert found is not None
-    return found
+from tests.conftest import account, catalogue_csv, opportunity_row
 
 
 def test_replies_are_offered_in_the_persons_language_first_and_filled_for_them(

@@ -54,9 +54,10 @@ def set_coverage(
     user.countries = ",".join(dict.fromkeys(codes))
     session.flush()
     if status == "away":
-        for handoff in session.scalars(
+        waiting = session.scalars(
             select(Handoff).where(Handoff.assigned_to == user.id, Handoff.status == "waiting")
-        ):
+        ).all()
+        for handoff in waiting:
             route(session, handoff, leave_out=user.id)
     return Coverage(user.status, tuple(user.language_list), tuple(user.country_list))
 
@@ -91,11 +92,12 @@ def candidates(session: Session, language: str, country: str | None) -> list[Use
 def route(session: Session, handoff: Handoff, leave_out: int | None = None) -> User | None:
     """Assign a waiting request to the best available coach (None: to nobody; urgent ones are
     everyone's)."""
-    if handoff.urgent or handoff.status != "waiting":
+    if handoff.status != "waiting":
+        return None  # a coach already has it
+    if handoff.urgent:
         handoff.assignee = None
         session.flush()
-        if handoff.urgent and handoff.status == "waiting":
-            notify(session, handoff, [])
+        notify(session, handoff, [])
         return None
     country = session.scalar(select(Person.country).where(Person.sender_id == handoff.sender_id))
     chosen = next(

@@ -143,3 +143,15 @@ def test_a_coach_with_a_linked_telegram_chat_is_told_of_a_request_for_them(
         handoff.request(session, made.sender_id, "it", "crisis", "self_harm")
         assert [len(outbox.queued(session, chat)) for chat in (7001, 7002)] == [2, 1]
         assert outbox.queued(session, 7002)[0].params["text"].startswith("🚨 An URGENT request")
+
+
+def test_a_crisis_in_a_conversation_a_coach_already_has_stays_with_that_coach(
+    db: sessionmaker[Session],
+) -> None:
+    with db.begin() as session:
+        marta = coach(session, "marta")
+        routing.set_coverage(session, marta, "available", ["it"], [])
+        made = ask(session, "tg-it-1", "it")
+        handoff.take(session, made.id, marta)
+        handoff.request(session, "tg-it-1", "it", "crisis", "self_harm")
+        assert (made.status, made.urgent, assignee(made)) == ("active", True, "marta")

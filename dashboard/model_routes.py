@@ -163,16 +163,17 @@ async def activate(
 ) -> Response:
     """Put a model live: Rasa loads it and swaps it in; conversations carry on."""
 
-    def path_of() -> tuple[str, str | None]:
+    def path_of() -> tuple[str, str | None, bool]:
         with sessions.begin() as session:
             version = jobs.get_version(session, version_id)
             if version is None:
                 raise StudioError("That model is no longer kept.")
             current = jobs.live(session)
-            return version.path, current.path if current else None
+            older = current is not None and version.id < current.id
+            return version.path, current.path if current else None, older
 
     try:
-        path, previous = await asyncio.to_thread(path_of)
+        path, previous, older = await asyncio.to_thread(path_of)
         await rasa.load_model(path)
     except StudioError as error:
         flash(request, str(error), "error")
@@ -193,5 +194,6 @@ async def activate(
     await asyncio.to_thread(record)
     if runner.sandbox.serving(path):
         await asyncio.to_thread(runner.sandbox.stop)  # it is live now
-    flash(request, "The model is live. Conversations in progress carried on.")
+    done = f"Rolled back to model {version_id}." if older else f"Model {version_id} is live."
+    flash(request, f"{done} The model is live. Conversations in progress carried on.")
     return back("/admin/models")

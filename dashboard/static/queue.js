@@ -2,6 +2,7 @@
 // Conversations link show how many requests need this coach (theirs, unassigned or urgent); a
 // short tone (which the coach can turn off) says a new one came; on the conversations page the
 // queue's rows are replaced as they change. Times are shown in the coach's own time zone.
+// (It also marks forms that take a while, on every page.)
 (function () {
   "use strict";
   var EVERY = 5000;
@@ -73,6 +74,20 @@
       .catch(function () { /* offline for a moment: look again next time */ })
       .finally(function () { setTimeout(look, EVERY); });
   }
+
+  // A form that takes a while (data-busy="what it does…") says so, and is not sent twice.
+  document.querySelectorAll("form[data-busy]").forEach(function (form) {
+    form.addEventListener("submit", function () {
+      var button = form.querySelector("button[type=submit]");
+      if (!button) return;
+      var note = document.createElement("span");
+      note.className = "busy";
+      note.setAttribute("aria-live", "polite");
+      note.textContent = form.dataset.busy;
+      button.after(note);
+      setTimeout(function () { button.disabled = true; }, 0); // after the form's data is taken
+    });
+  });
 
   if (toggle) {
     toggle.addEventListener("click", function () {

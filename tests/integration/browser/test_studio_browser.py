@@ -178,7 +178,9 @@ def test_an_admin_edits_retrains_and_puts_the_model_live_during_a_conversation(
     rosa.locator("#models tbody tr").first.get_by_role("button", name="Activate").click(
         timeout=300_000
     )
-    expect(rosa.get_by_role("status")).to_contain_text("The model is live", timeout=300_000)
+    expect(rosa.get_by_role("status")).to_contain_text(
+        re.compile(r"Model \d+ is live\. The model is live"), timeout=300_000
+    )
     assert rosa.locator("#rasa-model").inner_text() != live_before
 
     assert NEW_TEXT in text_of(chat.say(PHRASE_IT))  # same conversation, new model
@@ -186,8 +188,13 @@ def test_an_admin_edits_retrains_and_puts_the_model_live_during_a_conversation(
     rosa.locator("#models tbody tr").last.get_by_role("button", name="Roll back to this").click(
         timeout=300_000
     )
-    expect(rosa.get_by_role("status")).to_contain_text("The model is live", timeout=300_000)
+    expect(rosa.get_by_role("status")).to_contain_text(
+        re.compile(r"Rolled back to model \d+\. The model is live"), timeout=300_000
+    )
     assert rosa.locator("#rasa-model").inner_text() == live_before
+    # The newer model, no longer live, is offered to be activated again, not "rolled back to"
+    newer = rosa.locator("#models tbody tr").first
+    expect(newer.get_by_role("button", name="Activate")).to_be_visible()
     assert NEW_TEXT not in text_of(chat.say(PHRASE_IT))
 
     rosa.goto(dashboard.url + "/admin/audit")

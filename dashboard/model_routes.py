@@ -40,19 +40,20 @@ async def _models_page(
     except Exception:  # Rasa down: the page still shows what is stored
         status = {}
 
-    def read() -> tuple[list[ModelVersion], list[StudioJob]]:
+    def read() -> tuple[list[ModelVersion], list[StudioJob], bool]:
         with sessions.begin() as session:
             kept, recent = jobs.kept_versions(session), jobs.recent_jobs(session)
+            changed = runner.changed_since(jobs.live(session))
             session.expunge_all()
-            return kept, recent
+            return kept, recent, changed
 
-    versions, recent = await asyncio.to_thread(read)
+    versions, recent, changed = await asyncio.to_thread(read)
     return render(
         request, "studio_models.html", user, versions=versions, jobs=recent,
         rasa_model=str(status.get("model_file") or ""), running=runner.busy(),
         metrics={v.id: json.loads(v.metrics) for v in versions if v.metrics},
         sandbox=next((v for v in versions if runner.sandbox.serving(v.path)), None),
-        languages=SUPPORTED_LANGUAGES, tried=tried,
+        languages=SUPPORTED_LANGUAGES, tried=tried, changed=changed,
     )  # fmt: skip
 
 

@@ -102,6 +102,13 @@ class Runner:
     def project(self) -> Path:
         return self.settings.rasa_project_dir
 
+    def changed_since(self, version: ModelVersion | None) -> bool:
+        """Whether the data (config, domain, training data) differs from what `version` was
+        trained on: a new training would give another model."""
+        if version is None or not version.fingerprint:
+            return False
+        return version.fingerprint != model_hash(self.project, self.settings.training_config)
+
     def busy(self) -> bool:
         """Whether a job is running now."""
         return self._thread is not None and self._thread.is_alive()

@@ -306,3 +306,22 @@ def test_scores_are_accuracy_and_macro_f1() -> None:
     assert result["accuracy"] == 0.75 and result["n"] == 4
     # greet: precision 1, recall 0.5 → F1 2/3; ask_jobs: precision 2/3, recall 1 → F1 0.8
     assert result["f1"] == pytest.approx((2 / 3 + 0.8) / 2)
+
+
+def test_the_models_page_says_when_the_data_changed_since_the_live_model(
+    client: TestClient, project: Path
+) -> None:
+    from connectors.rasa.studio import jobs
+    from connectors.rasa.training import model_hash
+
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    live = project / "models" / f"{model_hash(project, settings.training_config)}.tar.gz"
+    with session_factory(settings.database_url).begin() as session:
+        jobs.register_live(session, live)
+    sign_in(client, "boss", PASSWORD)
+    assert 'id="data-changed"' not in client.get("/admin/models").text  # trained on this data
+    examples = project / "data" / "nlu" / "it"
+    target = next(examples.glob("*.yml"))
+    target.write_text(target.read_text("utf-8") + "\n# an admin's edit\n", "utf-8")
+    page = client.get("/admin/models").text
+    assert "changed since the live model was trained: train a new model" in page

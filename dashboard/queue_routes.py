@@ -181,10 +181,23 @@ def replies_page(
     request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
 ) -> Response:
     """Saved replies: the coach's own and the shared ones (admins keep those)."""
-    row = user_row(session, user)
-    shown = saved_replies.for_reply(session, row, "", None)
+    return _replies_page(request, user, session)
+
+
+def _replies_page(
+    request: Request,
+    user: Viewer,
+    session: Session,
+    draft: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The saved replies; `draft` (what was typed, and why it was not saved) fills the form."""
+    shown = saved_replies.for_reply(session, user_row(session, user), "", None)
     languages = [(code, self_name(code)) for code in supported()]
-    return render(request, "replies.html", user, replies=shown, languages=languages)
+    return render(
+        request, "replies.html", user, status_code, replies=shown, languages=languages,
+        draft=draft or {},
+    )  # fmt: skip
 
 
 @router.post("/replies", dependencies=SIGNED_IN_FORM)
@@ -204,10 +217,9 @@ def save_reply(
     owner = None if shared else user_row(session, user)
     try:
         saved = saved_replies.save(session, owner, language, shortcut, text)
-    except saved_replies.SavedReplyError as error:
-        flash(request, str(error), "error")
-        request.session["reply_draft"] = {"language": language, "shortcut": shortcut, "text": text}
-        return back("/replies")
+    except saved_replies.SavedReplyError as error:  # the form again, as typed, with the reason
+        draft = {"language": language, "shortcut": shortcut, "text": text, "error": str(error)}
+        return _replies_page(request, user, session, draft, 400)
     flash(request, f"Saved: type /{saved.shortcut} in a reply to insert it.")
     return back("/replies")
 

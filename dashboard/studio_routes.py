@@ -3,6 +3,7 @@ annotation loop and the audit log. Admins only (coaches get 403)."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -11,12 +12,13 @@ from sqlalchemy.orm import Session
 
 from bot.services import audit, misunderstood, proposals
 from bot.settings import SUPPORTED_LANGUAGES
-from connectors.rasa.studio.nlu import StudioError
+from connectors.rasa.studio.nlu import Conflict, NluStore, StudioError
 from connectors.rasa.studio.responses import Variation, parse_buttons
 from dashboard.deps import Nlu, Responses, Topics
 from dashboard.pages import back, flash, render
 from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 router = APIRouter(prefix="/admin")
 
 
@@ -60,15 +62,28 @@ def add_intent(
 @router.get("/intents/{name:path}", response_class=HTMLResponse)
 def intent_page(name: str, request: Request, nlu: Nlu, user: Viewer = Depends(admin)) -> Response:
     """One intent: its examples in every language, each editable on its own."""
-    store = nlu
+    return _intent_page(request, nlu, user, name)
+
+
+def _intent_page(
+    request: Request,
+    store: NluStore,
+    user: Viewer,
+    name: str,
+    draft: tuple[str, str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The intent's page; `draft` (language, text typed, why it was not saved) is shown in
+    place of that language's stored examples, so nothing typed is lost."""
     if name not in store.overview():
         raise HTTPException(404, f"There is no intent {name!r}.")
     by_language = {code: store.examples(name, code) for code in SUPPORTED_LANGUAGES}
     warnings = [w for w in store.warnings() if w.intent == name]
     return render(
-        request, "studio_intent.html", user, name=name, by_language=by_language,
+        request, "studio_intent.html", user, status_code, name=name, by_language=by_language,
         versions={code: store.version(name, code) for code in SUPPORTED_LANGUAGES},
-        warnings=warnings, usages=store.usages(name),
+        warnings=warnings, usages=store.usages(name), draft=draft,
+        saved=request.query_params.get("saved"),
     )  # fmt: skip
 
 
@@ -86,16 +101,17 @@ def save_examples(
     """Save one language's examples of an intent (refused if someone changed them meanwhile)."""
     try:
         before, after = nlu.save(name, language, examples.splitlines(), version)
-    except StudioError as error:
-        flash(request, str(error), "error")
-        return back(f"/admin/intents/{name}#{language}")
+    except StudioError as error:  # the page again, the typed text and the reason at its form
+        status = 409 if isinstance(error, Conflict) else 400
+        shown = _CONTROL.sub("\ufffd", examples)  # what cannot be saved cannot be shown either
+        return _intent_page(request, nlu, user, name, (language, shown, str(error)), status)
     added = len([e for e in after if e not in before])
     removed = len([e for e in before if e not in after])
     audit.record(
         session, user.id, user.username, "examples.save", f"{name} [{language}]", before, after
     )
     flash(request, f"Saved the {language} examples of {name}: {added} added, {removed} removed.")
-    return back(f"/admin/intents/{name}#{language}")
+    return back(f"/admin/intents/{name}?saved={language}#{language}")
 
 
 @router.post("/intents/{name:path}/rename", dependencies=ADMIN_FORM)

@@ -222,6 +222,9 @@ def test_studio_pages_save_audit_and_refuse_a_stale_form(client: TestClient, pro
         data={"csrf_token": token, "language": "it", "version": stale, "examples": "ciao"},
     )
     assert "Someone else changed the it examples of ask_jobs" in refused.text
+    # refused: the same page, the text typed still in the box, the reason at its form
+    assert refused.status_code == 409 and ">ciao</textarea>" in refused.text
+    assert "Saved." in client.get("/admin/intents/ask_jobs?saved=it").text
     assert NluStore(project, SUPPORTED_LANGUAGES).examples("ask_jobs", "it")[-1] == (
         "faccio il bagnino d'estate"
     )

@@ -165,8 +165,9 @@ def test_the_examples_form_refuses_a_control_character_and_the_pages_keep_workin
         data={"csrf_token": token, "language": "it", "version": version_on(page, "it"),
               "examples": "\n".join([*examples, "cerco lavoro\x01 a Roma"])},
     )  # fmt: skip
-    assert refused.status_code == 200
+    assert refused.status_code == 400  # the page again, with the reason at the form
     assert "U+0001" in refused.text and "control character" in html.unescape(refused.text)
+    assert "cerco lavoro\ufffd a Roma" in refused.text  # the typed text, kept
     assert snapshot(project) == before
     assert client.get("/admin/intents").status_code == 200
     assert client.get("/admin/intents/ask_jobs").status_code == 200

@@ -65,10 +65,17 @@ def export(
 def _form_page(
     request: Request, user: Viewer, session: Session, item: Opportunity | None,
     values: dict[str, str], status_code: int = 200, error: str = "",
+    fields: dict[str, str] | None = None,
 ) -> Response:  # fmt: skip
+    """The opportunity's form; `fields` (field → what is wrong, in plain words) shows each
+    problem at its field, and the top of the page says how many there are."""
+    if fields:
+        count = len(fields)
+        error = f"Not saved: {count} field{'s' if count > 1 else ''} to correct, marked below."
     return render(
         request, "studio_opportunity.html", user, item=item, values=values,
         topics=catalogue_admin.topic_keys(session), columns=COLUMNS, error=error,
+        fields=fields or {},
         status_code=status_code, version=catalogue_admin.version(item) if item is not None else "",
     )  # fmt: skip
 
@@ -93,7 +100,7 @@ async def create(request: Request, sessions: Sessions, user: Viewer = Depends(ad
         try:
             item = catalogue_admin.create(session, values)
         except CatalogueError as error:
-            return _form_page(request, user, session, None, values, 422, str(error))
+            return _form_page(request, user, session, None, values, 422, str(error), error.fields)
         queued = queue_alerts(session, [item.id])
         audit.record(session, user.id, user.username, "catalogue.create", item.title, None, values)
         item_id = item.id
@@ -130,7 +137,7 @@ async def save(
             current = catalogue_admin.values_of(item)
             return _form_page(request, user, session, item, current, 409, str(error))
         except CatalogueError as error:  # refused before anything changed
-            return _form_page(request, user, session, item, values, 422, str(error))
+            return _form_page(request, user, session, item, values, 422, str(error), error.fields)
         audit.record(session, user.id, user.username, "catalogue.edit", item.title, before, values)
     flash(request, "Saved.")
     return back(f"/admin/catalogue/{item_id}")

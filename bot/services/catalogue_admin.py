@@ -24,7 +24,42 @@ from bot.text import normalise
 
 
 class CatalogueError(ValueError):
-    """An opportunity that cannot be saved, with the reason for the admin."""
+    """An opportunity that cannot be saved, with the reason for the admin; `fields` says, in
+    plain words, what is wrong with each field (for the form, next to the field)."""
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.fields = fields or {}
+
+
+# Pydantic's error types in words an admin reads next to a field
+_PLAIN = {
+    "missing": "This is needed.",
+    "string_too_short": "This is needed.",
+    "too_short": "Choose at least one.",
+    "string_too_long": "This is too long.",
+    "int_parsing": "Write a whole number, such as 18.",
+    "decimal_parsing": "Write a number, such as 0 or 120.50.",
+    "date_from_datetime_parsing": "Write a date (the calendar gives one).",
+    "date_parsing": "Write a date (the calendar gives one).",
+    "literal_error": "Choose one of the list.",
+    "url_parsing": "Write a web address starting with https://.",
+}
+
+
+def plain_words(error: ValidationError) -> dict[str, str]:
+    """Field → what is wrong with it, in plain words (the validator's own message where it is
+    already ours, such as an unknown country)."""
+    found: dict[str, str] = {}
+    for item in error.errors():
+        name = str(item["loc"][0]) if item["loc"] else "form"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "string_pattern_mismatch" and name == "country":
+            message = "Two letters of the country's code, such as IT, HR or TN."
+        elif item["type"] != "value_error":
+            message = _PLAIN.get(item["type"], message)
+        found.setdefault(name, message)
+    return found
 
 
 class Stale(CatalogueError):
@@ -59,11 +94,14 @@ def _row(session: Session, values: dict[str, str]) -> CatalogueRow:
     try:
         row = CatalogueRow.model_validate({name: values.get(name, "") for name in COLUMNS})
     except ValidationError as error:
-        raise CatalogueError(_describe(error)) from None
+        raise CatalogueError(_describe(error), plain_words(error)) from None
     known = set(session.scalars(select(Topic.key)))
     unknown = [key for key in row.topics if key not in known]
     if unknown:
-        raise CatalogueError(f"topics: unknown topic(s) {', '.join(unknown)}")
+        listed = ", ".join(unknown)
+        raise CatalogueError(
+            f"topics: unknown topic(s) {listed}", {"topics": f"Unknown topic: {listed}."}
+        )
     return row
 
 

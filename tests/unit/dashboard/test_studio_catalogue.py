@@ -67,8 +67,17 @@ def form(token: str, **fields: str) -> dict[str, str | list[str]]:
 
 def test_create_queues_alerts_and_bad_input_is_explained(client: TestClient) -> None:
     token = csrf(client, "/admin/catalogue/new")
-    bad = client.post("/admin/catalogue/new", data=form(token, country="Croatia"))
-    assert bad.status_code == 422 and "country" in bad.text
+    bad = client.post("/admin/catalogue/new", data=form(token, country="Croatia", min_age="x"))
+    assert bad.status_code == 422
+    # Plain words at each field, not the validator's ("String should match pattern ...")
+    assert "Not saved: 2 fields to correct, marked below." in bad.text
+    country = bad.text.split('name="country"')[1].split("</label>")[0]
+    assert "Two letters of the country&#39;s code, such as IT, HR or TN." in country
+    age = bad.text.split('name="min_age"')[1].split("</label>")[0]
+    assert "Write a whole number, such as 18." in age
+    assert "should match pattern" not in bad.text and 'value="Croatia"' in bad.text
+    unknown = client.post("/admin/catalogue/new", data=form(token, country="XX")).text
+    assert "XX is not a country code: use two letters such as IT, HR or TN" in unknown
     created = client.post("/admin/catalogue/new", data=form(token))
     assert "Published. 1 alert(s) queued for subscribers." in created.text
     again = client.post("/admin/catalogue/new", data=form(token))

@@ -163,19 +163,43 @@ class Preview:
     errors: list[RowError] = field(default_factory=list)
     new: int = 0
     updated: int = 0
+    # per row: "new", "no change", or the columns it changes
+    changes: list[str] = field(default_factory=list)
+
+
+def _comparable(values: dict[str, object]) -> dict[str, str]:
+    """Values as text, lists (topics, languages) in a set order, to compare two versions."""
+    return {
+        name: ";".join(sorted(value.split(";") if isinstance(value, str) else value))
+        if name in ("topics", "languages") and isinstance(value, (str, list))
+        else _cell(value)
+        for name, value in values.items()
+    }
 
 
 def preview(session: Session, text: str) -> Preview:
-    """Validate a CSV document and count what it would add and change (nothing is written)."""
+    """Validate a CSV document and say what it would add and change, row by row (nothing is
+    written)."""
     rows, errors = parse_catalogue(text, set(session.scalars(select(Topic.key))))
     result = Preview(rows, errors)
     if rows and not errors:
         keys = [row.natural_key for row in rows]
-        existing = set(
-            session.scalars(
-                select(Opportunity.natural_key).where(Opportunity.natural_key.in_(keys))
+        existing = {
+            item.natural_key: item
+            for item in session.scalars(
+                select(Opportunity).where(Opportunity.natural_key.in_(keys))
             )
-        )
+        }
+        for row in rows:
+            item = existing.get(row.natural_key)
+            if item is None:
+                result.changes.append("new")
+                continue
+            stored = {name: getattr(item, name) for name in COLUMNS if name != "topics"}
+            before = _comparable({**stored, "topics": item.topic_keys})
+            after = _comparable({name: getattr(row, name) for name in COLUMNS})
+            changed = [name for name in COLUMNS if before.get(name, "") != after.get(name, "")]
+            result.changes.append(f"changes {', '.join(changed)}" if changed else "no change")
         result.updated = len([key for key in keys if key in existing])
         result.new = len(keys) - result.updated
     return result

@@ -151,6 +151,16 @@ def test_import_is_previewed_then_committed_all_or_nothing(client: TestClient) -
         "Data analyst course",
         "Web development bootcamp",
     ]
+    # The same file again, with one row changed: the preview says which, and what changes
+    changed = catalogue_csv(
+        opportunity_row(), opportunity_row(title="Data analyst course", cost_eur="120")
+    )
+    again = client.post(
+        "/admin/catalogue/import", data={"csrf_token": token},
+        files={"file": ("changed.csv", changed.encode(), "text/csv")},
+    ).text  # fmt: skip
+    lines = re.findall(r"<tr><td>(\d+)</td><td>([^<]+)</td>", again)
+    assert lines == [("2", "no change"), ("3", "changes cost_eur")]
     latin1 = client.post(
         "/admin/catalogue/import", data={"csrf_token": token},
         files={"file": ("latin.csv", "kind,title\ntraining,Caf\xe9".encode("latin-1"), "text/csv")},

@@ -167,7 +167,11 @@ def test_an_admin_edits_retrains_and_puts_the_model_live_during_a_conversation(
     evaluation = rosa.locator("table.evaluation tbody tr")
     expect(evaluation).to_have_count(10)  # every language, new model next to the live one
     rows = evaluation.all_inner_texts()
-    assert any(re.match(r"it\s+[01]\.\d\d\s+[01]\.\d\d", row) for row in rows), rows
+    number = r"[01]\.\d\d(?:\s+[▲▼] [01]\.\d\d (?:better|worse))?"
+    assert any(re.match(rf"it\s+{number}\s+[01]\.\d\d", row) for row in rows), rows
+    # Languages the new model was not trained on (only en and it here) score worse: marked
+    worse = rosa.locator("table.evaluation td.worse")
+    assert worse.count() >= 1, rows
     rosa.get_by_label("Message").fill(PHRASE_IT)
     rosa.locator("#try select[name=language]").select_option("it")
     rosa.get_by_role("button", name="Send to the new model").click()

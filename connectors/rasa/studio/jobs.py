@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import httpx
+import yaml
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -88,6 +89,32 @@ def failure_output(code: int, output: str) -> str:
     return "\n".join(lines)[-OUTPUT_KEPT:]
 
 
+class Progress:
+    """A training's stage and the share of the whole training done, read from Rasa's output
+    line by line (`total`: about how many components it trains)."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.started = max(1, total), 0
+        self.stage, self.progress = "Loading the data", 0.0
+
+    def feed(self, line: str) -> None:
+        if match := _COMPONENT.search(line):
+            self._next()
+            self.stage = f"Training {match.group(1)} (step {self.started} of about {self.total})"
+            self.progress = min(0.99, (self.started - 1) / self.total)
+        elif match := _RESTORED.search(line):
+            self._next()
+            self.stage = f"Reused {match.group(1)} (unchanged)"
+            self.progress = min(0.99, self.started / self.total)
+        elif (match := _EPOCHS.search(line)) and self.started:
+            share = (self.started - 1 + int(match.group(1)) / 100) / self.total
+            self.progress = min(0.99, max(self.progress, share))
+
+    def _next(self) -> None:
+        self.started += 1
+        self.total = max(self.total, self.started)
+
+
 class Runner:
     """Starts and follows studio jobs for one dashboard."""
 
@@ -101,6 +128,14 @@ class Runner:
     @property
     def project(self) -> Path:
         return self.settings.rasa_project_dir
+
+    def _components(self) -> int:
+        """How many components the training runs, about (the pipeline and the policies)."""
+        try:
+            config = yaml.safe_load((self.project / self.settings.training_config).read_text())
+            return max(1, len(config.get("pipeline") or []) + len(config.get("policies") or []))
+        except (OSError, yaml.YAMLError, AttributeError):
+            return 1
 
     def changed_since(self, version: ModelVersion | None) -> bool:
         """Whether the data (config, domain, training data) differs from what `version` was
@@ -150,7 +185,8 @@ class Runner:
     def _follow(self, job_id: int, command: list[str]) -> tuple[int, str]:
         """Run `command` in the project, updating the job's stage and progress as it goes."""
         output: list[str] = []
-        stage, progress, last_write = "Loading the data", 0.0, 0.0
+        last_write = 0.0
+        follow = Progress(self._components())
         process = subprocess.Popen(
             command, cwd=self.project, env=rasa_env(self.settings),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -159,15 +195,10 @@ class Runner:
         for line in _lines(process.stdout):  # type: ignore[attr-defined]
             if not line.startswith("Epochs:"):
                 output.append(line)
-            if match := _COMPONENT.search(line):
-                stage, progress = f"Training {match.group(1)}", 0.0
-            elif match := _RESTORED.search(line):
-                stage, progress = f"Reused {match.group(1)} (unchanged)", 1.0
-            elif match := _EPOCHS.search(line):
-                progress = int(match.group(1)) / 100
+            follow.feed(line)
             if time.monotonic() - last_write > 1.0:
                 last_write = time.monotonic()
-                self._update(job_id, stage=stage, progress=progress)
+                self._update(job_id, stage=follow.stage, progress=follow.progress)
         return process.wait(), "\n".join(output)
 
     def _train(self, job_id: int, username: str) -> None:

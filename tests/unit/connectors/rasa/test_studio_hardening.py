@@ -380,3 +380,25 @@ def test_a_validation_shows_the_datas_problems_not_pythons_warnings_or_server_pa
     assert shown == (
         'ERROR rasa.cli - Failed to read rasa_project/data/nlu/en/x.yml: bad\nFile "a.py", line 3'
     )
+
+
+def test_the_training_progress_grows_through_every_stage_not_only_during_epochs() -> None:
+    from connectors.rasa.studio.jobs import Progress
+
+    follow = Progress(4)
+    seen = []
+    for line in (
+        "INFO rasa - Starting to train component 'WhitespaceTokenizer'",
+        "INFO rasa - Starting to train component 'CountVectorsFeaturizer'",
+        "INFO rasa - Restored component 'RegexFeaturizer'",
+        "INFO rasa - Starting to train component 'DIETClassifier'",
+        "Epochs:  50%|█████     | 50/100",
+        "Epochs: 100%|██████████| 100/100",
+    ):
+        follow.feed(line)
+        seen.append(follow.progress)
+    assert seen == sorted(seen) and seen[0] == 0.0 and 0 < seen[1] < seen[-1] <= 0.99
+    assert seen[-2] == 0.875 and seen[-1] == 0.99  # step 4 of 4, half and all of its epochs
+    assert follow.stage == "Training DIETClassifier (step 4 of about 4)"
+    follow.feed("INFO rasa - Starting to train component 'TEDPolicy'")  # more than expected
+    assert follow.total == 5 and follow.progress == 0.8

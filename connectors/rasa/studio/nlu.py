@@ -154,20 +154,22 @@ class NluStore:
             example = " ".join(raw.split())
             if not example:
                 continue
-            yamlio.check_text(example, f'Example {number} ("{yamlio.printable(example[:40])}")')
+            # Where it is: its line in the box, and its start (the box has no line numbers)
+            where = f'Example {number} ("{yamlio.printable(example[:40])}")'
+            yamlio.check_text(example, where)
             if len(example) > MAX_EXAMPLE:
-                raise StudioError(f"Example {number} is longer than {MAX_EXAMPLE} characters.")
+                raise StudioError(f"{where} is longer than {MAX_EXAMPLE} characters.")
             if example.startswith(("- ", "#")):
-                raise StudioError(f'Example {number} starts with "{example[:2]}": write it bare.')
+                raise StudioError(f'{where} starts with "{example[:2]}": write it bare.')
             for match in _ENTITY.finditer(example):
                 entity = match.group(2) or match.group(4)
                 if entity not in entities:
                     raise StudioError(
-                        f'Example {number}: "{entity}" is not an entity of the domain '
+                        f'{where}: "{entity}" is not an entity of the domain '
                         f"({', '.join(sorted(entities))})."
                     )
             if example.count("[") != example.count("]"):
-                raise StudioError(f"Example {number} has an unclosed [ ] annotation.")
+                raise StudioError(f"{where} has an unclosed [ ] annotation.")
             key = _key(example)
             if key not in seen:
                 seen.add(key)

@@ -402,3 +402,9 @@ def test_the_training_progress_grows_through_every_stage_not_only_during_epochs(
     assert follow.stage == "Training DIETClassifier (step 4 of about 4)"
     follow.feed("INFO rasa - Starting to train component 'TEDPolicy'")  # more than expected
     assert follow.total == 5 and follow.progress == 0.8
+
+
+def test_a_bad_example_is_named_by_its_line_and_its_words(project: Path) -> None:
+    store = NluStore(project, SUPPORTED_LANGUAGES)
+    with pytest.raises(StudioError, match=r'Example 3 \("cerco lavoro a \[Roma"\) has an unclosed'):
+        store.check_examples(["cerco lavoro", "", "cerco lavoro a [Roma"])

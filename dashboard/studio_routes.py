@@ -160,10 +160,10 @@ def delete_intent(
 @router.get("/topics", response_class=HTMLResponse)
 def topics_page(request: Request, topic_store: Topics, user: Viewer = Depends(admin)) -> Response:
     """Every topic with its number of words per language."""
-    store = topic_store
+    topics, labels = topic_store.overview()  # one reading of the file
     return render(
-        request, "studio_topics.html", user, topics=store.topics(), languages=SUPPORTED_LANGUAGES,
-        labels={key: store.label(key) for key in store.topics()},
+        request, "studio_topics.html", user, topics=topics, languages=SUPPORTED_LANGUAGES,
+        labels=labels,
     )  # fmt: skip
 
 

@@ -123,6 +123,10 @@ def test_filters_offer_the_intents_and_say_what_they_left_out(app: TestClient) -
     assert "<option >ask_trainings</option>" in page or "<option>ask_trainings</option>" in page
     chosen = app.get("/conversations?intent=ask_trainings").text
     assert "1 conversation." in chosen and 'role="alert"' not in chosen
+    # The page the coach is on is marked in the navigation (and only that one)
+    assert chosen.count('aria-current="page"') == 2  # the page, and the queue's current view
+    assert 'id="queue-link" aria-current="page"' in chosen
+    assert '<a href="/people" aria-current="page">' in app.get("/people").text
 
 
 def test_a_persons_page_speaks_words_and_the_outcome_fits_the_opportunity(

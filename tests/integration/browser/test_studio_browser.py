@@ -147,9 +147,9 @@ def test_an_admin_edits_retrains_and_puts_the_model_live_during_a_conversation(
 
     append_line(teo, "#examples-it", "qualcosa di diverso")  # from the page opened before
     teo.get_by_role("button", name="Save it").click()
-    expect(teo.get_by_role("status")).to_contain_text(
-        "Someone else changed the it examples of help"
-    )
+    # Refused: the reason at the box, and what Teo typed still in it
+    expect(teo.get_by_role("alert")).to_contain_text("Someone else changed the it examples of help")
+    expect(teo.locator("#examples-it")).to_have_value(re.compile("qualcosa di diverso$"))
 
     rosa.goto(dashboard.url + "/admin/responses/utter_help")
     rosa.locator("#text-it").fill(NEW_TEXT)

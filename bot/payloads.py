@@ -17,3 +17,18 @@ def payload(intent: str, **entities: Any) -> str:
 def button(title: str, payload_text: str) -> dict[str, str]:
     """A reply button in Rasa's shape."""
     return {"title": title, "payload": payload_text}
+
+
+def parse(message: str) -> tuple[str, dict[str, str]] | None:
+    """A payload's name and fields (`/checkin{"c":"3"}` → ("checkin", {"c": "3"})); None for
+    what is not one."""
+    name, brace, rest = message[1:].partition("{")
+    if not message.startswith("/") or not brace:
+        return None
+    try:
+        fields = json.loads("{" + rest)
+    except ValueError:
+        return None
+    if not isinstance(fields, dict):
+        return None
+    return name, {str(key): str(value) for key, value in fields.items()}

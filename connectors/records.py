@@ -8,9 +8,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.services import broadcasts, followups, people, privacy
+from bot.services import broadcasts, followups, people, plans, privacy
 from bot.services.events import EventLog
 from bot.services.people import now
+
+
+def channel_payload(message: str) -> bool:
+    """Whether a payload is the channel's to answer, not Rasa's: a check-in's or a rating's
+    answer, `/plan` and its buttons."""
+    return followups.is_reach_payload(message) or plans.is_plan_payload(message)
 
 
 class Records:
@@ -34,8 +40,11 @@ class Records:
             return people.touch(session, sender, chat_id)
 
     def reach_answer(self, sender: str, answer: str, language: str) -> list[dict[str, Any]]:
-        """Record an answer to a check-in or a rating (a button's payload); the replies."""
+        """Record an answer to a check-in or a rating, show the plan or record a tap on it (a
+        button's payload, or `/plan`); the replies."""
         with self.sessions.begin() as session:
+            if plans.is_plan_payload(answer):
+                return [plans.answer(session, sender, answer, language).as_rasa()]
             return [followups.answer(session, sender, answer, language).as_rasa()]
 
     def link_staff(self, code: str, chat_id: int) -> str | None:

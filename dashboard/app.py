@@ -40,6 +40,7 @@ from dashboard import (
     message_routes,
     model_routes,
     people_routes,
+    plan_routes,
     queue_routes,
     reach_routes,
     studio_routes,
@@ -175,6 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalogue_routes,
         reach_routes,
         broadcast_routes,
+        plan_routes,
     ):
         app.include_router(module.router)
     return app

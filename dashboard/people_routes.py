@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 from bot.db.models import OUTCOME_KINDS, Person
 from bot.languages import self_name
 from bot.messages import text as message_text
-from bot.services import campaigns, caseload, followups
+from bot.services import campaigns, caseload, followups, plans
 from bot.services.caseload import CaseloadError
+from bot.services.people import policy
 from bot.services.vocabulary import vocabulary
 from bot.text import parse_id
 from dashboard.pages import back, flash, render
@@ -68,7 +69,7 @@ def clean(label: str) -> str:
 def person_page(
     person_id: int, request: Request, user: Viewer = Depends(viewer), session: Session = Depends(db)
 ) -> Response:
-    """One person: profile, coach, notes, outcomes."""
+    """One person: profile, coach, plan and appointments, notes, outcomes."""
     try:
         person = caseload.get_registered(session, person_id)
     except CaseloadError as error:
@@ -85,6 +86,8 @@ def person_page(
         today=dt.date.today().isoformat(),
         checkins=followups.checkins_of(session, person.id),
         campaign=campaigns.name_of(session, person.campaign_id),
+        plan=plans.plan_of(session, person.id),
+        zone=policy().timezone(person.country).key,
     )
 
 

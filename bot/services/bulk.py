@@ -25,6 +25,12 @@ from bot.services.alerts import is_quiet
 from bot.services.people import now, policy
 
 STATUSES = ("queued", "sending", "sent", "unsure", "blocked", "failed", "cancelled")
+# Reminders of a plan's steps and of appointments: no follow-up consent needed (the person
+# agreed to the plan or the appointment with their coach; `bot.services.plans`).
+STEP_WEEK, STEP_DAY = "plan_week", "plan_day"
+APPOINTMENT_DAY, APPOINTMENT_SOON = "appt_day", "appt_soon"
+REMINDER_KINDS = (STEP_WEEK, STEP_DAY, APPOINTMENT_DAY, APPOINTMENT_SOON)
+NOT_QUIET_KINDS = (APPOINTMENT_SOON,)  # sent in quiet hours too: later it is no use
 GIVE_UP_AFTER = 5  # failed attempts (other than Telegram's pace) before a message is given up
 
 
@@ -99,7 +105,10 @@ def due(
             # Said no since it was queued (in /profile), or blocked the bot: it waits unsent.
             or_(
                 BulkMessage.person_id.is_(None),
-                and_(Person.blocked_at.is_(None), Person.followup_consent.is_(True)),
+                and_(
+                    Person.blocked_at.is_(None),
+                    or_(Person.followup_consent.is_(True), BulkMessage.kind.in_(REMINDER_KINDS)),
+                ),
             ),
         )
         .order_by(BulkMessage.id)
@@ -108,8 +117,10 @@ def due(
     rules = policy()
     found: list[DueMessage] = []
     for message, sender_id, country in rows:
-        if message.person_id is not None and is_quiet(
-            moment.astimezone(rules.timezone(country)), *quiet
+        if (
+            message.person_id is not None
+            and message.kind not in NOT_QUIET_KINDS
+            and is_quiet(moment.astimezone(rules.timezone(country)), *quiet)
         ):
             continue
         params: dict[str, Any] = json.loads(message.params)

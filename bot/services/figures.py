@@ -22,7 +22,7 @@ from bot.db.models import (
     Outcome,
     Person,
 )
-from bot.services import followups
+from bot.services import followups, plans
 from bot.services.conversations import NOT_UNDERSTOOD, aware
 from bot.services.events import EventLog
 
@@ -321,6 +321,12 @@ def kpi_csv(session: Session, log: EventLog, period: Period) -> str:
     rows.append(("coach_satisfaction_1_to_5", "average", _average(overall.average)))
     for reason, count in sorted(figures.handoffs.items()):
         rows.append(("coach_handoffs", reason, count))
+    # Appointments that were to take place in the period: kept, missed, and the rest by state.
+    appointments = plans.appointment_counts(session, start, end)
+    rows.append(("appointments_kept", "", appointments["attended"]))
+    rows.append(("appointments_missed", "", appointments["missed"]))
+    for status, count in sorted(appointments.items()):
+        rows.append(("appointments", f"status={status}", count))
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["metric", "breakdown", "value"])

@@ -12,7 +12,6 @@ queued.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +22,7 @@ from bot.config import CONFIG_DIR, read
 from bot.db.models import CheckIn, Outcome, Person, Rating, User
 from bot.languages import mark_rtl
 from bot.messages import text
-from bot.payloads import button, payload
+from bot.payloads import button, parse, payload
 from bot.services import bulk
 from bot.services.people import get_person, now
 
@@ -120,20 +119,9 @@ class Reply:
         return {"text": self.text, "buttons": self.buttons} if self.buttons else {"text": self.text}
 
 
-def _parse(message: str) -> tuple[str, dict[str, str]] | None:
-    name, _, rest = message[1:].partition("{")
-    try:
-        fields = json.loads("{" + rest)
-    except ValueError:
-        return None
-    if not isinstance(fields, dict):
-        return None
-    return name, {str(key): str(value) for key, value in fields.items()}
-
-
 def answer(session: Session, sender_id: str, message: str, language: str) -> Reply:
     """Record a tap (or typed answer) on a check-in or a rating; what to reply."""
-    parsed = _parse(message)
+    parsed = parse(message)
     if parsed is None:
         return Reply(mark_rtl(text("checkin_expired", language)), [])
     name, fields = parsed

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Conversation, Erasure, Handoff, Person
-from bot.services import campaigns
+from bot.services import campaigns, plans
 from bot.services.conversations import forget
 from bot.services.events import EventLog
 from bot.services.followups import checkins_of
@@ -223,6 +223,7 @@ def export_person(session: Session, log: EventLog, sender_id: str) -> dict[str, 
             }
             for item in checkins_of(session, person.id)
         ]
+        document.update(plans.export(person))  # "plan" and "appointments"
     document["requests_for_a_coach"] = [
         {
             "asked_at": _iso(item.requested_at),

@@ -15,11 +15,10 @@ from telegram.constants import ChatAction, ParseMode
 from bot.languages import mark_rtl
 from bot.messages import text as message_text
 from bot.pseudonym import pseudonym
-from bot.services.followups import is_reach_payload
 from connectors.choices import OfferedChoices
 from connectors.language import LanguageKeeper
 from connectors.rasa.client import RasaClient, RasaUnavailable
-from connectors.records import Records
+from connectors.records import Records, channel_payload
 from connectors.telegram.callbacks import PayloadStore
 from connectors.telegram.coaching import FORWARD, Coaching
 from connectors.telegram.render import render_replies, say
@@ -84,12 +83,12 @@ class Bridge:
         choice = None if meta else self.choices.resolve(sender, text, language)
         if choice is not None:
             meta = {"via": "button", "typed": True}
-        answer = self.records is not None and is_reach_payload(choice or text)
+        answer = self.records is not None and channel_payload(choice or text)
         if answer and self.coaching is not None and self.coaching.signals_crisis(words):
             # "Still looking and I want to die": words that get help below, never an answer.
             answer, choice, meta = False, None, ({} if choice is not None else meta)
         if answer and self.records is not None:
-            # An answer to a check-in or a rating: recorded by the channel, not a turn of Rasa's.
+            # A check-in's or a rating's answer, or the plan: the channel's, not a turn of Rasa's.
             replies = await asyncio.to_thread(
                 self.records.reach_answer, sender, choice or text, language
             )

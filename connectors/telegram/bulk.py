@@ -2,8 +2,9 @@
 
 Each round (run by `AlertSender.run_forever` before its alerts, so the two never overlap and
 together stay within Telegram's 30 messages a second):
-1. the check-ins that fell due are queued (`followups.queue_due`), and the broadcasts whose
-   time has come (`broadcasts.start_due`);
+1. the check-ins that fell due are queued (`followups.queue_due`), the reminders of plans and
+   appointments (`plans.queue_reminders`), and the broadcasts whose time has come
+   (`broadcasts.start_due`);
 2. what is queued and not in the person's quiet hours goes out: chats side by side, each at
    most one message a second, every request on the shared pace.
 
@@ -26,7 +27,7 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.db.session import in_transaction
-from bot.services import alerts, broadcasts, bulk, followups
+from bot.services import alerts, broadcasts, bulk, followups, plans
 from bot.services.people import now
 from connectors.telegram.alerts import AlertSender, SendReport
 from connectors.telegram.callbacks import PayloadStore
@@ -74,6 +75,12 @@ class BulkSender:
             )
             if queued:
                 logger.info("Check-ins queued: %d", queued)
+        # Every round (a few rows at most, by index): two hours before is two hours before.
+        reminders = await asyncio.to_thread(
+            in_transaction, self.sessions, plans.queue_reminders, moment
+        )
+        if reminders:
+            logger.info("Reminders of plans and appointments queued: %d", reminders)
         started = await asyncio.to_thread(
             in_transaction, self.sessions, broadcasts.start_due, moment
         )

@@ -13,6 +13,7 @@ from telegram.error import NetworkError, TelegramError
 from bot.languages import mark_rtl
 from bot.messages import text as message_text
 from bot.services.broadcasts import is_link_code
+from bot.services.plans import SHOW_PLAN
 from connectors.telegram.bridge import Bridge
 from connectors.telegram.context import Context
 
@@ -30,6 +31,7 @@ COMMAND_PAYLOADS = {
     "mydata": "/export_data",
     "delete": "/delete_data",
     "stop": "/withdraw_consent",
+    "plan": SHOW_PLAN,  # the channel answers it (bot.services.plans), not Rasa
 }
 
 

@@ -21,6 +21,7 @@ from bot.db.models.coaching import (
     User,
 )
 from bot.db.models.people import AlertDelivery, Erasure, Person, Subscription
+from bot.db.models.plans import APPOINTMENT_STATUSES, Appointment, PlanStep
 from bot.db.models.reach import (
     VENUES,
     Broadcast,
@@ -33,6 +34,9 @@ from bot.db.models.reach import (
 from bot.db.models.studio import AuditEntry, LearnedExample, Misunderstood, ModelVersion, StudioJob
 
 __all__ = [
+    "APPOINTMENT_STATUSES",
+    "Appointment",
+    "PlanStep",
     "HANDOFF_OPEN",
     "OUTCOME_KINDS",
     "OUTCOME_SOURCES",

@@ -23,6 +23,7 @@ from bot.db.models.base import Base
 if TYPE_CHECKING:
     from bot.db.models.catalogue import Opportunity
     from bot.db.models.coaching import Outcome, PersonNote, User
+    from bot.db.models.plans import Appointment, PlanStep
 
 
 class Person(Base):
@@ -85,6 +86,14 @@ class Person(Base):
     )
     deliveries: Mapped[list[AlertDelivery]] = relationship(
         back_populates="person", cascade="all, delete-orphan", passive_deletes=True
+    )
+    plan_steps: Mapped[list[PlanStep]] = relationship(
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="PlanStep.due_on",
+    )
+    appointments: Mapped[list[Appointment]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="Appointment.starts_at"
     )
 
     @property

@@ -123,8 +123,8 @@ class BulkMessage(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # checkin or broadcast
-    ref_id: Mapped[int] = mapped_column(Integer)  # the check-in's or the broadcast's id
+    kind: Mapped[str] = mapped_column(String(16))  # checkin, broadcast or a reminder
+    ref_id: Mapped[int] = mapped_column(Integer)  # the check-in's, broadcast's, step's… id
     person_id: Mapped[int | None] = mapped_column(
         ForeignKey("persons.id", ondelete="CASCADE"), index=True
     )

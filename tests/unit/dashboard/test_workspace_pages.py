@@ -209,3 +209,66 @@ def test_a_coach_links_and_unlinks_their_own_telegram_on_their_settings(app: Tes
         assert (
             session.scalar(select(User.telegram_chat_id).where(User.username == "coach1")) is None
         )
+
+
+def test_a_coach_writes_a_plan_and_proposes_an_appointment_on_the_persons_page(
+    app: TestClient,
+) -> None:
+    import datetime as dt
+    import json
+
+    from bot.db.models import Appointment, OutboxMessage, PlanStep
+
+    with session_factory(database(app)).begin() as session:
+        person = people.give_consent(session, "tg-plan-page")
+        people.save_profile(
+            session, "tg-plan-page",
+            people.Profile(name="Gennaro", age=19, country="IT", language="it"),
+        )  # fmt: skip
+        person_id = person.id
+    sign_in(app, "coach1")
+    page = app.get(f"/people/{person_id}").text
+    assert "No steps yet." in page and "no appointment can be proposed" in page
+    token = csrf_of(app, f"/people/{person_id}")
+    tomorrow = (dt.date.today() + dt.timedelta(days=2)).isoformat()
+    refused = app.post(
+        f"/people/{person_id}/plan", data={"csrf_token": token, "text": "Old", "due": "2020-01-01"}
+    ).text
+    assert "The due date is in the past." in refused
+    added = app.post(
+        f"/people/{person_id}/plan",
+        data={"csrf_token": token, "text": "Manda il CV al centro", "due": tomorrow},
+    ).text
+    assert "Step added." in added and "0 of 1 steps done." in added
+    with session_factory(database(app)).begin() as session:
+        step_id = session.scalars(select(PlanStep.id)).one()
+        session.get(type(person), person_id).telegram_chat_id = 4242  # type: ignore[union-attr]
+    ticked = app.post(
+        f"/people/{person_id}/plan/{step_id}", data={"csrf_token": token, "do": "done"}
+    )
+    assert "1 of 1 steps done." in ticked.text and "by a coach" in ticked.text
+    # An appointment: in the person's time zone, its proposal in the outbox with three buttons
+    when = (dt.date.today() + dt.timedelta(days=3)).isoformat()
+    assert "(Europe/Rome)" in app.get(f"/people/{person_id}").text
+    proposed = app.post(
+        f"/people/{person_id}/appointments",
+        data={"csrf_token": token, "date": when, "time": "10:30", "place": "Via Roma 1"},
+    ).text
+    assert "Appointment proposed." in proposed and "Via Roma 1" in proposed
+    with session_factory(database(app)).begin() as session:
+        queued = [json.loads(row.params) for row in session.scalars(select(OutboxMessage))]
+        appointment_id = session.scalars(select(Appointment.id)).one()
+    assert queued[-1]["chat_id"] == 4242 and "10:30" in queued[-1]["text"]
+    assert len(queued[-1]["reply_markup"]["inline_keyboard"]) == 3
+    early = app.post(
+        f"/people/{person_id}/appointments/{appointment_id}",
+        data={"csrf_token": token, "status": "attended"},
+    ).text
+    assert "This appointment has not happened yet." in early
+    cancelled = app.post(
+        f"/people/{person_id}/appointments/{appointment_id}",
+        data={"csrf_token": token, "status": "cancelled"},
+    ).text
+    assert "Appointment cancelled. The young person is told." in cancelled
+    with session_factory(database(app)).begin() as session:
+        assert session.scalars(select(OutboxMessage)).all()[-1].chat_id == 4242

@@ -22,7 +22,7 @@ from connectors.language import LanguageKeeper
 from connectors.rasa.client import RasaClient, RasaUnavailable
 from connectors.rasa.events import RasaEvents
 from connectors.rasa.training import ensure_model
-from connectors.records import Records
+from connectors.records import Records, channel_payload
 from connectors.telegram.bridge import channel_requests
 from connectors.telegram.handlers import COMMAND_PAYLOADS
 
@@ -97,7 +97,7 @@ async def run_console(settings: Settings) -> None:
     choices = OfferedChoices()
     print(
         "Chat with the assistant. Type a number to tap a button; the Telegram commands"
-        " (/start, /language, /register, /profile, /alerts, /mydata, /delete, /stop) work;"
+        " (/start, /language, /register, /profile, /alerts, /plan, /mydata, /delete, /stop) work;"
         " write in any of the ten languages; /quit leaves.\n"
     )
     try:
@@ -119,6 +119,13 @@ async def run_console(settings: Settings) -> None:
                 line = COMMAND_PAYLOADS.get(command, line)
             else:  # typed words that name a button tap it ("in English", "yes pls")
                 line = choices.resolve(sender, line, keeper.known(sender)) or line
+            if channel_payload(line):  # /plan and its buttons, a check-in's answer: ours
+                answer = records(settings).reach_answer
+                replies = await asyncio.to_thread(answer, sender, line, keeper.known(sender))
+                choices.remember(sender, replies)
+                shown, payloads = format_replies(replies)
+                print(shown, flush=True)
+                continue
             try:
                 await keeper.before_turn(sender, line)
                 replies = await rasa.send_message(sender, line, {"channel": "console"})

@@ -14,8 +14,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from sqlalchemy.orm import Session
 
 from bot.csvsafe import csv_cell
+from bot.services import caseload, conversations, proposals, saved_replies, transcripts
 from bot.services import conversation_list as listing
-from bot.services import conversations, proposals, saved_replies, transcripts
 from bot.services.conversation_list import Filters, Row
 from bot.services.conversations import ConversationError
 from bot.services.handoff import open_for
@@ -219,11 +219,13 @@ def transcript_page(
     entries = transcripts.transcript(log, sender_id)
     handoff = open_for(session, sender_id)
     saved = []
+    opportunities: dict[str, list[tuple[int, str]]] = {}
     if handoff is not None and handoff.status == "active":
         person = find(session, sender_id)
         saved = saved_replies.for_reply(
             session, user_row(session, user), handoff.language, person.name if person else None
         )
+        opportunities = caseload.opportunity_choices(session, person.country if person else None)
     return render(
         request,
         "transcript.html",
@@ -235,6 +237,7 @@ def transcript_page(
         handoff=handoff,
         coaches=[coach for coach in coaches(session) if coach.id != user.id] if handoff else [],
         saved=saved,
+        opportunities=opportunities,
         can_write=handoff is None or handoff.telegram_chat_id is not None,
         intents=sorted(nlu.overview()),
         proposed={

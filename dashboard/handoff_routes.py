@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
@@ -18,10 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.languages import mark_rtl
 from bot.messages import text as message_text
-from bot.services import followups, handoff, outbox
+from bot.services import followups, handoff, outbox, saved_replies
 from bot.services.conversations import display_name
 from bot.services.handoff import HandoffError
 from bot.services.people import find
+from bot.services.saved_replies import SavedReplyError
+from bot.text import parse_id
 from connectors.rasa.client import RasaClient, RasaUnavailable
 from dashboard.deps import Rasa, Sessions
 from dashboard.pages import back, flash
@@ -49,20 +51,31 @@ async def deliver(
     chat_id: int | None,
     text: str,
     by: str | None,
+    messages: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Queue `text` for the person's Telegram chat, in the one outbox every message to a young
-    person leaves through (the Telegram connector sends it: in order with the bot's messages,
-    retried, paced, never twice), and record it in their transcript."""
+    """Queue `text` (or `messages`: sendMessage parameters, buttons and all) for the person's
+    Telegram chat, in the one outbox every message to a young person leaves through (the
+    Telegram connector sends it: in order with the bot's messages, retried, paced, never
+    twice), and record it in their transcript."""
     if chat_id is None:
         raise Undeliverable("This person is not reachable on Telegram (e.g. a console chat).")
+    messages = messages or [{"text": mark_rtl(text)}]
 
     def queue() -> None:
         with sessions.begin() as session:
-            outbox.enqueue(session, chat_id, [{"chat_id": chat_id, "text": mark_rtl(text)}], None)
+            outbox.enqueue(session, chat_id, [{"chat_id": chat_id, **m} for m in messages], None)
 
     await asyncio.to_thread(queue)
+    metadata = {"coach": by} if by else {"source": "coach"}
     try:
-        await rasa.record_bot_message(sender_id, text, {"coach": by} if by else {"source": "coach"})
+        for message in messages:
+            rows = (message.get("reply_markup") or {}).get("inline_keyboard") or []
+            buttons = [
+                {"title": b["text"], "payload": b.get("url") or b.get("callback_data", "")}
+                for row in rows
+                for b in row
+            ]
+            await rasa.record_bot_message(sender_id, message["text"], metadata, buttons)
     except RasaUnavailable:
         logger.warning("Queued, but could not record a coach message for %s", sender_id)
 
@@ -116,33 +129,58 @@ async def reply(
     sessions: Sessions,
     rasa: Rasa,
     text: Annotated[str, Form(max_length=20000)] = "",
+    choices: Annotated[str, Form(max_length=1000)] = "",
+    opportunity: Annotated[str, Form(max_length=20)] = "",
     user: Viewer = Depends(viewer),
 ) -> Response:
-    """Write to the person, into their Telegram chat."""
+    """Write to the person, into their Telegram chat: a text, perhaps with buttons to tap, and
+    perhaps an opportunity card."""
 
-    def work() -> tuple[str, int | None]:
+    def work() -> tuple[str, int | None, str]:
         with sessions.begin() as session:
             current = handoff.held(session, handoff_id, user_row(session, user))
-            return current.sender_id, current.telegram_chat_id
+            return current.sender_id, current.telegram_chat_id, current.language
 
     try:
-        sender, chat_id = await asyncio.to_thread(work)
+        sender, chat_id, language = await asyncio.to_thread(work)
     except HandoffError as error:
         flash(request, str(error), "error")
         return back("/conversations")
     message = text.strip()
-    if not message:
+    try:
+        titles = saved_replies.choices(choices)
+        item = parse_id(opportunity)
+        if opportunity and item is None:
+            raise SavedReplyError("There is no such training or job in the catalogue.")
+        card = None if item is None else await asyncio.to_thread(_card, sessions, item, language)
+    except SavedReplyError as error:
+        flash(request, str(error), "error")
+        return back(f"/conversations/{sender}#reply")
+    if titles and not message:
+        flash(request, "Buttons go under a message: write one.", "error")
+    elif not message and card is None:
         flash(request, "The message is empty.", "error")
     elif len(message) > MAX_REPLY:
         flash(request, f"A message has at most {MAX_REPLY:,} characters; split it.", "error")
     else:
+        sent: list[dict[str, Any]] = []
+        if message:
+            markup = saved_replies.choice_markup(titles)
+            sent.append({"text": mark_rtl(message), **({"reply_markup": markup} if markup else {})})
+        if card is not None:
+            sent.append(card.message())
         try:
-            await deliver(sessions, rasa, sender, chat_id, message, user.username)
+            await deliver(sessions, rasa, sender, chat_id, message, user.username, sent)
         except Undeliverable as error:
             flash(request, str(error), "error")
         else:  # back to the reply box, under the newest message, which says it was sent
             return back(f"/conversations/{sender}?sent=1#reply")
     return back(f"/conversations/{sender}#reply")
+
+
+def _card(sessions: sessionmaker[Session], item: int, language: str) -> saved_replies.Card:
+    with sessions.begin() as session:
+        return saved_replies.card(session, item, language)
 
 
 @router.post("/handoffs/{handoff_id}/handback", dependencies=SIGNED_IN_FORM)

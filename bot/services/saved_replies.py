@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import Opportunity, SavedReply, User
-from bot.languages import supported
+from bot.languages import mark_rtl, supported
+from bot.messages import text as message_text
+from bot.render import details
+from bot.services.catalogue import get_opportunity
 from bot.services.people import now
+from bot.services.vocabulary import vocabulary
 
 MAX_TEXT = 2000
 SHORTCUT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -140,3 +145,71 @@ def for_reply(session: Session, user: User, language: str, name: str | None) -> 
         )  # fmt: skip
         for row in rows
     ]
+
+
+# --- what a coach's reply may carry besides its text ----------------------------------------
+
+MAX_CHOICES = 4
+MAX_CHOICE = 40  # characters of a button's title (Telegram's callback data holds 64 bytes)
+# A coach's button carries its title after this mark: the channel passes a tap on it to the
+# coach's conversation as the person's answer, where any other button means "back to the bot".
+COACH_CHOICE = "="
+
+
+def choices(typed: str) -> list[str]:
+    """Buttons the young person can tap under a coach's reply ("Sì | No"): their titles. A tap
+    comes back as the title, as if typed, into the coach's conversation."""
+    found = [" ".join(part.split()) for part in typed.split("|")]
+    found = [part for part in found if part]
+    if len(found) > MAX_CHOICES:
+        raise SavedReplyError(f"At most {MAX_CHOICES} buttons, separated by |.")
+    for title in found:
+        if len(title) > MAX_CHOICE or len((COACH_CHOICE + title).encode()) > 64:
+            raise SavedReplyError(f"A button has at most {MAX_CHOICE} characters: “{title}”.")
+        if title.startswith(("/", "#")):
+            raise SavedReplyError(f"A button cannot start with / or #: “{title}”.")
+    return found
+
+
+def choice_markup(titles: list[str]) -> dict[str, Any] | None:
+    """The buttons as Telegram's inline keyboard, side by side (None without any)."""
+    if not titles:
+        return None
+    return {
+        "inline_keyboard": [
+            [{"text": title, "callback_data": COACH_CHOICE + title} for title in titles]
+        ]
+    }
+
+
+@dataclass(frozen=True)
+class Card:
+    """An opportunity of the catalogue as a message: everything about it, in the person's
+    language, and a button to its page where it has one."""
+
+    text: str
+    buttons: list[dict[str, str]]
+
+    def message(self) -> dict[str, Any]:
+        """As sendMessage parameters."""
+        found: dict[str, Any] = {"text": self.text, "disable_web_page_preview": True}
+        if self.buttons:
+            found["reply_markup"] = {
+                "inline_keyboard": [
+                    [{"text": b["title"], "url": b["payload"]}] for b in self.buttons
+                ]
+            }
+        return found
+
+
+def card(session: Session, opportunity_id: int, language: str) -> Card:
+    """An opportunity card for a coach's reply."""
+    item = get_opportunity(session, opportunity_id)
+    if item is None:
+        raise SavedReplyError("There is no such training or job in the catalogue.")
+    words = mark_rtl(details(item, vocabulary(), language))
+    link = item.url if item.url and item.url.startswith(("https://", "http://")) else None
+    buttons = (
+        [{"title": message_text("alert_details_button", language), "payload": link}] if link else []
+    )
+    return Card(words, buttons)

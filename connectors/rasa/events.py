@@ -96,7 +96,7 @@ def parse(
                 if isinstance(item, dict)
             ),
             language=_maybe(metadata.get("language")),
-            via_button=metadata.get("via") == "button",
+            via_button=metadata.get("via") in ("button", "coach_button"),
         )
     if type_name == "bot":
         payload = data.get("data") or {}

@@ -14,6 +14,7 @@ from bot.languages import mark_rtl
 from bot.messages import text as message_text
 from bot.services.broadcasts import is_link_code
 from bot.services.plans import SHOW_PLAN
+from bot.services.saved_replies import COACH_CHOICE
 from connectors.telegram.bridge import Bridge
 from connectors.telegram.context import Context
 
@@ -90,6 +91,12 @@ async def on_button(update: Update, context: Context) -> None:
         else:
             await query.answer()
     if payload is None or user is None:
+        return
+    if payload.startswith(COACH_CHOICE):
+        # A button a coach put under their message: the person's answer, in the coach's
+        # conversation (it does not end it, as the bot's buttons do); screened like words.
+        answer = payload.removeprefix(COACH_CHOICE)
+        await _bridge(context).forward(context.bot, chat, user, answer, via="coach_button")
         return
     # A payload is ours, not the person's words: it is not screened for a crisis.
     await _bridge(context).forward(context.bot, chat, user, payload, words="", via="button")

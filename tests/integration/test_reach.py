@@ -264,6 +264,49 @@ def test_a_month_later_the_checkin_arrives_and_its_answer_is_an_outcome(
     )
 
 
+def test_plan_as_a_young_person_types_it_taps_twice_and_sends_a_sticker(
+    stack: Stack, fake_telegram: FakeTelegramAPI, story: Story
+) -> None:
+    """/plan through the connector: nothing yet, then a plan a coach wrote; the command however
+    it is typed; a double tap; a sticker in between; never a turn of Rasa's (no reply of the
+    model) and never a stack trace."""
+    assert story.campaign is not None, "the first test registers the people"
+    giulia = story.chats["giulia"]
+    running = connector(stack, fake_telegram, "reach-plan", **QUIET_OFF)
+    try:
+        assert text_of(giulia.say("/plan")) == mark_rtl(text("plan.empty", "it"))
+        with session_factory(stack.settings.database_url).begin() as session:
+            from bot.services import plans, users
+
+            person = session.scalar(
+                select(Person).where(Person.sender_id == sender_of(stack, giulia))
+            )
+            assert person is not None
+            coach = users.create_user(session, "plan.coach", "coach", "correct horse battery")
+            coach_row = session.get(users.User, coach.id)
+            assert coach_row is not None
+            later = people.now().date() + dt.timedelta(days=20)
+            for words in ("Manda il CV", "Chiama il centro per l'impiego"):
+                plans.add_step(session, person.id, coach_row, words, later)
+        shown = giulia.say("/PLAN@neet_test_bot")
+        assert "Manda il CV" in text_of(shown) and "Chiama il centro" in text_of(shown)
+        assert buttons(shown) == [
+            text("plan.done_button", "it", text="Manda il CV"),
+            text("plan.done_button", "it", text="Chiama il centro per l'impiego"),
+        ]
+        sticker = giulia.send(fake_telegram.make_sticker_update(giulia.user_id))
+        assert text_of(sticker) == text("non_text", "it")
+        ticked = giulia.tap(shown, text("plan.done_button", "it", text="Manda il CV"))
+        assert text_of(ticked) == text("plan.ticked", "it", text="Manda il CV")
+        again = giulia.tap(shown, text("plan.done_button", "it", text="Manda il CV"))
+        assert text_of(again) == text("plan.already_done", "it", text="Manda il CV")
+        after = giulia.say("/plan")
+        assert text("plan.progress", "it", done=1, total=2) in text_of(after)
+        assert len(buttons(after)) == 1
+    finally:
+        processes.stop(running.process)
+
+
 @pytest.fixture
 def slow_telegram() -> Iterator[FakeTelegramAPI]:
     """A Bot API that takes 5 messages a second (429 beyond): a round of 40 takes seconds."""

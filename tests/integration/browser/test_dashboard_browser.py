@@ -35,7 +35,9 @@ PASSWORD = "browser coach 456"
 
 @pytest.fixture(scope="module")
 def connector(stack: Stack, fake_telegram) -> Iterator[Connector]:
-    running = start_connector(stack, fake_telegram, "telegram-browser")
+    # No quiet hours, and a short round: a plan's reminders go out within a second or two.
+    quiet_off = {"ALERT_QUIET_START": "0", "ALERT_QUIET_END": "0", "ALERT_POLL_SECONDS": "1"}
+    running = start_connector(stack, fake_telegram, "telegram-browser", **quiet_off)
     fake_telegram.wait_for(lambda: fake_telegram.calls_to("getUpdates"), timeout=30)
     yield running
     processes.stop(running.process)
@@ -218,6 +220,19 @@ def test_the_queue_updates_itself_and_an_italian_request_goes_to_the_italian_coa
     fake_telegram.wait_for(
         lambda: "Ciao, sono Giulia: come posso aiutarti?" in text_of(chat.seen()), timeout=15
     )
+    # Buttons to tap and an opportunity card: the tap comes back into her open transcript
+    box.fill("Ti interessa questo corso?")
+    giulia.get_by_text("Add buttons or an opportunity card").click()
+    giulia.get_by_label("Buttons the person can tap").fill("Sì | No")
+    card = giulia.get_by_label("Opportunity card")
+    card.select_option(index=1)
+    title = card.locator("option:checked").inner_text().split(" — ")[0]
+    giulia.get_by_role("button", name="Send").click()
+    fake_telegram.wait_for(lambda: title in text_of(chat.seen()), timeout=15)
+    asked = [m for m in chat.seen() if m.get("text") == "Ti interessa questo corso?"]
+    assert [b["text"] for b in asked[0]["reply_markup"]["inline_keyboard"][0]] == ["Sì", "No"]
+    chat.tap(asked, "Sì", replies=0)
+    expect(giulia.locator(".entry.user .bubble.tap").last).to_contain_text("Sì", timeout=15_000)
     giulia.get_by_label("Pass to").select_option(label="Ivana (hr)")
     giulia.get_by_label("Note for them").fill("parla anche croato")
     giulia.get_by_role("button", name="Pass the conversation").click()
@@ -232,6 +247,74 @@ def test_the_queue_updates_itself_and_an_italian_request_goes_to_the_italian_coa
     expect(ivana.get_by_role("status").first).to_contain_text("Handed back")
     for page in (giulia, ivana):
         page.context.close()
+
+
+def test_a_coach_writes_a_plan_proposes_an_appointment_and_the_young_person_answers_in_telegram(
+    browser, stack: Stack, connector: Connector, dashboard: Dashboard, fake_telegram
+) -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from bot.db.session import session_factory
+    from bot.services import people
+    from bot.services.plans import day_words
+
+    chat = Person(fake_telegram, language_code="it", first_name="Lucia")
+    with session_factory(stack.settings.database_url).begin() as session:
+        person = people.give_consent(session, sender_id(chat), language="it")
+        people.save_profile(
+            session, sender_id(chat),
+            people.Profile(name="Lucia", age=20, place="Napoli", country="IT", language="it"),
+        )  # fmt: skip
+        person.telegram_chat_id = chat.user_id
+        person_id = person.id
+    page = browser.new_context().new_page()
+    sign_in(page, dashboard, f"/people/{person_id}")
+    rome = dt.datetime.now(ZoneInfo("Europe/Rome"))
+    # A step due tomorrow: its last reminder is due at once
+    page.get_by_label("Step", exact=True).fill("Manda il CV al centro giovani")
+    page.get_by_label("Due").fill((rome.date() + dt.timedelta(days=1)).isoformat())
+    page.get_by_role("button", name="Add the step").click()
+    expect(page.get_by_role("status").first).to_contain_text("Step added.")
+    expect(page.locator("#plan-progress")).to_contain_text("0 of 1 steps done.")
+    # An appointment in 90 minutes, in the person's time (Rome)
+    starts = rome + dt.timedelta(minutes=90)
+    page.get_by_label("Day", exact=True).fill(starts.date().isoformat())
+    page.get_by_label("Time (Europe/Rome)").fill(starts.strftime("%H:%M"))
+    page.get_by_label("Where").fill("Centro giovani, Via Toledo 10")
+    page.get_by_role("button", name="Propose the appointment").click()
+    expect(page.get_by_role("status").first).to_contain_text("Appointment proposed.")
+    # Lucia gets the proposal in Italian, with the coach's display name, and confirms it
+    fake_telegram.wait_for(lambda: "Via Toledo 10" in text_of(chat.seen()), timeout=20)
+    proposal = [m for m in chat.seen() if "Via Toledo 10" in m.get("text", "")]
+    assert starts.strftime("%H:%M") in proposal[0]["text"]
+    confirmed = chat.tap(proposal, message_text("appointment.confirm_button", "it"))
+    assert "Via Toledo 10" in text_of(confirmed) and "✅" in text_of(confirmed)
+    # Both reminders arrive: the step's (due tomorrow) and the appointment's (in two hours)
+    tomorrow = day_words(rome.date() + dt.timedelta(days=1), "it")
+    step_reminder = message_text(
+        "plan.reminder_day", "it", text="Manda il CV al centro giovani", due=tomorrow
+    )
+    soon = message_text(
+        "appointment.reminder_soon", "it", coach="Maria", time=starts.strftime("%H:%M"),
+        where="Centro giovani, Via Toledo 10",
+    )  # fmt: skip
+    fake_telegram.wait_for(
+        lambda: step_reminder in text_of(chat.seen()) and soon in text_of(chat.seen()), timeout=30
+    )
+    # /plan shows the step with its button; a tap ticks it off, and the coach sees it
+    shown = chat.say("/plan")
+    assert "Manda il CV al centro giovani" in text_of(shown)
+    assert message_text("appointment.status.confirmed", "it") in text_of(shown)
+    ticked = chat.tap(shown, "✅")
+    assert text_of(ticked) == message_text(
+        "plan.ticked", "it", text="Manda il CV al centro giovani"
+    )
+    page.reload()
+    expect(page.locator("#plan-progress")).to_contain_text("1 of 1 steps done.")
+    expect(page.locator("tr.step")).to_contain_text("by the young person")
+    expect(page.locator("li.appointment")).to_contain_text("confirmed")
+    page.context.close()
 
 
 COACH_PAGES = ("/conversations", "/people", "/figures", "/account", "/replies")

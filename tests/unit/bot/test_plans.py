@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Appointment, BulkMessage, Person, PlanStep, User
+from bot.languages import mark_rtl
 from bot.messages import text
 from bot.services import bulk, figures, people, plans, privacy
 from bot.services.figures import Period
@@ -291,3 +292,25 @@ def test_plans_and_appointments_are_in_mydata_and_gone_with_the_person(
         assert session.scalars(select(PlanStep)).all() == []
         assert session.scalars(select(Appointment)).all() == []
         assert session.scalars(select(BulkMessage)).all() == []
+
+
+def test_a_tap_on_a_cancelled_proposal_changes_nothing_and_arabic_reads_right_to_left(
+    sessions: sessionmaker[Session], frozen: list[dt.datetime]
+) -> None:
+    with sessions.begin() as session:
+        person = registered(session, "tg-tunis", chat=7002, followup=False, language="ar",
+                            country="TN")  # fmt: skip
+        author = coach(session)
+        plans.add_step(session, person.id, author, "أرسل سيرتك الذاتية", MOMENT.date() + 5 * DAY)
+        proposal = plans.propose(
+            session, person.id, author, dt.datetime(2026, 12, 2, 11, 0), "تونس"
+        )
+        plans.record(session, person.id, proposal.appointment_id, "cancelled")
+        yes = proposal.message["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        late = plans.answer(session, "tg-tunis", yes, "ar")
+        stored = session.get(Appointment, proposal.appointment_id)
+        assert stored is not None and stored.status == "cancelled"
+        shown = plans.answer(session, "tg-tunis", plans.SHOW_PLAN, "ar")
+    assert late.text == mark_rtl(text("plan.expired", "ar"))
+    assert proposal.text.startswith("\u200f") and shown.text.startswith("\u200f")
+    assert "أرسل سيرتك الذاتية" in shown.text and "تونس" not in shown.text  # cancelled: not shown

@@ -159,6 +159,50 @@ def test_a_coach_joins_by_display_name_and_writes_through_the_outbox(
     assert "coach1" not in queued[0]
 
 
+def test_a_coach_reply_carries_buttons_to_tap_and_an_opportunity_card(
+    client: TestClient,
+    settings: Settings,  # noqa: F811
+) -> None:
+    from bot.db.models import Opportunity
+    from bot.services.catalogue_csv import import_catalogue
+    from tests.conftest import catalogue_csv, opportunity_row
+
+    with session_factory(settings.database_url).begin() as session:
+        assert import_catalogue(session, catalogue_csv(opportunity_row())).ok
+        item = session.scalars(select(Opportunity.id)).one()
+        request, _ = handoff.request(session, "tg-person-3", "it")
+        handoff.attach_chat(session, "tg-person-3", CHAT)
+        request_id = request.id
+    sign_in(client, "coach1")
+    token = csrf_of(client, "/conversations")
+    client.post(f"/handoffs/{request_id}/take", data={"csrf_token": token})
+
+    def reply(**fields: str) -> str:
+        return client.post(
+            f"/handoffs/{request_id}/reply", data={"csrf_token": token, **fields}
+        ).text
+
+    assert "At most 4 buttons" in reply(text="Quale?", choices="a|b|c|d|e")
+    assert "cannot start with / or #" in reply(text="Quale?", choices="/delete_data")
+    assert "Buttons go under a message" in reply(choices="Sì | No")
+    assert "no such training or job" in reply(text="x", opportunity="99999")
+    reply(text="Ti interessa?", choices=" Sì |No ", opportunity=str(item))
+    with session_factory(settings.database_url).begin() as session:
+        queued = [json.loads(row.params) for row in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.chat_id == CHAT).order_by(OutboxMessage.id)
+        )][1:]  # fmt: skip
+    assert [m["text"] for m in queued][0] == "Ti interessa?"  # the refused ones sent nothing
+    assert queued[0]["reply_markup"]["inline_keyboard"] == [
+        [{"text": "Sì", "callback_data": "=Sì"}, {"text": "No", "callback_data": "=No"}]
+    ]
+    card = queued[1]
+    assert card["text"].startswith("🎓 Web development bootcamp") and "Gratis" in card["text"]
+    assert card["reply_markup"]["inline_keyboard"][0][0]["url"] == (
+        "https://code-academy.example/bootcamp"
+    )
+    assert len(queued) == 2
+
+
 def test_of_two_coaches_taking_at_once_exactly_one_gets_it(settings: Settings) -> None:  # noqa: F811
     create_app(settings)  # migrates
     sessions = session_factory(settings.database_url)

@@ -30,7 +30,7 @@ from bot.db.models import Appointment, Opportunity, Person, PlanStep, User
 from bot.languages import mark_rtl
 from bot.messages import text
 from bot.payloads import button, parse, payload
-from bot.services import bulk
+from bot.services import bulk, routing
 from bot.services.bulk import APPOINTMENT_DAY, APPOINTMENT_SOON, STEP_DAY, STEP_WEEK
 from bot.services.followups import Reply
 from bot.services.people import get_person, now, policy
@@ -461,6 +461,17 @@ def _reply_to_proposal(
             return Reply(mark_rtl(_answered(person, item, language)), [])
         return _expired(language)
     item.status, item.answered_at = chosen, now()
+    if item.coach is not None:
+        # The coach who proposed it hears at once, on their own Telegram if they linked it.
+        answer = {"confirmed": "confirmed", "other_time": "asked for another time",
+                  "declined": "declined"}[chosen]  # fmt: skip
+        when = _local(person, item.starts_at).strftime("%Y-%m-%d %H:%M")
+        routing.tell(
+            session,
+            item.coach,
+            f"📅 The appointment you proposed for {when} ({person.country or '?'} time) was "
+            f"{answer}.\n" + routing.dashboard_url(f"/people/{person.id}#appointments"),
+        )
     return Reply(mark_rtl(_answered(person, item, language)), [])
 
 

@@ -126,21 +126,31 @@ def notify(session: Session, handoff: Handoff, coaches: list[User]) -> None:
                 )
             )
         )
+    kind = "🚨 An URGENT request" if handoff.urgent else "🔔 A new request"
+    for coach in coaches:
+        tell(
+            session,
+            coach,
+            f"{kind} for a coach is waiting for you (language: {handoff.language}).\n"
+            + dashboard_url(f"/conversations/{handoff.sender_id}"),
+        )
+
+
+def dashboard_url(path: str) -> str:
+    """The address of a dashboard page, for a link outside the dashboard."""
     settings = get_settings()
     base = settings.dashboard_public_url.rstrip("/") or (
         f"http://{settings.dashboard_host}:{settings.dashboard_port}"
     )
-    kind = "🚨 An URGENT request" if handoff.urgent else "🔔 A new request"
-    for coach in coaches:
-        if coach.telegram_chat_id is None:
-            continue
-        text = (
-            f"{kind} for a coach is waiting for you (language: {handoff.language}).\n"
-            f"{base}/conversations/{handoff.sender_id}"
-        )
-        outbox.enqueue(
-            session,
-            coach.telegram_chat_id,
-            [{"chat_id": coach.telegram_chat_id, "text": text, "disable_web_page_preview": True}],
-            None,
-        )
+    return base + path
+
+
+def tell(session: Session, coach: User, words: str) -> bool:
+    """A short notice to a coach's own Telegram chat, if they linked one (through the outbox);
+    whether it was queued. Never what a young person wrote: a link says where to look."""
+    if coach.telegram_chat_id is None:
+        return False
+    chat = coach.telegram_chat_id
+    message = {"chat_id": chat, "text": words, "disable_web_page_preview": True}
+    outbox.enqueue(session, chat, [message], None)
+    return True

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.models import Appointment, BulkMessage, Person, PlanStep, User
+from bot.db.models import Appointment, BulkMessage, OutboxMessage, Person, PlanStep, User
 from bot.languages import mark_rtl
 from bot.messages import text
 from bot.services import bulk, figures, people, plans, privacy
@@ -52,7 +52,9 @@ def person_in_italy(session: Session, sender: str = "tg-plan", chat: int | None 
 
 def coach(session: Session) -> User:
     create_user(session, "giulia", "coach", "correct horse battery", "Giulia")
-    return account(session, "giulia")
+    found = account(session, "giulia")
+    found.telegram_chat_id = 9100  # her own chat, linked on "Your settings"
+    return found
 
 
 def test_a_coach_writes_steps_and_the_person_ticks_one_with_a_button(
@@ -164,6 +166,12 @@ def test_an_appointment_is_proposed_in_the_persons_time_and_answered_once(
         status = session.get(Appointment, proposal.appointment_id)
         assert status is not None and status.status == "confirmed"
     assert "Centro giovani" in confirmed.text and "10:00" in confirmed.text
+    # Giulia linked her Telegram: she hears of the answer there, with a link, no words of theirs
+    with sessions.begin() as session:
+        (notice,) = [json.loads(row.params) for row in session.scalars(select(OutboxMessage))]
+    assert notice["chat_id"] == 9100
+    assert notice["text"].startswith("📅 The appointment you proposed for 2026-12-03 10:00")
+    assert "was confirmed." in notice["text"] and "#appointments" in notice["text"]
     assert later.text == text("plan.expired", "it")
     assert text("appointment.status.confirmed", "it") in shown.text
 

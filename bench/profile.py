@@ -21,21 +21,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-from pydantic import SecretStr
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.throughput import PATHS, Bench, cpu_seconds, start_system  # noqa: E402
-from bot.services.setup import prepare_database  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bench.throughput import Bench, cpu_seconds, prepared, start_system  # noqa: E402
 from connectors import processes  # noqa: E402
-from tests.fakes.telegram_api import FakeTelegramAPI  # noqa: E402
-from tests.integration.conftest import free_port, shifted_sample  # noqa: E402
 
 # The parts of the work: (part, patterns). A stack belongs to the first part (in this order) one
 # of whose patterns matches any of its frames; a pattern is "function@file", either side may be
@@ -133,17 +126,8 @@ def main() -> None:
     if not Path(spy).exists():
         sys.exit("py-spy is missing: make install (it is in the development tools)")
 
-    var = Path(tempfile.mkdtemp(prefix="neetbot-profile-"))
-    settings = Settings(
-        _env_file=None, var_dir=var, database_url=f"sqlite:///{var / 'app.db'}",
-        rasa_port=free_port(), actions_port=free_port(),
-        rasa_token=SecretStr("bench-token-0123456789abcdefghijklmno"),
-        secret_key=SecretStr("bench-key-0123456789abcdefghijklmnopq"),
-    )  # fmt: skip
-    prepare_database(settings.database_url, sample=shifted_sample(var / "catalogue.csv"))
-    logs = var / "logs"
-    logs.mkdir(parents=True)
-    fakes = {path: FakeTelegramAPI().start() for path in PATHS if path != "REST"}
+    settings, logs, fakes = prepared("neetbot-profile-")
+    var = settings.var_dir
     started: list[subprocess.Popen[bytes]] = []
     try:
         started = start_system(settings, fakes, logs)

@@ -394,6 +394,22 @@ def start_system(
     return started
 
 
+def prepared(prefix: str) -> tuple[Settings, Path, dict[str, FakeTelegramAPI]]:
+    """Settings on a fresh temporary directory and database (the sample catalogue, its dates
+    moved to today), the logs' directory, and a started fake Bot API for each Telegram path."""
+    var = Path(tempfile.mkdtemp(prefix=prefix))
+    settings = Settings(
+        _env_file=None, var_dir=var, database_url=f"sqlite:///{var / 'app.db'}",
+        rasa_port=free_port(), actions_port=free_port(),
+        rasa_token=SecretStr("bench-token-0123456789abcdefghijklmno"),
+        secret_key=SecretStr("bench-key-0123456789abcdefghijklmnopq"),
+    )  # fmt: skip
+    prepare_database(settings.database_url, sample=shifted_sample(var / "catalogue.csv"))
+    logs = var / "logs"
+    logs.mkdir(parents=True)
+    return settings, logs, {path: FakeTelegramAPI().start() for path in PATHS if path != "REST"}
+
+
 def in_turn(round_: int) -> list[str]:
     """The paths in a different order each round."""
     shift = round_ % len(PATHS)
@@ -415,17 +431,7 @@ def main() -> None:
     if args.split_cores:
         os.sched_setaffinity(0, {1})  # this process: the load and the fake Bot API servers
 
-    var = Path(tempfile.mkdtemp(prefix="neetbot-bench-"))
-    settings = Settings(
-        _env_file=None, var_dir=var, database_url=f"sqlite:///{var / 'app.db'}",
-        rasa_port=free_port(), actions_port=free_port(),
-        rasa_token=SecretStr("bench-token-0123456789abcdefghijklmno"),
-        secret_key=SecretStr("bench-key-0123456789abcdefghijklmnopq"),
-    )  # fmt: skip
-    prepare_database(settings.database_url, sample=shifted_sample(var / "catalogue.csv"))
-    logs = var / "logs"
-    logs.mkdir(parents=True)
-    fakes = {path: FakeTelegramAPI().start() for path in PATHS if path != "REST"}
+    settings, logs, fakes = prepared("neetbot-bench-")
     started: list[subprocess.Popen[bytes]] = []
     try:
         started = start_system(settings, fakes, logs, split=args.split_cores)

@@ -62,10 +62,39 @@ def hide_query_parameters() -> None:
     sqlalchemy.create_engine = create_engine  # type: ignore[assignment]
 
 
+def validate_action_answers_with_one_validator() -> None:
+    """Rasa checks every answer of the action server against its JSON schema with
+    `jsonschema.validate`, which checks the schema itself and builds a new validator each time:
+    a fifth of Rasa's CPU per message (`bench/profile.py`, docs/benchmarks.md). The same check,
+    with the schema checked and its validator built once: the same answers pass, the same error
+    (the best match, with Rasa's words added) is raised for the others."""
+    from jsonschema import exceptions, validators
+    from rasa.core.actions.action import RemoteAction
+
+    if getattr(RemoteAction._validate_action_result, "one_validator", False):
+        return
+    schema = RemoteAction.action_response_format_spec()
+    kind = validators.validator_for(schema)
+    kind.check_schema(schema)
+    validator = kind(schema)
+    original = RemoteAction._validate_action_result
+
+    def validate(self: Any, result: dict[str, Any]) -> bool:
+        error = exceptions.best_match(validator.iter_errors(result))
+        if error is None:
+            return True
+        return bool(original(self, result))  # raises the error with Rasa's words, as before
+
+    validate.one_validator = True  # type: ignore[attr-defined]
+    RemoteAction._validate_action_result = validate  # type: ignore[method-assign]
+
+
 def main() -> None:
     """Run Rasa's command line (as the `rasa` script does) with the token added."""
     sys.argv = ["rasa", *arguments(sys.argv[1:], os.environ)]
     hide_query_parameters()
+    if sys.argv[1:2] == ["run"]:  # the server (training and tests need no action server)
+        validate_action_answers_with_one_validator()
     # Imported here: the tests load this file where Rasa is not installed.
     from rasa.__main__ import main as rasa_main
 

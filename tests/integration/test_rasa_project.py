@@ -130,3 +130,48 @@ def test_the_configuration_without_embeddings_trains_and_understands_without_nan
     intents = [json.loads(line) for line in parsed.stdout.splitlines() if line.startswith('"')]
     assert intents[:2] == ["ask_trainings", "ask_jobs"]
     assert intents[2] in ("out_of_scope", "nlu_fallback"), intents
+
+
+CHECK_ANSWERS = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import jsonschema
+import neetbot_launch
+from rasa.core.actions.action import RemoteAction
+
+schema = RemoteAction.action_response_format_spec()
+good = {"events": [{"event": "slot", "name": "language", "value": "it"}],
+        "responses": [{"text": "Ciao"}]}
+bad = {"events": [{"event": "slot"}], "responses": "not a list"}
+expected = None
+try:
+    jsonschema.validate(bad, schema)
+except jsonschema.ValidationError as error:
+    expected = error.message
+neetbot_launch.validate_action_answers_with_one_validator()
+neetbot_launch.validate_action_answers_with_one_validator()  # twice: patched once
+action = RemoteAction("action_search", None)
+found = {"good": action._validate_action_result(good), "patched":
+         RemoteAction._validate_action_result.one_validator, "expected": expected}
+try:
+    action._validate_action_result(bad)
+except jsonschema.ValidationError as error:
+    found["raised"] = error.message
+print(json.dumps(found))
+"""
+
+
+def test_rasa_checks_the_action_servers_answers_as_before_with_one_validator() -> None:
+    """The launcher's faster check of the action server's answers (one validator, built once)
+    passes what Rasa's own check passes and raises Rasa's error for the rest."""
+    python = RASA_BIN.with_name("python")
+    done = subprocess.run(
+        [str(python), "-c", CHECK_ANSWERS, str(RASA_PROJECT)],
+        capture_output=True, text=True, timeout=300, env=rasa_env(),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["good"] is True and found["patched"] is True
+    assert found["expected"]  # the bad answer is refused by jsonschema itself
+    assert found["raised"].startswith(found["expected"])
+    assert "Failed to validate Action server response" in found["raised"]

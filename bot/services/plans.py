@@ -32,6 +32,7 @@ from bot.messages import text
 from bot.payloads import button, parse, payload
 from bot.services import bulk, routing
 from bot.services.bulk import APPOINTMENT_DAY, APPOINTMENT_SOON, STEP_DAY, STEP_WEEK
+from bot.services.conversations import aware
 from bot.services.followups import Reply
 from bot.services.people import get_person, now, policy
 
@@ -61,12 +62,8 @@ def is_plan_payload(message: str) -> bool:
     return message.startswith((f"/{PLAN}{{", f"/{STEP}{{", f"/{APPOINTMENT}{{"))
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def _local(person: Person, moment: dt.datetime) -> dt.datetime:
-    return _aware(moment).astimezone(policy().timezone(person.country))
+    return aware(moment).astimezone(policy().timezone(person.country))
 
 
 def day_words(day: dt.date, language: str) -> str:
@@ -260,7 +257,7 @@ def record(session: Session, person_id: int, appointment_id: int, status: str) -
         raise PlanError("Choose attended, missed or cancel.")
     if appointment.status not in allowed:
         raise PlanError(f"This appointment is {appointment.status.replace('_', ' ')}.")
-    if status in ("attended", "missed") and _aware(appointment.starts_at) > now():
+    if status in ("attended", "missed") and aware(appointment.starts_at) > now():
         raise PlanError("This appointment has not happened yet.")
     told = appointment.status in ("proposed", "confirmed", "other_time")
     appointment.status, appointment.recorded_at = status, now()
@@ -342,12 +339,12 @@ def plan_of(session: Session, person_id: int, language: str = "en") -> PlanView:
     appointments = [
         AppointmentView(
             item.id,
-            _aware(item.starts_at),
+            aware(item.starts_at),
             when_words(person, item.starts_at, language),
             item.place,
             item.status,
             item.coach.display_name if item.coach else None,
-            _aware(item.starts_at) <= moment,
+            aware(item.starts_at) <= moment,
         )
         for item in person.appointments
     ]
@@ -392,8 +389,7 @@ def show(session: Session, person: Person, language: str) -> Reply:
     upcoming = [
         item
         for item in person.appointments
-        if _aware(item.starts_at) > moment
-        and item.status in ("proposed", "confirmed", "other_time")
+        if aware(item.starts_at) > moment and item.status in ("proposed", "confirmed", "other_time")
     ]
     steps = person.plan_steps
     if not steps and not upcoming:
@@ -455,9 +451,9 @@ def _reply_to_proposal(
     chosen = ANSWERS.get(fields.get("r") or "")
     if item is None or item.person_id != person.id or chosen is None:
         return _expired(language)
-    if item.status != "proposed" or _aware(item.starts_at) <= now():
+    if item.status != "proposed" or aware(item.starts_at) <= now():
         # Answered already (the first answer stays), recorded or cancelled: say where it is.
-        if item.status in ANSWERS.values() and item.status == chosen:
+        if item.status == chosen:
             return Reply(mark_rtl(_answered(person, item, language)), [])
         return _expired(language)
     item.status, item.answered_at = chosen, now()
@@ -476,11 +472,8 @@ def _reply_to_proposal(
 
 
 def _answered(person: Person, item: Appointment, language: str) -> str:
-    key = {"confirmed": "confirmed", "other_time": "other_time", "declined": "declined"}[
-        item.status
-    ]
     return text(
-        f"appointment.{key}",
+        f"appointment.{item.status}",  # confirmed, other_time or declined
         language,
         when=when_words(person, item.starts_at, language),
         where=item.place,
@@ -551,7 +544,7 @@ def queue_reminders(session: Session, moment: dt.datetime | None = None) -> int:
         )
     ).all()
     for item in appointments:
-        starts = _aware(item.starts_at)
+        starts = aware(item.starts_at)
         if starts <= moment:
             item.soon_reminder_at = moment  # it has begun: no reminder any more
             continue
@@ -571,14 +564,14 @@ def queue_reminders(session: Session, moment: dt.datetime | None = None) -> int:
             queued += bulk.queue(session, APPOINTMENT_SOON, item.id, person, mark_rtl(words), [])
         elif item.day_reminder_at is None:
             item.day_reminder_at = moment
-            if _aware(item.answered_at or item.created_at) <= starts - DAY:
+            if aware(item.answered_at or item.created_at) <= starts - DAY:
                 # Confirmed less than a day ahead: the confirmation said it all.
                 words = text("appointment.reminder_day", language, **fields)
                 queued += bulk.queue(session, APPOINTMENT_DAY, item.id, person, mark_rtl(words), [])
     return queued
 
 
-# --- figures and the person's data ----------------------------------------------------------
+# --- figures ---------------------------------------------------------------------------------
 
 
 def appointment_counts(session: Session, start: dt.datetime, end: dt.datetime) -> Counter[str]:
@@ -593,31 +586,3 @@ def appointment_counts(session: Session, start: dt.datetime, end: dt.datetime) -
             )
         }
     )
-
-
-def export(person: Person) -> dict[str, list[dict[str, Any]]]:
-    """The plan and appointments in a person's data export (`/mydata`)."""
-
-    def iso(value: dt.datetime | None) -> str | None:
-        return _aware(value).isoformat() if value is not None else None
-
-    return {
-        "plan": [
-            {
-                "step": step.text,
-                "due": step.due_on.isoformat(),
-                "opportunity": step.opportunity.title if step.opportunity else None,
-                "done_at": iso(step.done_at),
-            }
-            for step in person.plan_steps
-        ],
-        "appointments": [
-            {
-                "at": iso(item.starts_at),
-                "where": item.place,
-                "status": item.status,
-                "coach": _coach_name(item.coach),
-            }
-            for item in person.appointments
-        ],
-    }

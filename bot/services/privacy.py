@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Conversation, Erasure, Handoff, Person
-from bot.services import campaigns, plans
+from bot.services import campaigns
 from bot.services.conversations import forget
 from bot.services.events import EventLog
 from bot.services.followups import checkins_of
@@ -223,7 +223,24 @@ def export_person(session: Session, log: EventLog, sender_id: str) -> dict[str, 
             }
             for item in checkins_of(session, person.id)
         ]
-        document.update(plans.export(person))  # "plan" and "appointments"
+        document["plan"] = [
+            {
+                "step": step.text,
+                "due": step.due_on.isoformat(),
+                "opportunity": step.opportunity.title if step.opportunity else None,
+                "done_at": _iso(step.done_at),
+            }
+            for step in person.plan_steps
+        ]
+        document["appointments"] = [
+            {
+                "at": _iso(item.starts_at),
+                "where": item.place,
+                "status": item.status,
+                "coach": item.coach.display_name if item.coach else "…",
+            }
+            for item in person.appointments
+        ]
     document["requests_for_a_coach"] = [
         {
             "asked_at": _iso(item.requested_at),

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.db.models import Appointment, BulkMessage, OutboxMessage, Person, PlanStep, User
 from bot.languages import mark_rtl
 from bot.messages import text
-from bot.services import bulk, figures, people, plans, privacy
+from bot.services import bulk, conversations, figures, people, plans, privacy
 from bot.services.figures import Period
 from bot.services.plans import PlanError
 from bot.services.users import create_user
@@ -144,7 +144,9 @@ def test_an_appointment_is_proposed_in_the_persons_time_and_answered_once(
         stored = session.get(Appointment, proposal.appointment_id)
         assert stored is not None
         # 10:00 in Rome in December is 09:00 UTC
-        assert plans._aware(stored.starts_at) == dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.UTC)
+        assert conversations.aware(stored.starts_at) == dt.datetime(
+            2026, 12, 3, 9, 0, tzinfo=dt.UTC
+        )
         no_chat = person_in_italy(session, "tg-console", chat=None)
         with pytest.raises(PlanError, match="cannot be written to"):
             plans.propose(session, no_chat.id, author, dt.datetime(2026, 12, 3, 10, 0), "x")

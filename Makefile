@@ -10,7 +10,7 @@ UV := $(VENV)/bin/uv
 NEETBOT := $(VENV)/bin/neetbot
 PYTHON3 ?= python3
 
-.PHONY: help install browser run test chat lint format train bench eval audit clean
+.PHONY: help install browser run test chat lint format messages train bench eval audit clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -78,6 +78,10 @@ lint: $(VENV)/.installed ## ruff (lint and format check), mypy, and the layers' 
 format: $(VENV)/.installed ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix bot actions connectors dashboard neetbot tests bench eval rasa_project
 	$(VENV)/bin/ruff format bot actions connectors dashboard neetbot tests bench eval rasa_project
+
+messages: $(VENV)/.installed ## The dashboard's texts: extract them into dashboard/locale/messages.pot, update each language's .po, list what is untranslated
+	$(VENV)/bin/python scripts/dashboard_messages.py update
+	-$(VENV)/bin/python scripts/dashboard_messages.py check
 
 test: install browser lint train ## Lint, install Chromium and train the model if needed, then the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)

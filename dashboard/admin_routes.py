@@ -19,10 +19,19 @@ from bot.services.users import (
     set_password,
     set_role,
 )
+from dashboard.i18n import N_, _, say
 from dashboard.pages import back, flash, render
 from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
 router = APIRouter(prefix="/admin")
+# What each change of an account says when it is done
+UPDATED = {
+    "disable": N_("Disable: '%(username)s' updated."),
+    "enable": N_("Enable: '%(username)s' updated."),
+    "role": N_("Role: '%(username)s' updated."),
+    "password": N_("Password: '%(username)s' updated."),
+    "display-name": N_("Display name: '%(username)s' updated."),
+}
 
 
 @router.get("/users", response_class=HTMLResponse)
@@ -47,13 +56,16 @@ def add_user(
     try:
         created = create_user(session, username, role, password, display_name or None)
     except UserError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
     else:
         audit.record(
             session, user.id, user.username, "account.create", created.username,
             None, {"role": created.role, "display_name": created.display_name},
         )  # fmt: skip
-        flash(request, f"Created {created.role} {created.username!r}.")
+        if created.role == "admin":
+            flash(request, _("Created admin '%(username)s'.", username=created.username))
+        else:
+            flash(request, _("Created coach '%(username)s'.", username=created.username))
     return back("/admin/users")
 
 
@@ -82,7 +94,7 @@ def change_user(
         else:
             raise UserError("There is no such change.")
     except UserError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return back("/admin/users")
     shown = {"role", "disabled", "display_name"}
     audit.record(
@@ -90,5 +102,5 @@ def change_user(
         {k: v for k, v in vars(before).items() if k in shown} if before else None,
         {k: v for k, v in vars(after).items() if k in shown},
     )  # fmt: skip
-    flash(request, f"{change.replace('-', ' ').capitalize()}: {after.username!r} updated.")
+    flash(request, _(UPDATED[change], username=after.username))
     return back("/admin/users")

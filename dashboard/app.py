@@ -36,6 +36,8 @@ from dashboard import (
     catalogue_routes,
     conversation_routes,
     figure_routes,
+    i18n,
+    language_routes,
     learning_routes,
     message_routes,
     model_routes,
@@ -45,6 +47,7 @@ from dashboard import (
     reach_routes,
     studio_routes,
 )
+from dashboard.i18n import N_, LocaleMiddleware
 from dashboard.limits import BodyLimit
 from dashboard.pages import render
 from dashboard.security import LoginRequired
@@ -52,6 +55,8 @@ from dashboard.security import LoginRequired
 logger = logging.getLogger(__name__)
 SYNC_EVERY = 2.0  # seconds between two looks at the tracker store
 SESSION_HOURS = 10
+# Starlette's own error texts, so that the catalogue has them.
+STARLETTE_DETAILS = (N_("Not Found"), N_("Method Not Allowed"), N_("Internal Server Error"))
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
@@ -126,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.addresses = auth_routes.address_limiter()
     # Inside the session (added first): only a signed-in user's import may send a large body.
     app.add_middleware(BodyLimit)
+    app.add_middleware(LocaleMiddleware)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key.get_secret_value(),
@@ -150,7 +156,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _error_page(request: Request, error: HTTPException) -> Response:
         if request.url.path.endswith(".json"):
             return JSONResponse({"detail": error.detail}, status_code=error.status_code)
-        return render(request, "error.html", None, status_code=error.status_code, error=error)
+        # The detail was translated where it was raised (or is Starlette's own, translated here).
+        shown = HTTPException(error.status_code, i18n.gettext(str(error.detail)))
+        return render(request, "error.html", None, status_code=error.status_code, error=shown)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
@@ -177,6 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reach_routes,
         broadcast_routes,
         plan_routes,
+        language_routes,
     ):
         app.include_router(module.router)
     return app

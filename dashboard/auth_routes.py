@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.services.users import Busy, authenticate, end_sessions
 from dashboard.deps import Addresses, AppSettings, Sessions
+from dashboard.i18n import _, ngettext
 from dashboard.pages import back, render
 from dashboard.security import SIGNED_IN_FORM, check_csrf, db
 
@@ -60,7 +61,9 @@ def login(
     address = request.client.host if request.client else "unknown"
     error = None
     if not addresses.hit(PER_ADDRESS, "login", address):
-        error = "Too many sign-in attempts from your network. Wait a few minutes, then try again."
+        error = _(
+            "Too many sign-in attempts from your network. Wait a few minutes, then try again."
+        )
         attempt = None
     else:
         try:
@@ -71,17 +74,18 @@ def login(
             )  # fmt: skip
         except Busy:
             attempt = None
-            error = "Many people are signing in right now. Wait a moment, then try again."
+            error = _("Many people are signing in right now. Wait a moment, then try again.")
     if attempt is None or attempt.account is None:
         if attempt is not None and attempt.wait is not None:
             seconds = math.ceil(attempt.wait.total_seconds())
-            error = (
-                f"Too many wrong passwords for this account. Wait {seconds} seconds, "
-                "then try again."
+            error = ngettext(
+                "Too many wrong passwords for this account. Wait %(num)d second, then try again.",
+                "Too many wrong passwords for this account. Wait %(num)d seconds, then try again.",
+                seconds,
             )
         return render(
             request, "login.html", None, status_code=401 if attempt else 429,
-            error=error or "Wrong username or password.", username=username,
+            error=error or _("Wrong username or password."), username=username,
             next=_safe_next(next),
         )  # fmt: skip
     request.session.clear()

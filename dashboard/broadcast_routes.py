@@ -18,7 +18,9 @@ from bot.services.broadcasts import BroadcastError, Segment
 from bot.services.people import policy
 from bot.services.vocabulary import vocabulary
 from bot.settings import SUPPORTED_LANGUAGES
+from dashboard import i18n
 from dashboard.deps import AppSettings
+from dashboard.i18n import _, ngettext, say
 from dashboard.pages import back, flash, render
 from dashboard.queue_routes import staff_link
 from dashboard.security import ADMIN_FORM, Viewer, admin, db
@@ -45,7 +47,9 @@ def segment_of(form: Any) -> Segment:
     try:
         since_date = dt.date.fromisoformat(since) if since else None
     except ValueError:
-        raise BroadcastError(f"{since!r} is not a date (use the date picker).") from None
+        raise BroadcastError(
+            "'%(value)s' is not a date (use the date picker).", value=since
+        ) from None
     return Segment(
         languages=[code for code in form.getlist("languages") if code in SUPPORTED_LANGUAGES],
         countries=countries,
@@ -84,7 +88,7 @@ def _page(
     return render(
         request, "broadcasts.html", user, broadcasts=broadcasts.all_broadcasts(session),
         languages={code: languages.self_name(code) for code in SUPPORTED_LANGUAGES},
-        topics={key: info.label("en") for key, info in vocabulary().topics.items()},
+        topics={key: info.label(i18n.current()) for key, info in vocabulary().topics.items()},
         campaigns=campaigns.all_campaigns(session), form=form or {}, reached=reached,
         link=staff_link(session, settings, user.id),
         linked=broadcasts.linked_chat(session, user.id), max_buttons=broadcasts.MAX_BUTTONS,
@@ -123,13 +127,20 @@ async def new_broadcast(
             buttons=_buttons(form), segment=segment, by=user.username,
         )  # fmt: skip
     except BroadcastError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return _page(request, user, session, settings, kept)
     audit.record(
         session, user.id, user.username, "broadcast.create", f"broadcast {created.id}", None,
         {"title": created.title, "audience": created.audience, "languages": sorted(created.texts)},
     )  # fmt: skip
-    flash(request, f"Saved. It reaches {created.audience} people: send yourself a test first.")
+    flash(
+        request,
+        ngettext(
+            "Saved. It reaches %(num)d person: send yourself a test first.",
+            "Saved. It reaches %(num)d people: send yourself a test first.",
+            created.audience,
+        ),
+    )
     return back(f"/admin/broadcasts/{created.id}")
 
 
@@ -144,7 +155,7 @@ def broadcast_page(
     try:
         view = broadcasts.get(session, broadcast_id)
     except BroadcastError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return back("/admin/broadcasts")
     return render(
         request, "broadcast.html", user, broadcast=view,
@@ -162,7 +173,7 @@ def progress_json(
     try:
         return JSONResponse(broadcasts.progress(session, broadcast_id))
     except BroadcastError as error:
-        return JSONResponse({"error": str(error)}, status_code=404)
+        return JSONResponse({"error": say(error)}, status_code=404)
 
 
 @router.post("/broadcasts/{broadcast_id}/test", dependencies=ADMIN_FORM)
@@ -178,11 +189,11 @@ async def send_test(
     try:
         broadcasts.send_test(session, broadcast_id, user.id, language)
     except BroadcastError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
     else:
         audit.record(session, user.id, user.username, "broadcast.test",
                      f"broadcast {broadcast_id}", None, {"language": language})  # fmt: skip
-        flash(request, "Test queued: it arrives in your Telegram chat within a few seconds.")
+        flash(request, _("Test queued: it arrives in your Telegram chat within a few seconds."))
     return back(f"/admin/broadcasts/{broadcast_id}")
 
 
@@ -205,12 +216,16 @@ async def schedule(
             at = dt.datetime.fromisoformat(when).replace(tzinfo=zone).astimezone(dt.UTC)
         view = broadcasts.schedule(session, broadcast_id, at)
     except ValueError as error:  # BroadcastError, or a time that is not one
-        flash(request, str(error) if isinstance(error, BroadcastError) else "Not a time.", "error")
+        shown = say(error) if isinstance(error, BroadcastError) else _("Not a time.")
+        flash(request, shown, "error")
         return back(f"/admin/broadcasts/{broadcast_id}")
     audit.record(session, user.id, user.username, "broadcast.schedule",
                  f"broadcast {broadcast_id}", None,
                  {"at": view.scheduled_at.isoformat() if view.scheduled_at else None})  # fmt: skip
-    flash(request, "Sending now." if at is None else f"Scheduled for {when} ({zone.key}).")
+    if at is None:
+        flash(request, _("Sending now."))
+    else:
+        flash(request, _("Scheduled for %(when)s (%(zone)s).", when=when, zone=zone.key))
     return back(f"/admin/broadcasts/{broadcast_id}")
 
 
@@ -225,9 +240,16 @@ def cancel(
     try:
         left = broadcasts.cancel(session, broadcast_id)
     except BroadcastError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
     else:
         audit.record(session, user.id, user.username, "broadcast.cancel",
                      f"broadcast {broadcast_id}", None, {"not_sent": left})  # fmt: skip
-        flash(request, f"Cancelled: {left} messages will not be sent.")
+        flash(
+            request,
+            ngettext(
+                "Cancelled: %(num)d message will not be sent.",
+                "Cancelled: %(num)d messages will not be sent.",
+                left,
+            ),
+        )
     return back(f"/admin/broadcasts/{broadcast_id}")

@@ -5,6 +5,7 @@ New and re-published opportunities are matched against subscriptions and alerts 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
@@ -19,6 +20,7 @@ from bot.services.catalogue_csv import COLUMNS, export_catalogue, import_catalog
 from bot.services.paging import page_count
 from bot.settings import Settings
 from dashboard.deps import AppSettings, Sessions
+from dashboard.i18n import _, ngettext, say
 from dashboard.pages import back, csv_download, flash, render
 from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
@@ -65,17 +67,20 @@ def export(
 def _form_page(
     request: Request, user: Viewer, session: Session, item: Opportunity | None,
     values: dict[str, str], status_code: int = 200, error: str = "",
-    fields: dict[str, str] | None = None,
+    fields: Mapping[str, Exception] | None = None,
 ) -> Response:  # fmt: skip
     """The opportunity's form; `fields` (field → what is wrong, in plain words) shows each
     problem at its field, and the top of the page says how many there are."""
     if fields:
-        count = len(fields)
-        error = f"Not saved: {count} field{'s' if count > 1 else ''} to correct, marked below."
+        error = ngettext(
+            "Not saved: %(num)d field to correct, marked below.",
+            "Not saved: %(num)d fields to correct, marked below.",
+            len(fields),
+        )
     return render(
         request, "studio_opportunity.html", user, item=item, values=values,
         topics=catalogue_admin.topic_keys(session), columns=COLUMNS, error=error,
-        fields=fields or {},
+        fields={name: say(problem) for name, problem in (fields or {}).items()},
         status_code=status_code, version=catalogue_admin.version(item) if item is not None else "",
     )  # fmt: skip
 
@@ -100,11 +105,19 @@ async def create(request: Request, sessions: Sessions, user: Viewer = Depends(ad
         try:
             item = catalogue_admin.create(session, values)
         except CatalogueError as error:
-            return _form_page(request, user, session, None, values, 422, str(error), error.fields)
+            return _form_page(request, user, session, None, values, 422, say(error), error.fields)
         queued = queue_alerts(session, [item.id])
         audit.record(session, user.id, user.username, "catalogue.create", item.title, None, values)
         item_id = item.id
-    flash(request, f"Published. {queued} alert(s) queued for subscribers.")
+    flash(
+        request,
+        # Translators: the English says "alert(s)" whatever the number.
+        ngettext(
+            "Published. %(num)d alert(s) queued for subscribers.",
+            "Published. %(num)d alert(s) queued for subscribers.",
+            queued,
+        ),
+    )
     return back(f"/admin/catalogue/{item_id}")
 
 
@@ -115,7 +128,7 @@ def edit_page(
     """One opportunity's form."""
     item = catalogue_admin.get(session, item_id)
     if item is None:
-        raise HTTPException(404, "There is no such opportunity.")
+        raise HTTPException(404, _("There is no such opportunity."))
     return _form_page(request, user, session, item, catalogue_admin.values_of(item))
 
 
@@ -129,17 +142,17 @@ async def save(
     with sessions.begin() as session:
         item = catalogue_admin.get(session, item_id)
         if item is None:
-            raise HTTPException(404, "There is no such opportunity.")
+            raise HTTPException(404, _("There is no such opportunity."))
         before = catalogue_admin.values_of(item)
         try:
             catalogue_admin.update(session, item_id, values, str(form.get("version") or ""))
         except Stale as error:  # show what is stored now: theirs, not a blind overwrite
             current = catalogue_admin.values_of(item)
-            return _form_page(request, user, session, item, current, 409, str(error))
+            return _form_page(request, user, session, item, current, 409, say(error))
         except CatalogueError as error:  # refused before anything changed
-            return _form_page(request, user, session, item, values, 422, str(error), error.fields)
+            return _form_page(request, user, session, item, values, 422, say(error), error.fields)
         audit.record(session, user.id, user.username, "catalogue.edit", item.title, before, values)
-    flash(request, "Saved.")
+    flash(request, _("Saved."))
     return back(f"/admin/catalogue/{item_id}")
 
 
@@ -150,15 +163,27 @@ def publish(
 ) -> Response:  # fmt: skip
     """Unpublish (hidden from search and alerts) or publish again (alerts queued)."""
     if action not in ("publish", "unpublish"):
-        raise HTTPException(404, "No such action.")
+        raise HTTPException(404, _("No such action."))
     try:
         item = catalogue_admin.set_published(session, item_id, action == "publish")
     except CatalogueError as error:
-        raise HTTPException(404, str(error)) from None
+        raise HTTPException(404, say(error)) from None
     queued = queue_alerts(session, [item.id]) if action == "publish" else 0
     audit.record(session, user.id, user.username, f"catalogue.{action}", item.title)
-    flash(request, "Published again." + (f" {queued} alert(s) queued." if queued else "")
-          if action == "publish" else "Unpublished: no longer shown or alerted.")  # fmt: skip
+    if action != "publish":
+        flash(request, _("Unpublished: no longer shown or alerted."))
+    elif queued:
+        flash(
+            request,
+            # Translators: the English says "alert(s)" whatever the number.
+            ngettext(
+                "Published again. %(num)d alert(s) queued.",
+                "Published again. %(num)d alert(s) queued.",
+                queued,
+            ),
+        )
+    else:
+        flash(request, _("Published again."))
     return back(f"/admin/catalogue/{item_id}")
 
 
@@ -173,12 +198,12 @@ async def import_preview(
     """Check an uploaded CSV and show what it would do; nothing is written yet."""
     content = await file.read(MAX_UPLOAD + 1)
     if len(content) > MAX_UPLOAD:
-        flash(request, "The file is larger than 20 MB: split it.", "error")
+        flash(request, _("The file is larger than 20 MB: split it."), "error")
         return back("/admin/catalogue")
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError:
-        flash(request, "The file is not UTF-8 text: save it as UTF-8 CSV.", "error")
+        flash(request, _("The file is not UTF-8 text: save it as UTF-8 CSV."), "error")
         return back("/admin/catalogue")
     with sessions.begin() as session:
         result = catalogue_admin.preview(session, text)
@@ -201,17 +226,28 @@ async def import_confirm(
     form = await request.form()
     token = str(form.get("token") or "")
     if not token or token != request.session.get("import"):
-        flash(request, "That preview has expired: upload the file again.", "error")
+        flash(request, _("That preview has expired: upload the file again."), "error")
         return back("/admin/catalogue")
     path = _uploads(settings) / f"{token}.csv"
     if not path.exists():
-        flash(request, "That preview has expired: upload the file again.", "error")
+        flash(request, _("That preview has expired: upload the file again."), "error")
         return back("/admin/catalogue")
     text = path.read_text(encoding="utf-8")
     with sessions.begin() as session:
         report = import_catalogue(session, text)
         if not report.ok:  # the catalogue changed since the preview; nothing was written
-            flash(request, f"Nothing imported: {report.errors[0]}", "error")
+            first = report.errors[0]
+            if first.column:  # a column's name is the contract's: the same in every language
+                why = _(
+                    "Nothing imported: line %(line)d: %(column)s: %(reason)s",
+                    line=first.line, column=first.column, reason=say(first.problem),
+                )  # fmt: skip
+            else:
+                why = _(
+                    "Nothing imported: line %(line)d: %(reason)s",
+                    line=first.line, reason=say(first.problem),
+                )  # fmt: skip
+            flash(request, why, "error")
             return back("/admin/catalogue")
         queued = queue_alerts(session, report.created)
         audit.record(
@@ -222,7 +258,15 @@ async def import_confirm(
     request.session.pop("import", None)
     flash(
         request,
-        f"Imported: {len(report.created)} new, {len(report.updated)} updated; "
-        f"{queued} alert(s) queued for subscribers.",
+        # Translators: the English says "alert(s)" whatever the number.
+        ngettext(
+            "Imported: %(created)d new, %(updated)d updated; "
+            "%(num)d alert(s) queued for subscribers.",
+            "Imported: %(created)d new, %(updated)d updated; "
+            "%(num)d alert(s) queued for subscribers.",
+            queued,
+            created=len(report.created),
+            updated=len(report.updated),
+        ),
     )
     return back("/admin/catalogue")

@@ -22,6 +22,7 @@ from bot.services.handoff import open_for
 from bot.services.people import find
 from dashboard import handoff_routes
 from dashboard.deps import Nlu
+from dashboard.i18n import _, say
 from dashboard.pages import TEMPLATES, back, csv_download, flash, render
 from dashboard.queue_routes import coaches, load_queue
 from dashboard.security import (
@@ -66,18 +67,26 @@ def filter_problems(request: Request, intents: list[str]) -> list[str]:
     """What the list's filters cannot use, in plain words (the list ignores those values)."""
     params = request.query_params
     problems = []
-    for name, label in (("from", "From"), ("to", "To")):
-        if params.get(name) and _date(params.get(name)) is None:
-            problems.append(f"{label}: “{params[name][:40]}” is not a date; it was left out.")
+    if params.get("from") and _date(params.get("from")) is None:
+        value = params["from"][:40]
+        problems.append(_("From: “%(value)s” is not a date; it was left out.", value=value))
+    if params.get("to") and _date(params.get("to")) is None:
+        value = params["to"][:40]
+        problems.append(_("To: “%(value)s” is not a date; it was left out.", value=value))
     below = params.get("below")
     if below and _number(below) is None:
         problems.append(
-            f"Confidence below: “{below[:40]}” is not a number from 0 to 1 (such as 0.5); "
-            "it was left out."
+            _(
+                "Confidence below: “%(value)s” is not a number from 0 to 1 (such as 0.5); "
+                "it was left out.",
+                value=below[:40],
+            )
         )
     intent = (params.get("intent") or "").strip()
     if intent and intents and intent not in intents:
-        problems.append(f"Intent: there is no intent “{intent[:40]}”; it was left out.")
+        problems.append(
+            _("Intent: there is no intent “%(name)s”; it was left out.", name=intent[:40])
+        )
     return problems
 
 
@@ -215,7 +224,7 @@ def transcript_page(
     conversations.sync(session, log)
     conversation = conversations.get(session, sender_id)
     if conversation is None:
-        raise HTTPException(404, "There is no such conversation (it may have been erased).")
+        raise HTTPException(404, _("There is no such conversation (it may have been erased)."))
     entries = transcripts.transcript(log, sender_id)
     handoff = open_for(session, sender_id)
     saved = []
@@ -281,7 +290,7 @@ def _change(request: Request, sender_id: str, change: Any) -> Response:
     try:
         change()
     except ConversationError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
     return back(f"/conversations/{sender_id}")
 
 
@@ -358,14 +367,21 @@ def propose_intent(
         None,
     )
     if entry is None or entry.text.startswith("/"):
-        flash(request, "That message cannot be annotated (a button, or it was erased).", "error")
+        flash(request, _("That message cannot be annotated (a button, or it was erased)."), "error")
         return back(f"/conversations/{sender_id}")
     if intent not in nlu.overview():
-        flash(request, f"There is no intent {intent!r}.", "error")
+        flash(request, _("There is no intent '%(name)s'.", name=intent), "error")
         return back(f"/conversations/{sender_id}")
     proposals.propose(
         session, sender_id, event_id, entry.text, entry.language or "en", entry.intent, intent,
         user.username,
     )  # fmt: skip
-    flash(request, f"Proposed: {entry.text!r} meant {intent}. An admin will review it.")
+    flash(
+        request,
+        _(
+            "Proposed: '%(text)s' meant %(intent)s. An admin will review it.",
+            text=entry.text,
+            intent=intent,
+        ),
+    )
     return back(f"/conversations/{sender_id}")

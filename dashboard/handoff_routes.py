@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.languages import mark_rtl
 from bot.messages import text as message_text
+from bot.refusal import Refusal
 from bot.services import followups, handoff, outbox, saved_replies
 from bot.services.conversations import display_name
 from bot.services.handoff import HandoffError
@@ -26,6 +27,7 @@ from bot.services.saved_replies import SavedReplyError
 from bot.text import parse_id
 from connectors.rasa.client import RasaClient, RasaUnavailable
 from dashboard.deps import Rasa, Sessions
+from dashboard.i18n import _, number, say
 from dashboard.pages import back, flash
 from dashboard.security import SIGNED_IN_FORM, Viewer, user_row, viewer
 
@@ -40,7 +42,7 @@ def name_of(session: Session, sender_id: str) -> str:
     return display_name(sender_id, person.name if person else None)
 
 
-class Undeliverable(Exception):
+class Undeliverable(Refusal):
     """The message cannot reach the person; the text says why, for the coach."""
 
 
@@ -110,7 +112,7 @@ async def take(
     try:
         sender, chat_id, language, shown = await asyncio.to_thread(work)
     except HandoffError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return back("/conversations")
     # Young people see the coach's display name, never the login name. The text is automatic:
     # the transcript shows it as the assistant's, not as typed by the coach.
@@ -118,7 +120,7 @@ async def take(
     try:
         await deliver(sessions, rasa, sender, chat_id, joined, None)
     except Undeliverable as error:
-        flash(request, f"You have the conversation, but: {error}", "error")
+        flash(request, _("You have the conversation, but: %(reason)s", reason=say(error)), "error")
     return back(f"/conversations/{sender}")
 
 
@@ -144,7 +146,7 @@ async def reply(
     try:
         sender, chat_id, language = await asyncio.to_thread(work)
     except HandoffError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return back("/conversations")
     message = text.strip()
     try:
@@ -154,14 +156,17 @@ async def reply(
             raise SavedReplyError("There is no such training or job in the catalogue.")
         card = None if item is None else await asyncio.to_thread(_card, sessions, item, language)
     except SavedReplyError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return back(f"/conversations/{sender}#reply")
     if titles and not message:
-        flash(request, "Buttons go under a message: write one.", "error")
+        flash(request, _("Buttons go under a message: write one."), "error")
     elif not message and card is None:
-        flash(request, "The message is empty.", "error")
+        flash(request, _("The message is empty."), "error")
     elif len(message) > MAX_REPLY:
-        flash(request, f"A message has at most {MAX_REPLY:,} characters; split it.", "error")
+        most = number(MAX_REPLY)
+        flash(
+            request, _("A message has at most %(most)s characters; split it.", most=most), "error"
+        )
     else:
         sent: list[dict[str, Any]] = []
         if message:
@@ -172,7 +177,7 @@ async def reply(
         try:
             await deliver(sessions, rasa, sender, chat_id, message, user.username, sent)
         except Undeliverable as error:
-            flash(request, str(error), "error")
+            flash(request, say(error), "error")
         else:  # back to the reply box, under the newest message, which says it was sent
             return back(f"/conversations/{sender}?sent=1#reply")
     return back(f"/conversations/{sender}#reply")
@@ -201,19 +206,23 @@ async def hand_back(
     try:
         sender, chat_id, language = await asyncio.to_thread(work)
     except HandoffError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return back("/conversations")
     try:
         await rasa.resume(sender)
     except RasaUnavailable:
-        flash(request, "Handed back, but the bot could not be told (Rasa is down).", "error")
+        flash(request, _("Handed back, but the bot could not be told (Rasa is down)."), "error")
     try:
         await deliver(
             sessions, rasa, sender, chat_id, message_text("handoff_ended", language), None
         )
     except Undeliverable as error:
-        flash(request, f"Handed back, but the person was not told: {error}", "error")
+        flash(
+            request,
+            _("Handed back, but the person was not told: %(reason)s", reason=say(error)),
+            "error",
+        )
     else:
         await asyncio.to_thread(ask_rating, sessions, sender, chat_id, user.id, language)
-    flash(request, "Handed back to the assistant.")
+    flash(request, _("Handed back to the assistant."))
     return back(f"/conversations/{sender}")

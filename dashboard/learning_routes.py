@@ -14,6 +14,7 @@ from bot.settings import SUPPORTED_LANGUAGES
 from connectors.rasa.studio import learning
 from connectors.rasa.studio.nlu import StudioError
 from dashboard.deps import Nlu
+from dashboard.i18n import _, say
 from dashboard.pages import back, flash, render
 from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
@@ -63,10 +64,17 @@ def label(
     try:
         text = learning.label(session, nlu, message_id, intent, user.username)
     except (StudioError, misunderstood.AlreadyDecided) as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return back(_page(language))
     audit.record(session, user.id, user.username, "misunderstood.label", f"{text} → {intent}")
-    flash(request, f"Added to {intent}: {text!r}. It counts from the next training.")
+    flash(
+        request,
+        _(
+            "Added to %(intent)s: '%(text)s'. It counts from the next training.",
+            intent=intent,
+            text=text,
+        ),
+    )
     return back(_page(language))
 
 
@@ -82,5 +90,5 @@ def nonsense(
     try:
         misunderstood.set_aside(session, message_id, user.username)
     except (StudioError, misunderstood.AlreadyDecided) as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
     return back(_page(language))

@@ -12,6 +12,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dashboard.i18n import _
+
 SMALL = 64 * 1024  # bytes: every form of the dashboard fits many times over
 LARGE = 21 * 1024 * 1024  # the catalogue import (20 MB of CSV, with the multipart envelope)
 LARGE_PATHS = ("/admin/catalogue/import",)
@@ -86,7 +88,7 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _refuse(send: Any) -> None:
-    body = b"This request is too large."
+    body = _("This request is too large.").encode()
     await send(
         {
             "type": "http.response.start",

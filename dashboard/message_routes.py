@@ -14,6 +14,7 @@ from bot.services import audit
 from bot.settings import SUPPORTED_LANGUAGES
 from connectors.rasa.studio.messages import MessageStore
 from connectors.rasa.studio.nlu import StudioError
+from dashboard.i18n import _, say
 from dashboard.pages import back, flash, render
 from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
@@ -53,7 +54,7 @@ def message_page(
     try:
         texts = store.texts(key)
     except StudioError as error:
-        raise HTTPException(404, str(error)) from None
+        raise HTTPException(404, say(error)) from None
     return render(
         request, "studio_message.html", user, key=key, languages=SUPPORTED_LANGUAGES,
         texts=texts, versions={code: store.version(key, code) for code in SUPPORTED_LANGUAGES},
@@ -77,10 +78,17 @@ def save_message(
     try:
         before, after = store.save(key, language, text, version)
     except StudioError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return back(f"/admin/messages/{key}#{language}")
     audit.record(
         session, user.id, user.username, "message.save", f"{key} [{language}]", before, after
     )
-    flash(request, f"Saved the {language} text of {key}. It is used from the next message on.")
+    flash(
+        request,
+        _(
+            "Saved the %(language)s text of %(key)s. It is used from the next message on.",
+            language=language,
+            key=key,
+        ),
+    )
     return back(f"/admin/messages/{key}#{language}")

@@ -20,7 +20,9 @@ from connectors.rasa.studio import jobs
 from connectors.rasa.studio.jobs import Runner
 from connectors.rasa.studio.nlu import StudioError
 from connectors.rasa.studio.sandbox import SANDBOX_SENDER
+from dashboard import i18n
 from dashboard.deps import AppSettings, Jobs, Rasa, Sessions
+from dashboard.i18n import _, say
 from dashboard.pages import back, flash, render
 from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
@@ -83,7 +85,9 @@ async def try_model(
     """Send a message to the model in the sandbox (not live) and show what it understood and
     answered."""
     if not runner.sandbox.url or not message.strip():
-        flash(request, "Train a model first: it is tried in a sandbox before going live.", "error")
+        flash(
+            request, _("Train a model first: it is tried in a sandbox before going live."), "error"
+        )
         return back("/admin/models")
     if language not in SUPPORTED_LANGUAGES:
         language = "en"
@@ -97,7 +101,7 @@ async def try_model(
         replies = await sandbox.send_message(sender, message.strip(), {"language": language})
         parse = await sandbox.parse(message.strip())
     except (RasaUnavailable, httpx.HTTPError):
-        flash(request, "The sandbox is not answering; train again.", "error")
+        flash(request, _("The sandbox is not answering; train again."), "error")
         return back("/admin/models")
     finally:
         await sandbox.close()
@@ -120,10 +124,10 @@ def train(
     try:
         job_id = runner.start_training(user.username)
     except StudioError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return back("/admin/models")
     audit.record(session, user.id, user.username, "model.train", f"job {job_id}")
-    flash(request, "Training started. This page shows its progress.")
+    flash(request, _("Training started. This page shows its progress."))
     return back("/admin/models")
 
 
@@ -133,9 +137,9 @@ def validate(request: Request, runner: Jobs, user: Viewer = Depends(admin)) -> R
     try:
         runner.start_validation(user.username)
     except StudioError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
     else:
-        flash(request, "Validation started; its findings appear below.")
+        flash(request, _("Validation started; its findings appear below."))
     return back("/admin/models")
 
 
@@ -146,9 +150,10 @@ def job_status(
     """A job's progress, for the page's live view."""
     job = jobs.get_job(session, job_id)
     if job is None:
-        raise HTTPException(404, "There is no such job.")
+        raise HTTPException(404, _("There is no such job."))
     return JSONResponse({
-        "id": job.id, "kind": job.kind, "status": job.status, "stage": job.stage,
+        "id": job.id, "kind": job.kind, "status": job.status,
+        "stage": i18n.known(job.stage or "", jobs.STAGES),
         "progress": job.progress, "model_id": job.model_id,
     })  # fmt: skip
 
@@ -177,12 +182,15 @@ async def activate(
         path, previous, older = await asyncio.to_thread(path_of)
         await rasa.load_model(path)
     except StudioError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return back("/admin/models")
     except (RasaUnavailable, Exception) as error:  # noqa: BLE001 - shown to the admin
         flash(
             request,
-            f"Rasa did not load the model ({type(error).__name__}); nothing changed.",
+            _(
+                "Rasa did not load the model (%(error)s); nothing changed.",
+                error=type(error).__name__,
+            ),
             "error",
         )
         return back("/admin/models")
@@ -195,6 +203,15 @@ async def activate(
     await asyncio.to_thread(record)
     if runner.sandbox.serving(path):
         await asyncio.to_thread(runner.sandbox.stop)  # it is live now
-    done = f"Rolled back to model {version_id}." if older else f"Model {version_id} is live."
-    flash(request, f"{done} The model is live. Conversations in progress carried on.")
+    if older:
+        done = _(
+            "Rolled back to model %(id)s. The model is live. Conversations in progress carried on.",
+            id=version_id,
+        )
+    else:
+        done = _(
+            "Model %(id)s is live. The model is live. Conversations in progress carried on.",
+            id=version_id,
+        )
+    flash(request, done)
     return back("/admin/models")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 from pathlib import Path
 from typing import Any
@@ -12,19 +11,20 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from connectors.rasa.studio.jobs import STAGES
+from dashboard import i18n
 from dashboard.security import Viewer, csrf_token
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
-
-
-def _when(value: dt.datetime | None) -> str:
-    if value is None:
-        return ""
-    aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    return aware.strftime("%Y-%m-%d %H:%M")
-
-
-TEMPLATES.env.filters["when"] = _when
+TEMPLATES.env.add_extension("jinja2.ext.i18n")
+TEMPLATES.env.install_gettext_callables(  # type: ignore[attr-defined]
+    i18n.lookup, i18n.lookup_plural, newstyle=True
+)
+TEMPLATES.env.filters["when"] = i18n.when
+TEMPLATES.env.filters["day"] = i18n.day
+TEMPLATES.env.filters["number"] = i18n.number
+TEMPLATES.env.globals["say"] = i18n.say
+TEMPLATES.env.filters["stage"] = lambda text: i18n.known(text or "", STAGES)
 
 
 def flash(request: Request, message: str, kind: str = "ok") -> None:
@@ -44,7 +44,15 @@ def render(
     return TEMPLATES.TemplateResponse(
         request,
         template,
-        {"user": user, "csrf": csrf_token(request), "messages": messages, **context},
+        {
+            "user": user,
+            "csrf": csrf_token(request),
+            "messages": messages,
+            "lang": i18n.current(),
+            "dir": i18n.direction(i18n.current()),
+            "js_texts": i18n.script_texts(),
+            **context,
+        },
         status_code=status_code,
     )
 

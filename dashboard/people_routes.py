@@ -17,10 +17,15 @@ from bot.services.caseload import CaseloadError
 from bot.services.people import policy
 from bot.services.vocabulary import vocabulary
 from bot.text import parse_id
+from dashboard import i18n
+from dashboard.i18n import N_, _, say
 from dashboard.pages import back, flash, render
 from dashboard.security import SIGNED_IN_FORM, Viewer, db, user_row, viewer
 
 router = APIRouter()
+# What became of a person, in a coach's words (bot/services/caseload.py OUTCOME_WORDS), so that
+# the catalogue has them; translated where shown
+OUTCOME_WORDS = (N_("started a training"), N_("got a job"), N_("returned to education"))
 
 
 @router.get("/people", response_class=HTMLResponse)
@@ -40,20 +45,22 @@ def people_list(
 
 
 def profile_words(person: Person) -> dict[str, str]:
-    """The profile's codes in words, as the young person saw them in the bot (English)."""
+    """The profile's codes in words, as the bot's buttons say them in the reader's language
+    (the bot's own texts, config/messages; English where one is missing)."""
+    reader = i18n.current()
 
     def words(group: str, code: str | None) -> str:
         if not code:
             return "—"
-        return clean(message_text(f"{group}.{code}", "en"))
+        return clean(message_text(f"{group}.{code}", reader))
 
     topics = vocabulary().topics
     return {
         "education": words("education", person.education),
         "situation": words("situation", person.situation),
-        "gender": words("gender", person.gender) if person.gender else "not answered",
+        "gender": words("gender", person.gender) if person.gender else _("not answered"),
         "interests": ", ".join(
-            topics[key].label("en") if key in topics else key for key in person.interest_keys
+            topics[key].label(reader) if key in topics else key for key in person.interest_keys
         )
         or "—",
         "language": f"{self_name(person.language)} ({person.language})" if person.language else "—",
@@ -73,7 +80,7 @@ def person_page(
     try:
         person = caseload.get_registered(session, person_id)
     except CaseloadError as error:
-        raise HTTPException(404, str(error)) from None
+        raise HTTPException(404, say(error)) from None
     return render(
         request,
         "person.html",
@@ -81,12 +88,12 @@ def person_page(
         person=person,
         kinds=OUTCOME_KINDS,
         opportunities=caseload.opportunity_choices(session, person.country),
-        outcome_words=caseload.OUTCOME_WORDS,
+        outcome_words={kind: _(words) for kind, words in caseload.OUTCOME_WORDS.items()},
         shown=profile_words(person),
         today=dt.date.today().isoformat(),
         checkins=followups.checkins_of(session, person.id),
         campaign=campaigns.name_of(session, person.campaign_id),
-        plan=plans.plan_of(session, person.id),
+        plan=plans.plan_of(session, person.id, i18n.current()),
         zone=policy().timezone(person.country).key,
     )
 
@@ -95,7 +102,7 @@ def _done(request: Request, person_id: int, change: object, message: str) -> Res
     try:
         change()  # type: ignore[operator]
     except CaseloadError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
     else:
         flash(request, message)
     return back(f"/people/{person_id}")
@@ -110,7 +117,7 @@ def take_on(
         request,
         person_id,
         lambda: caseload.take_on(session, person_id, user_row(session, user)),
-        "You follow this person now.",
+        _("You follow this person now."),
     )
 
 
@@ -120,7 +127,10 @@ def release(
 ) -> Response:
     """Nobody follows this person any more."""
     return _done(
-        request, person_id, lambda: caseload.release(session, person_id), "Nobody follows them now."
+        request,
+        person_id,
+        lambda: caseload.release(session, person_id),
+        _("Nobody follows them now."),
     )
 
 
@@ -137,7 +147,7 @@ def add_note(
         request,
         person_id,
         lambda: caseload.add_note(session, person_id, user_row(session, user), text),
-        "Note added.",
+        _("Note added."),
     )
 
 
@@ -156,12 +166,12 @@ def add_outcome(
     try:
         when = dt.date.fromisoformat(date)
     except ValueError:
-        flash(request, "Give the outcome's date (YYYY-MM-DD).", "error")
+        flash(request, _("Give the outcome's date (YYYY-MM-DD)."), "error")
         return back(f"/people/{person_id}")
     item = parse_id(opportunity)
     if opportunity and item is None:
         # Not an id the form's list could send: the same answer as an id that is not there.
-        flash(request, "There is no such training or job in the catalogue.", "error")
+        flash(request, _("There is no such training or job in the catalogue."), "error")
         return back(f"/people/{person_id}")
     return _done(
         request,
@@ -169,5 +179,5 @@ def add_outcome(
         lambda: caseload.record_outcome(
             session, person_id, user_row(session, user), kind, when, item, detail
         ),
-        "Outcome recorded.",
+        _("Outcome recorded."),
     )

@@ -18,6 +18,7 @@ from bot.services.plans import PlanError
 from bot.text import parse_id
 from connectors.rasa.client import RasaClient, RasaUnavailable
 from dashboard.deps import Rasa, Sessions
+from dashboard.i18n import _, say
 from dashboard.pages import back, flash
 from dashboard.security import SIGNED_IN_FORM, Viewer, user_row, viewer
 
@@ -36,7 +37,7 @@ def _change(
         with sessions.begin() as session:
             work(session)
     except PlanError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
     else:
         flash(request, message)
     return _page(person_id, "plan")
@@ -56,11 +57,11 @@ def add_step(
     try:
         due_on = dt.date.fromisoformat(due)
     except ValueError:
-        flash(request, "Give the step's due date.", "error")
+        flash(request, _("Give the step's due date."), "error")
         return _page(person_id, "plan")
     item = parse_id(opportunity)
     if opportunity and item is None:
-        flash(request, "There is no such training or job in the catalogue.", "error")
+        flash(request, _("There is no such training or job in the catalogue."), "error")
         return _page(person_id, "plan")
     return _change(
         request,
@@ -69,7 +70,7 @@ def add_step(
         lambda session: plans.add_step(
             session, person_id, user_row(session, user), text, due_on, item
         ),
-        "Step added. The young person sees it with /plan and gets a reminder before its date.",
+        _("Step added. The young person sees it with /plan and gets a reminder before its date."),
     )
 
 
@@ -89,17 +90,17 @@ def change_step(
             sessions,
             person_id,
             lambda session: plans.remove_step(session, person_id, step_id),
-            "Step removed.",
+            _("Step removed."),
         )
     if do not in ("done", "open"):
-        flash(request, "Choose done, not done or remove.", "error")
+        flash(request, _("Choose done, not done or remove."), "error")
         return _page(person_id, "plan")
     return _change(
         request,
         sessions,
         person_id,
         lambda session: plans.set_done(session, person_id, step_id, do == "done"),
-        "Step ticked done." if do == "done" else "Step open again.",
+        _("Step ticked done.") if do == "done" else _("Step open again."),
     )
 
 
@@ -139,7 +140,7 @@ async def propose(
     try:
         local = dt.datetime.combine(dt.date.fromisoformat(date), dt.time.fromisoformat(time))
     except ValueError:
-        flash(request, "Give the appointment's date and time.", "error")
+        flash(request, _("Give the appointment's date and time."), "error")
         return _page(person_id, "appointments")
 
     def work() -> plans.Proposal:
@@ -149,11 +150,11 @@ async def propose(
     try:
         proposal = await asyncio.to_thread(work)
     except PlanError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return _page(person_id, "appointments")
     notice = plans.Notice(proposal.sender_id, proposal.chat_id, proposal.text)
     await _send(sessions, rasa, notice, proposal.message, proposal.buttons)
-    flash(request, "Appointment proposed. The young person answers with a button in Telegram.")
+    flash(request, _("Appointment proposed. The young person answers with a button in Telegram."))
     return _page(person_id, "appointments")
 
 
@@ -177,11 +178,16 @@ async def record(
     try:
         notice = await asyncio.to_thread(work)
     except PlanError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return _page(person_id, "appointments")
     if notice is not None:
         await _send(sessions, rasa, notice, {"text": notice.text})
-    done = {"attended": "Recorded: attended.", "missed": "Recorded: missed."}
-    told = " The young person is told." if notice is not None else ""
-    flash(request, done.get(status, "Appointment cancelled." + told))
+    if status == "attended":
+        flash(request, _("Recorded: attended."))
+    elif status == "missed":
+        flash(request, _("Recorded: missed."))
+    elif notice is not None:
+        flash(request, _("Appointment cancelled. The young person is told."))
+    else:
+        flash(request, _("Appointment cancelled."))
     return _page(person_id, "appointments")

@@ -27,6 +27,7 @@ from bot.services.handoff import HandoffError
 from bot.services.people import now
 from bot.settings import Settings
 from dashboard.deps import AppSettings
+from dashboard.i18n import _, say
 from dashboard.pages import TEMPLATES, back, flash, render
 from dashboard.security import SIGNED_IN_FORM, Events, Viewer, csrf_token, db, user_row, viewer
 
@@ -107,7 +108,7 @@ def unlink_telegram(
 ) -> Response:
     """Stop notifications (and test broadcasts) to the coach's own Telegram chat."""
     user_row(session, user).telegram_chat_id = None
-    flash(request, "Your Telegram chat is no longer linked.")
+    flash(request, _("Your Telegram chat is no longer linked."))
     return back("/account")
 
 
@@ -130,9 +131,9 @@ def save_coverage(
             countries.replace(";", ",").split(","),
         )
     except ValueError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return back("/account")
-    flash(request, "Saved. New requests in your languages come to you while you are available.")
+    flash(request, _("Saved. New requests in your languages come to you while you are available."))
     return back("/account")
 
 
@@ -148,9 +149,9 @@ def set_status(
     try:
         routing.set_coverage(session, row, status, row.language_list, row.country_list)
     except ValueError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
     else:
-        flash(request, "You are available." if status == "available" else "You are away.")
+        flash(request, _("You are available.") if status == "available" else _("You are away."))
     return back("/conversations")
 
 
@@ -170,9 +171,15 @@ def transfer(
             raise HandoffError("There is no such coach.")
         moved = handoff.transfer(session, handoff_id, user_row(session, user), target, note)
     except HandoffError as error:  # raised before anything changed
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return back("/conversations")
-    flash(request, f"Passed to {target.display_name}. The bot stays silent until they answer.")
+    flash(
+        request,
+        _(
+            "Passed to %(coach)s. The bot stays silent until they answer.",
+            coach=target.display_name,
+        ),
+    )
     return back(f"/conversations/{moved.sender_id}")
 
 
@@ -212,15 +219,15 @@ def save_reply(
 ) -> Response:
     """Save a reply (shared ones: admins only)."""
     if shared and not user.is_admin:
-        flash(request, "Only admins keep shared replies; save it as your own.", "error")
+        flash(request, _("Only admins keep shared replies; save it as your own."), "error")
         return back("/replies")
     owner = None if shared else user_row(session, user)
     try:
         saved = saved_replies.save(session, owner, language, shortcut, text)
     except saved_replies.SavedReplyError as error:  # the form again, as typed, with the reason
-        draft = {"language": language, "shortcut": shortcut, "text": text, "error": str(error)}
+        draft = {"language": language, "shortcut": shortcut, "text": text, "error": say(error)}
         return _replies_page(request, user, session, draft, 400)
-    flash(request, f"Saved: type /{saved.shortcut} in a reply to insert it.")
+    flash(request, _("Saved: type /%(shortcut)s in a reply to insert it.", shortcut=saved.shortcut))
     return back("/replies")
 
 
@@ -235,7 +242,7 @@ def delete_reply(
     try:
         saved_replies.delete(session, reply_id, user_row(session, user))
     except saved_replies.SavedReplyError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
     else:
-        flash(request, "Deleted.")
+        flash(request, _("Deleted."))
     return back("/replies")

@@ -23,17 +23,18 @@ from bot.services import audit, campaigns, followups
 from bot.services.campaigns import CampaignError, CampaignView
 from bot.settings import SUPPORTED_LANGUAGES
 from connectors.rasa.studio import yamlio
+from dashboard.i18n import N_, _, say
 from dashboard.pages import back, flash, render
 from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
 router = APIRouter(prefix="/admin")
-VENUE_LABELS = {
-    "school": "School",
-    "youth_centre": "Youth centre",
-    "pes_office": "Public employment service office",
-    "social_media": "Social media",
-    "poster": "Poster",
-    "other": "Other",
+VENUE_LABELS = {  # translated where shown
+    "school": N_("School"),
+    "youth_centre": N_("Youth centre"),
+    "pes_office": N_("Public employment service office"),
+    "social_media": N_("Social media"),
+    "poster": N_("Poster"),
+    "other": N_("Other"),
 }
 
 
@@ -41,13 +42,15 @@ def _date(value: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value) if value else None
     except ValueError:
-        raise CampaignError(f"{value!r} is not a date (use the date picker).") from None
+        raise CampaignError(
+            "'%(value)s' is not a date (use the date picker).", value=value
+        ) from None
 
 
 def _campaign(session: Session, campaign_id: int) -> CampaignView:
     found = campaigns.get(session, campaign_id)
     if found is None:
-        raise HTTPException(404, "There is no such campaign.")
+        raise HTTPException(404, _("There is no such campaign."))
     return found
 
 
@@ -67,7 +70,8 @@ def campaigns_page(
         item.id: campaigns.deep_link(username, item.code) if username else None for item in items
     }
     return render(
-        request, "campaigns.html", user, campaigns=items, links=links, venues=VENUE_LABELS,
+        request, "campaigns.html", user, campaigns=items, links=links,
+        venues={key: _(label) for key, label in VENUE_LABELS.items()},
         languages={code: languages.self_name(code) for code in SUPPORTED_LANGUAGES},
         today=dt.date.today(), followup_days=followups.followup_days(),
     )  # fmt: skip
@@ -95,7 +99,7 @@ async def set_followup_days(
     try:
         days = parse_days(str(form.get("days") or "")[:100])
     except CampaignError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return back("/admin/campaigns#followups")
     before = followups.followup_days()
     path = CONFIG_DIR / "privacy.yml"
@@ -106,10 +110,16 @@ async def set_followup_days(
     try:
         yamlio.write(path, data)
     except yamlio.StudioError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return back("/admin/campaigns#followups")
     audit.record(session, user.id, user.username, "followups.days", "followup_days", before, days)
-    flash(request, f"Check-ins now go out {', '.join(map(str, days))} days after registering.")
+    flash(
+        request,
+        _(
+            "Check-ins now go out %(days)s days after registering.",
+            days=", ".join(map(str, days)),
+        ),
+    )
     return back("/admin/campaigns#followups")
 
 
@@ -133,14 +143,20 @@ def add_campaign(
             by=user.username,
         )  # fmt: skip
     except CampaignError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return back("/admin/campaigns")
     audit.record(
         session, user.id, user.username, "campaign.create", created.code, None,
         {"name": created.name, "partner": created.partner, "venue": created.venue,
          "language": created.language},
     )  # fmt: skip
-    flash(request, f"Created the campaign {created.name!r}: print its QR code or poster below.")
+    flash(
+        request,
+        _(
+            "Created the campaign '%(name)s': print its QR code or poster below.",
+            name=created.name,
+        ),
+    )
     return back("/admin/campaigns")
 
 
@@ -148,7 +164,7 @@ def _qr(session: Session, campaign: CampaignView) -> segno.QRCode:
     link = _link(session, campaign)
     if link is None:
         raise HTTPException(
-            409, "The bot's Telegram name is not known yet: start the Telegram connector once."
+            409, _("The bot's Telegram name is not known yet: start the Telegram connector once.")
         )
     return segno.make(link, error="m")
 

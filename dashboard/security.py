@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot.db.models import User
 from bot.services.events import EventLog
+from dashboard import i18n
 
 
 class LoginRequired(Exception):  # noqa: N818 - an outcome, not an error
@@ -39,6 +40,7 @@ class Viewer:
     username: str
     role: str
     status: str = "available"  # or away: no new requests are routed to them
+    language: str | None = None  # the dashboard's language they chose; None: their browser's
 
     @property
     def is_admin(self) -> bool:
@@ -67,7 +69,9 @@ async def check_csrf(request: Request) -> None:
     sent = str(form.get("csrf_token") or "")
     expected = str(request.session.get("csrf") or "")
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-        raise HTTPException(403, "This form has expired. Go back, reload the page and try again.")
+        raise HTTPException(
+            403, i18n.gettext("This form has expired. Go back, reload the page and try again.")
+        )
 
 
 def event_log(request: Request) -> EventLog:
@@ -94,13 +98,14 @@ def viewer(request: Request, session: Session = Depends(db)) -> Viewer:
         request.session.pop("ver", None)
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(quote(target, safe="/?=&"))
-    return Viewer(user.id, user.username, user.role, user.status)
+    i18n.use(user.dashboard_language)
+    return Viewer(user.id, user.username, user.role, user.status, user.dashboard_language)
 
 
 def admin(user: Viewer = Depends(viewer)) -> Viewer:
     """The signed-in user, who must be an admin (403 otherwise)."""
     if not user.is_admin:
-        raise HTTPException(403, "This page is for admins.")
+        raise HTTPException(403, i18n.gettext("This page is for admins."))
     return user
 
 

@@ -15,6 +15,7 @@ from bot.settings import SUPPORTED_LANGUAGES
 from connectors.rasa.studio.nlu import Conflict, NluStore, StudioError
 from connectors.rasa.studio.responses import Variation, parse_buttons
 from dashboard.deps import Nlu, Responses, Topics
+from dashboard.i18n import _, say
 from dashboard.pages import back, flash, render
 from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
@@ -52,10 +53,10 @@ def add_intent(
     try:
         nlu.add_intent(name)
     except StudioError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return back("/admin/intents")
     audit.record(session, user.id, user.username, "intent.add", name, None, name)
-    flash(request, f"Intent {name} added. Now give it examples in every language.")
+    flash(request, _("Intent %(name)s added. Now give it examples in every language.", name=name))
     return back(f"/admin/intents/{name}")
 
 
@@ -76,7 +77,7 @@ def _intent_page(
     """The intent's page; `draft` (language, text typed, why it was not saved) is shown in
     place of that language's stored examples, so nothing typed is lost."""
     if name not in store.overview():
-        raise HTTPException(404, f"There is no intent {name!r}.")
+        raise HTTPException(404, _("There is no intent '%(name)s'.", name=name))
     by_language = {code: store.examples(name, code) for code in SUPPORTED_LANGUAGES}
     warnings = [w for w in store.warnings() if w.intent == name]
     return render(
@@ -104,13 +105,22 @@ def save_examples(
     except StudioError as error:  # the page again, the typed text and the reason at its form
         status = 409 if isinstance(error, Conflict) else 400
         shown = _CONTROL.sub("\ufffd", examples)  # what cannot be saved cannot be shown either
-        return _intent_page(request, nlu, user, name, (language, shown, str(error)), status)
+        return _intent_page(request, nlu, user, name, (language, shown, say(error)), status)
     added = len([e for e in after if e not in before])
     removed = len([e for e in before if e not in after])
     audit.record(
         session, user.id, user.username, "examples.save", f"{name} [{language}]", before, after
     )
-    flash(request, f"Saved the {language} examples of {name}: {added} added, {removed} removed.")
+    flash(
+        request,
+        _(
+            "Saved the %(language)s examples of %(name)s: %(added)s added, %(removed)s removed.",
+            language=language,
+            name=name,
+            added=added,
+            removed=removed,
+        ),
+    )
     return back(f"/admin/intents/{name}?saved={language}#{language}")
 
 
@@ -128,10 +138,10 @@ def rename_intent(
     try:
         nlu.rename_intent(name, new_name)
     except StudioError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return back(f"/admin/intents/{name}")
     audit.record(session, user.id, user.username, "intent.rename", name, name, new_name)
-    flash(request, f"Renamed {name} to {new_name}.")
+    flash(request, _("Renamed %(old)s to %(new)s.", old=name, new=new_name))
     return back(f"/admin/intents/{new_name}")
 
 
@@ -147,10 +157,10 @@ def delete_intent(
     try:
         removed = nlu.delete_intent(name)
     except StudioError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return back(f"/admin/intents/{name}")
     audit.record(session, user.id, user.username, "intent.delete", name, removed, None)
-    flash(request, f"Deleted the intent {name}.")
+    flash(request, _("Deleted the intent %(name)s.", name=name))
     return back("/admin/intents")
 
 
@@ -175,7 +185,7 @@ def topic_page(
     store = topic_store
     topics = store.topics()
     if key not in topics:
-        raise HTTPException(404, f"There is no topic {key!r}.")
+        raise HTTPException(404, _("There is no topic '%(key)s'.", key=key))
     return render(
         request, "studio_topic.html", user, key=key, label=store.label(key),
         by_language=topics[key], versions={c: store.version(key, c) for c in SUPPORTED_LANGUAGES},
@@ -198,13 +208,18 @@ def save_topic(
     try:
         before, after = topic_store.save(key, language, words.splitlines(), version)
     except StudioError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return back(f"/admin/topics/{key}#{language}")
     audit.record(
         session, user.id, user.username, "topic.save", f"{key} [{language}]", before, after
     )
     flash(
-        request, f"Saved the {language} words of {key}. Train a new model to use them in the NLU."
+        request,
+        _(
+            "Saved the %(language)s words of %(key)s. Train a new model to use them in the NLU.",
+            language=language,
+            key=key,
+        ),
     )
     return back(f"/admin/topics/{key}#{language}")
 
@@ -232,7 +247,7 @@ def response_page(
     try:
         variations = store.variations(name)
     except StudioError as error:
-        raise HTTPException(404, str(error)) from None
+        raise HTTPException(404, say(error)) from None
     return render(
         request, "studio_response.html", user, name=name, languages=SUPPORTED_LANGUAGES,
         variations=variations,
@@ -257,12 +272,12 @@ def save_response(
         variation = Variation(text, parse_buttons(buttons))
         before, after = responses.save(name, language, variation, version)
     except StudioError as error:
-        flash(request, str(error), "error")
+        flash(request, say(error), "error")
         return back(f"/admin/responses/{name}#{language}")
     audit.record(
         session, user.id, user.username, "response.save", f"{name} [{language}]", before, after
     )
-    flash(request, f"Saved the {language} text of {name}.")
+    flash(request, _("Saved the %(language)s text of %(name)s.", language=language, name=name))
     return back(f"/admin/responses/{name}#{language}")
 
 
@@ -292,7 +307,7 @@ def decide(
     """Accept a proposal (the message becomes an example of the intent) or reject it."""
     annotation = proposals.waiting(session, annotation_id)
     if annotation is None or decision not in proposals.DECISIONS:
-        flash(request, "That proposal was already decided.", "error")
+        flash(request, _("That proposal was already decided."), "error")
         return back("/admin/annotations")
     if decision == "accept":
         store = nlu
@@ -303,7 +318,7 @@ def decide(
                 store.version(annotation.intent, annotation.language),
             )  # fmt: skip
         except StudioError as error:
-            flash(request, str(error), "error")
+            flash(request, say(error), "error")
             return back("/admin/annotations")
         audit.record(
             session, user.id, user.username, "examples.save",
@@ -318,7 +333,10 @@ def decide(
         session, user.id, user.username, f"annotation.{decision}",
         f"{annotation.text} → {annotation.intent}",
     )  # fmt: skip
-    flash(request, f"{'Accepted' if decision == 'accept' else 'Rejected'}: {annotation.text!r}.")
+    if decision == "accept":
+        flash(request, _("Accepted: '%(text)s'.", text=annotation.text))
+    else:
+        flash(request, _("Rejected: '%(text)s'.", text=annotation.text))
     return back("/admin/annotations")
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from bot.db.models import Broadcast, Person, User
 from bot.languages import mark_rtl
+from bot.refusal import Refusal
 from bot.services import bulk
 from bot.services.people import now
 from bot.settings import SUPPORTED_LANGUAGES
@@ -32,7 +33,7 @@ MAX_BUTTONS = 3
 MAX_LABEL = 40
 
 
-class BroadcastError(ValueError):
+class BroadcastError(Refusal):
     """A broadcast that cannot be saved or sent; the text says why, in plain words."""
 
 
@@ -128,21 +129,28 @@ def _view(row: Broadcast) -> BroadcastView:
 
 def _check_buttons(buttons: list[dict[str, Any]], languages: list[str]) -> None:
     if len(buttons) > MAX_BUTTONS:
-        raise BroadcastError(f"At most {MAX_BUTTONS} buttons.")
+        raise BroadcastError("At most %(max)d buttons.", max=MAX_BUTTONS)
     for number, item in enumerate(buttons, start=1):
         url = str(item.get("url") or "")
         if not url.startswith("https://") or len(url) > 500 or " " in url:
-            raise BroadcastError(f"Button {number}: the link must start with https://.")
+            raise BroadcastError(
+                "Button %(number)d: the link must start with https://.", number=number
+            )
         labels = item.get("labels") or {}
         missing = [code for code in languages if not str(labels.get(code) or "").strip()]
         if missing:
             raise BroadcastError(
-                f"Button {number} needs a label in every language of the audience; missing: "
-                + ", ".join(missing)
-                + "."
+                "Button %(number)d needs a label in every language of the audience; "
+                "missing: %(missing)s.",
+                number=number,
+                missing=", ".join(missing),
             )
         if any(len(str(label)) > MAX_LABEL for label in labels.values()):
-            raise BroadcastError(f"Button {number}: a label has at most {MAX_LABEL} characters.")
+            raise BroadcastError(
+                "Button %(number)d: a label has at most %(max)d characters.",
+                number=number,
+                max=MAX_LABEL,
+            )
 
 
 def create(
@@ -162,9 +170,9 @@ def create(
     texts = {code: value.strip() for code, value in texts.items() if value.strip()}
     unknown = [code for code in texts if code not in SUPPORTED_LANGUAGES]
     if unknown:
-        raise BroadcastError(f"Unknown language: {', '.join(unknown)}.")
+        raise BroadcastError("Unknown language: %(codes)s.", codes=", ".join(unknown))
     if any(len(value) > MAX_TEXT for value in texts.values()):
-        raise BroadcastError(f"A message has at most {MAX_TEXT:,} characters.")
+        raise BroadcastError("A message has at most %(max)s characters.", max=f"{MAX_TEXT:,}")
     reached = audience(session, segment)
     if not reached:
         raise BroadcastError(
@@ -173,9 +181,8 @@ def create(
     missing = sorted(code for code in reached if code not in texts)
     if missing:
         raise BroadcastError(
-            "Write the message in every language of the audience; missing: "
-            + ", ".join(f"{code} ({reached[code]} people)" for code in missing)
-            + "."
+            "Write the message in every language of the audience; missing: %(missing)s.",
+            missing=", ".join(f"{code} ({reached[code]} people)" for code in missing),
         )
     _check_buttons(buttons, sorted(reached))
     row = Broadcast(
@@ -225,7 +232,7 @@ def send_test(session: Session, broadcast_id: int, user_id: int, language: str) 
             "Link your Telegram account first (the link on this page), then send the test."
         )
     if language not in view.texts:
-        raise BroadcastError(f"This broadcast has no text in {language}.")
+        raise BroadcastError("This broadcast has no text in %(language)s.", language=language)
     text, buttons = _message(view, language)
     bulk.queue_to(session, TEST, view.id, None, user.telegram_chat_id, text, buttons)
 
@@ -236,7 +243,15 @@ def schedule(session: Session, broadcast_id: int, at: dt.datetime | None) -> Bro
     if row is None:
         raise BroadcastError("There is no such broadcast.")
     if row.status not in ("draft", "scheduled"):
-        raise BroadcastError(f"This broadcast is {row.status}: it cannot be scheduled again.")
+        if row.status == "sending":
+            raise BroadcastError("This broadcast is sending: it cannot be scheduled again.")
+        if row.status == "done":
+            raise BroadcastError("This broadcast is done: it cannot be scheduled again.")
+        if row.status == "cancelled":
+            raise BroadcastError("This broadcast is cancelled: it cannot be scheduled again.")
+        raise BroadcastError(
+            "This broadcast is %(status)s: it cannot be scheduled again.", status=row.status
+        )
     row.status, row.scheduled_at = "scheduled", at or now()
     session.flush()
     return _view(row)
@@ -248,7 +263,9 @@ def cancel(session: Session, broadcast_id: int) -> int:
     if row is None:
         raise BroadcastError("There is no such broadcast.")
     if row.status in ("done", "cancelled"):
-        raise BroadcastError(f"This broadcast is already {row.status}.")
+        if row.status == "done":
+            raise BroadcastError("This broadcast is already done.")
+        raise BroadcastError("This broadcast is already cancelled.")
     row.status, row.finished_at = "cancelled", now()
     left = bulk.cancel(session, KIND, row.id)
     session.flush()

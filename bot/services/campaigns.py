@@ -36,6 +36,7 @@ from bot.db.models import (
     Outcome,
     Person,
 )
+from bot.refusal import Refusal
 from bot.services.people import get_person, now
 from bot.settings import SUPPORTED_LANGUAGES
 
@@ -55,7 +56,7 @@ STEP_LABELS = {
 SEARCH_INTENTS = ("ask_trainings", "ask_jobs")
 
 
-class CampaignError(ValueError):
+class CampaignError(Refusal):
     """A campaign that cannot be saved; the text says why, in plain words."""
 
 

@@ -8,13 +8,14 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import OUTCOME_KINDS, Opportunity, Outcome, Person, PersonNote, User
+from bot.refusal import Refusal
 from bot.services.paging import Page, clamp
 from bot.services.people import now
 
 MAX_NOTE = 5000
 
 
-class CaseloadError(ValueError):
+class CaseloadError(Refusal):
     """A change that cannot be made, with a reason for the coach."""
 
 
@@ -81,7 +82,7 @@ def add_note(session: Session, person_id: int, user: User, text: str) -> PersonN
     if not clean:
         raise CaseloadError("The note is empty.")
     if len(clean) > MAX_NOTE:
-        raise CaseloadError(f"A note has at most {MAX_NOTE:,} characters.")
+        raise CaseloadError("A note has at most %(max)s characters.", max=f"{MAX_NOTE:,}")
     note = PersonNote(person_id=person.id, author_id=user.id, text=clean, created_at=now())
     session.add(note)
     session.flush()
@@ -109,16 +110,31 @@ def record_outcome(
     """Record what became of a person: a training started, a job, back to education."""
     person = get_registered(session, person_id)
     if kind not in OUTCOME_KINDS:
-        raise CaseloadError(f"The outcome must be one of: {', '.join(OUTCOME_KINDS)}.")
+        raise CaseloadError(
+            "The outcome must be one of: %(kinds)s.", kinds=", ".join(OUTCOME_KINDS)
+        )
     if date > now().date() + dt.timedelta(days=366):
         raise CaseloadError("That date is more than a year ahead.")
     item = session.get(Opportunity, opportunity_id) if opportunity_id is not None else None
     if opportunity_id is not None and item is None:
         raise CaseloadError("There is no such training or job in the catalogue.")
     if item is not None and item.kind != OUTCOME_FITS.get(kind, item.kind):
+        if item.kind == "training":  # and the outcome is a job
+            raise CaseloadError(
+                "“%(title)s” is a training: it does not fit “got a job”. "
+                "Choose the outcome it fits, or another opportunity.",
+                title=item.title,
+            )
+        if kind == "education":
+            raise CaseloadError(
+                "“%(title)s” is a job: it does not fit “returned to education”. "
+                "Choose the outcome it fits, or another opportunity.",
+                title=item.title,
+            )
         raise CaseloadError(
-            f"“{item.title}” is a {item.kind}: it does not fit “{OUTCOME_WORDS[kind]}”. "
-            "Choose the outcome it fits, or another opportunity."
+            "“%(title)s” is a job: it does not fit “started a training”. "
+            "Choose the outcome it fits, or another opportunity.",
+            title=item.title,
         )
     if len(detail) > 300:
         raise CaseloadError("The detail has at most 300 characters.")

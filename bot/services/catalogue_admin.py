@@ -7,58 +7,79 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import Opportunity, Topic
+from bot.refusal import Refusal, Words
 from bot.services.catalogue_csv import (
     COLUMNS,
+    CatalogueProblem,
     CatalogueRow,
     RowError,
     _apply,
     _cell,
-    _describe,
     parse_catalogue,
 )
 from bot.text import normalise
 
 
-class CatalogueError(ValueError):
+class CatalogueError(Refusal):
     """An opportunity that cannot be saved, with the reason for the admin; `fields` says, in
-    plain words, what is wrong with each field (for the form, next to the field)."""
+    plain words, what is wrong with each field (for the form, next to the field; each a
+    refusal the dashboard translates, its `str()` the English)."""
 
-    def __init__(self, message: str, fields: dict[str, str] | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, text: str = "", /, *, fields: dict[str, CatalogueProblem] | None = None, **values: Any
+    ) -> None:
+        super().__init__(text, **values)
         self.fields = fields or {}
 
 
-# Pydantic's error types in words an admin reads next to a field
-_PLAIN = {
-    "missing": "This is needed.",
-    "string_too_short": "This is needed.",
-    "too_short": "Choose at least one.",
-    "string_too_long": "This is too long.",
-    "int_parsing": "Write a whole number, such as 18.",
-    "decimal_parsing": "Write a number, such as 0 or 120.50.",
-    "date_from_datetime_parsing": "Write a date (the calendar gives one).",
-    "date_parsing": "Write a date (the calendar gives one).",
-    "literal_error": "Choose one of the list.",
-    "url_parsing": "Write a web address starting with https://.",
-}
+def _plain(name: str, item: ErrorDetails) -> CatalogueProblem:
+    """One of pydantic's errors in words an admin reads next to a field."""
+    kind, ctx = item["type"], item.get("ctx") or {}
+    if isinstance(ctx.get("error"), CatalogueProblem):  # a validator's own, such as a country
+        own: CatalogueProblem = ctx["error"]
+        return own
+    if kind == "string_pattern_mismatch" and name == "country":
+        return CatalogueProblem("Two letters of the country's code, such as IT, HR or TN.")
+    if kind in ("missing", "string_too_short"):
+        return CatalogueProblem("This is needed.")
+    if kind == "too_short":
+        return CatalogueProblem("Choose at least one.")
+    if kind == "string_too_long":
+        return CatalogueProblem("This is too long.")
+    if kind == "int_parsing":
+        return CatalogueProblem("Write a whole number, such as 18.")
+    if kind in ("decimal_parsing", "finite_number"):
+        return CatalogueProblem("Write a number, such as 0 or 120.50.")
+    if kind in ("date_from_datetime_parsing", "date_parsing", "date_from_datetime_inexact"):
+        return CatalogueProblem("Write a date (the calendar gives one).")
+    if kind == "literal_error":
+        return CatalogueProblem("Choose one of the list.")
+    if kind == "url_parsing":
+        return CatalogueProblem("Write a web address starting with https://.")
+    if kind == "greater_than_equal":
+        return CatalogueProblem("Write %(limit)s or more.", limit=ctx.get("ge"))
+    if kind == "less_than_equal":
+        return CatalogueProblem("Write %(limit)s or less.", limit=ctx.get("le"))
+    if kind == "decimal_max_places":
+        return CatalogueProblem(
+            "Write at most %(places)s decimal places, such as 120.50.",
+            places=ctx.get("decimal_places"),
+        )
+    return CatalogueProblem("This is not valid.")
 
 
-def plain_words(error: ValidationError) -> dict[str, str]:
-    """Field → what is wrong with it, in plain words (the validator's own message where it is
-    already ours, such as an unknown country)."""
-    found: dict[str, str] = {}
+def plain_words(error: ValidationError) -> dict[str, CatalogueProblem]:
+    """Field → what is wrong with it, in plain words (the validator's own where it is already
+    ours, such as an unknown country); "form" for what is wrong with the whole."""
+    found: dict[str, CatalogueProblem] = {}
     for item in error.errors():
         name = str(item["loc"][0]) if item["loc"] else "form"
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "string_pattern_mismatch" and name == "country":
-            message = "Two letters of the country's code, such as IT, HR or TN."
-        elif item["type"] != "value_error":
-            message = _PLAIN.get(item["type"], message)
-        found.setdefault(name, message)
+        found.setdefault(name, _plain(name, item))
     return found
 
 
@@ -94,13 +115,17 @@ def _row(session: Session, values: dict[str, str]) -> CatalogueRow:
     try:
         row = CatalogueRow.model_validate({name: values.get(name, "") for name in COLUMNS})
     except ValidationError as error:
-        raise CatalogueError(_describe(error), plain_words(error)) from None
+        raise CatalogueError(
+            "Not saved: correct the fields marked below.", fields=plain_words(error)
+        ) from None
     known = set(session.scalars(select(Topic.key)))
     unknown = [key for key in row.topics if key not in known]
     if unknown:
         listed = ", ".join(unknown)
         raise CatalogueError(
-            f"topics: unknown topic(s) {listed}", {"topics": f"Unknown topic: {listed}."}
+            "topics: unknown topic(s) %(topics)s",
+            topics=listed,
+            fields={"topics": CatalogueProblem("Unknown topic: %(topics)s.", topics=listed)},
         )
     return row
 
@@ -164,7 +189,7 @@ class Preview:
     new: int = 0
     updated: int = 0
     # per row: "new", "no change", or the columns it changes
-    changes: list[str] = field(default_factory=list)
+    changes: list[Words] = field(default_factory=list)
 
 
 def _comparable(values: dict[str, object]) -> dict[str, str]:
@@ -193,13 +218,17 @@ def preview(session: Session, text: str) -> Preview:
         for row in rows:
             item = existing.get(row.natural_key)
             if item is None:
-                result.changes.append("new")
+                result.changes.append(Words("new"))
                 continue
             stored = {name: getattr(item, name) for name in COLUMNS if name != "topics"}
             before = _comparable({**stored, "topics": item.topic_keys})
             after = _comparable({name: getattr(row, name) for name in COLUMNS})
             changed = [name for name in COLUMNS if before.get(name, "") != after.get(name, "")]
-            result.changes.append(f"changes {', '.join(changed)}" if changed else "no change")
+            result.changes.append(
+                Words("changes %(columns)s", columns=", ".join(changed))
+                if changed
+                else Words("no change")
+            )
         result.updated = len([key for key in keys if key in existing])
         result.new = len(keys) - result.updated
     return result

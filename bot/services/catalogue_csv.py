@@ -15,7 +15,7 @@ import hashlib
 import io
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from babel import Locale
 from pydantic import (
@@ -26,11 +26,13 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.csvsafe import neutralise, restore_cell
 from bot.db.models import Opportunity, OpportunityTopic, Topic
+from bot.refusal import Refusal
 from bot.settings import SUPPORTED_LANGUAGES
 from bot.text import normalise
 
@@ -40,6 +42,12 @@ COLUMNS = (
     "women_only", "neet_only", "url", "contact",
 )  # fmt: skip
 MAX_ROWS = 20_000
+
+
+class CatalogueProblem(Refusal):
+    """What is wrong with a value of the catalogue (a cell of the CSV, a field of the form) or
+    with a line of the CSV, in plain words. The validators raise it, so that pydantic's error
+    carries it (`ctx["error"]`) with its text and values for the dashboard to translate."""
 
 
 def _empty_to_none(value: object) -> object:
@@ -53,7 +61,9 @@ _NOT_COUNTRIES = frozenset({"ZZ", "EU", "EZ", "UN", "QO"})
 def _country(code: str) -> str:
     """A real country's ISO 3166 code (CLDR's list, through Babel), else a plain error."""
     if code in _NOT_COUNTRIES or code not in Locale("en").territories:
-        raise ValueError(f"{code} is not a country code: use two letters such as IT, HR or TN")
+        raise CatalogueProblem(
+            "%(code)s is not a country code: use two letters such as IT, HR or TN", code=code
+        )
     return code
 
 
@@ -65,7 +75,7 @@ def _split_list(value: object) -> object:
 
 def _required_number(value: object) -> object:
     if isinstance(value, str) and not value.strip():
-        raise ValueError("is required (0 for free)")
+        raise CatalogueProblem("is required (0 for free)")
     return value
 
 
@@ -74,7 +84,7 @@ def _boolean(value: object) -> object:
         lowered = value.strip().lower()
         if lowered in ("true", "false"):
             return lowered == "true"
-        raise ValueError("must be true or false")
+        raise CatalogueProblem("must be true or false")
     return value
 
 
@@ -116,16 +126,16 @@ class CatalogueRow(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> CatalogueRow:
         if self.start_date and self.end_date and self.end_date < self.start_date:
-            raise ValueError("end_date is before start_date")
+            raise CatalogueProblem("end_date is before start_date")
         if self.min_age is not None and self.max_age is not None and self.max_age < self.min_age:
-            raise ValueError("max_age is below min_age")
+            raise CatalogueProblem("max_age is below min_age")
         if self.mode != "online" and not (self.city or self.region):
-            raise ValueError("city or region is required unless mode is online")
+            raise CatalogueProblem("city or region is required unless mode is online")
         if self.url and not self.url.startswith(("https://", "http://")):
-            raise ValueError("url must start with https:// or http://")
+            raise CatalogueProblem("url must start with https:// or http://")
         bad = [code for code in self.languages if code not in _LANGUAGE_CODES]
         if bad:
-            raise ValueError(f"unknown language code(s): {', '.join(bad)}")
+            raise CatalogueProblem("unknown language code(s): %(codes)s", codes=", ".join(bad))
         return self
 
     @property
@@ -141,10 +151,28 @@ _LANGUAGE_CODES = frozenset(SUPPORTED_LANGUAGES) | {"ka", "mt", "lb", "tw", "ak"
 
 @dataclass(frozen=True)
 class RowError:
-    """Why one line of the file was refused."""
+    """Why one line of the file was refused: `problem` in plain words, about one `column` (a
+    cell) or, without one, the line as a whole. `str()` is the English: "line 3: country: XX is
+    not a country code: ..."; `text` and `values` are the problem's, for a translation."""
 
     line: int
-    reason: str
+    problem: CatalogueProblem
+    column: str = ""
+
+    @property
+    def text(self) -> str:
+        """The problem's English, with its named places (`%(name)s`)."""
+        return self.problem.text
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """What goes into the problem's places."""
+        return self.problem.values
+
+    @property
+    def reason(self) -> str:
+        """The problem in English, after its column: "country: XX is not a country code ..."."""
+        return f"{self.column}: {self.problem}" if self.column else str(self.problem)
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.reason}"
@@ -164,13 +192,79 @@ class ImportReport:
         return not self.errors
 
 
-def _describe(error: ValidationError) -> str:
-    reasons = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"])
-        message = item["msg"].removeprefix("Value error, ")
-        reasons.append(f"{where}: {message}" if where else message)
-    return "; ".join(reasons)
+_KINDS = "'training' or 'job'"
+_MODES = "'in_person', 'online' or 'hybrid'"
+
+
+def _problem(item: ErrorDetails) -> CatalogueProblem:
+    """One of pydantic's errors as a sentence with places, in pydantic's own English (which the
+    CSV's users know from the contract); the validators' own problems as they are."""
+    kind, ctx = item["type"], item.get("ctx") or {}
+    if isinstance(ctx.get("error"), CatalogueProblem):
+        found: CatalogueProblem = ctx["error"]
+        return found
+    if kind == "missing":
+        return CatalogueProblem("Field required")
+    if kind == "literal_error" and ctx.get("expected") == _KINDS:
+        return CatalogueProblem("Input should be 'training' or 'job'")
+    if kind == "literal_error" and ctx.get("expected") == _MODES:
+        return CatalogueProblem("Input should be 'in_person', 'online' or 'hybrid'")
+    if kind == "literal_error":
+        return CatalogueProblem("Input should be %(expected)s", expected=ctx.get("expected"))
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        return CatalogueProblem("String should have at least 1 character")
+    if kind == "string_too_long":
+        return CatalogueProblem(
+            "String should have at most %(max)s characters", max=ctx.get("max_length")
+        )
+    if kind == "too_short" and ctx.get("min_length") == 1:
+        return CatalogueProblem(
+            "List should have at least 1 item after validation, not %(count)s",
+            count=ctx.get("actual_length"),
+        )
+    if kind == "string_pattern_mismatch":
+        return CatalogueProblem(
+            "String should match pattern '%(pattern)s'", pattern=ctx.get("pattern")
+        )
+    if kind == "date_from_datetime_parsing":
+        # Translators: the detail after the comma is the date parser's, in English
+        return CatalogueProblem(
+            "Input should be a valid date or datetime, %(detail)s", detail=ctx.get("error")
+        )
+    if kind == "date_from_datetime_inexact":
+        return CatalogueProblem(
+            "Datetimes provided to dates should have zero time - e.g. be exact dates"
+        )
+    if kind == "greater_than_equal":
+        return CatalogueProblem(
+            "Input should be greater than or equal to %(limit)s", limit=ctx.get("ge")
+        )
+    if kind == "less_than_equal":
+        return CatalogueProblem(
+            "Input should be less than or equal to %(limit)s", limit=ctx.get("le")
+        )
+    if kind == "decimal_parsing":
+        return CatalogueProblem("Input should be a valid decimal")
+    if kind == "decimal_max_places":
+        return CatalogueProblem(
+            "Decimal input should have no more than %(places)s decimal places",
+            places=ctx.get("decimal_places"),
+        )
+    if kind == "finite_number":
+        return CatalogueProblem("Input should be a finite number")
+    if kind == "int_parsing":
+        return CatalogueProblem(
+            "Input should be a valid integer, unable to parse string as an integer"
+        )
+    # Translators: what follows "not valid" is the validator's message, in English
+    return CatalogueProblem("not valid (%(detail)s)", detail=item["msg"])
+
+
+def problems(error: ValidationError) -> list[tuple[str, CatalogueProblem]]:
+    """Each problem of a row, with its column ("" for the row as a whole)."""
+    return [
+        (".".join(str(part) for part in item["loc"]), _problem(item)) for item in error.errors()
+    ]
 
 
 def delimiter_of(text: str) -> str:
@@ -178,6 +272,40 @@ def delimiter_of(text: str) -> str:
     Romania and much of Europe write (judged from the header line, whose names hold neither)."""
     header = text.split("\n", 1)[0]
     return ";" if header.count(";") > header.count(",") else ","
+
+
+def _unreadable(error: csv.Error) -> CatalogueProblem:
+    # Translators: the detail is Python's csv module's, in English
+    return CatalogueProblem("unreadable CSV: %(detail)s", detail=str(error))
+
+
+def _header_errors(header: list[str]) -> list[RowError]:
+    """What is wrong with the header line: missing and unknown columns, a column twice."""
+    missing = ", ".join(name for name in COLUMNS if name not in header)
+    unknown = ", ".join(name for name in header if name not in COLUMNS)
+    found: list[RowError] = []
+    if missing and unknown:
+        found.append(
+            RowError(
+                1,
+                CatalogueProblem(
+                    "missing column(s): %(missing)s; unknown column(s): %(unknown)s",
+                    missing=missing,
+                    unknown=unknown,
+                ),
+            )
+        )
+    elif missing:
+        found.append(
+            RowError(1, CatalogueProblem("missing column(s): %(missing)s", missing=missing))
+        )
+    elif unknown:
+        found.append(
+            RowError(1, CatalogueProblem("unknown column(s): %(unknown)s", unknown=unknown))
+        )
+    if len(set(header)) != len(header):
+        found.append(RowError(1, CatalogueProblem("a column appears twice")))
+    return found
 
 
 def parse_catalogue(text: str, known_topics: set[str]) -> tuple[list[CatalogueRow], list[RowError]]:
@@ -188,20 +316,12 @@ def parse_catalogue(text: str, known_topics: set[str]) -> tuple[list[CatalogueRo
     try:
         header = [name.strip() for name in next(reader)]
     except StopIteration:
-        return [], [RowError(1, "the file is empty")]
+        return [], [RowError(1, CatalogueProblem("the file is empty"))]
     except csv.Error as error:
-        return [], [RowError(1, f"unreadable CSV: {error}")]
-    missing = [name for name in COLUMNS if name not in header]
-    unknown = [name for name in header if name not in COLUMNS]
-    if missing or unknown or len(set(header)) != len(header):
-        problems = []
-        if missing:
-            problems.append(f"missing column(s): {', '.join(missing)}")
-        if unknown:
-            problems.append(f"unknown column(s): {', '.join(unknown)}")
-        if len(set(header)) != len(header):
-            problems.append("a column appears twice")
-        return [], [RowError(1, "; ".join(problems))]
+        return [], [RowError(1, _unreadable(error))]
+    header_errors = _header_errors(header)
+    if header_errors:
+        return [], header_errors
 
     rows: list[CatalogueRow] = []
     errors: list[RowError] = []
@@ -213,37 +333,51 @@ def parse_catalogue(text: str, known_topics: set[str]) -> tuple[list[CatalogueRo
         except StopIteration:
             break
         except csv.Error as error:
-            errors.append(RowError(line, f"unreadable CSV: {error}"))
+            errors.append(RowError(line, _unreadable(error)))
             break
         row_line, line = line, reader.line_num + 1
         if not any(value.strip() for value in values):
             continue
         if len(values) != len(header):
-            errors.append(RowError(row_line, f"expected {len(header)} fields, found {len(values)}"))
+            errors.append(
+                RowError(
+                    row_line,
+                    CatalogueProblem(
+                        "expected %(expected)d fields, found %(found)d",
+                        expected=len(header),
+                        found=len(values),
+                    ),
+                )
+            )
             continue
         # A title such as "- bullet" or "=1+1" was written "'- bullet" by the export.
         values = [restore_cell(value) for value in values]
         try:
             row = CatalogueRow.model_validate(dict(zip(header, values, strict=True)))
         except ValidationError as error:
-            errors.append(RowError(row_line, _describe(error)))
+            errors += [RowError(row_line, problem, column) for column, problem in problems(error)]
             continue
         unknown_topics = [key for key in row.topics if key not in known_topics]
         if unknown_topics:
-            errors.append(
-                RowError(row_line, f"topics: unknown topic(s) {', '.join(unknown_topics)}")
+            unknown_topic = CatalogueProblem(
+                "unknown topic(s) %(topics)s", topics=", ".join(unknown_topics)
             )
+            errors.append(RowError(row_line, unknown_topic, "topics"))
             continue
         if row.natural_key in seen:
-            errors.append(RowError(row_line, f"same opportunity as line {seen[row.natural_key]}"))
+            same = CatalogueProblem(
+                "same opportunity as line %(first)d", first=seen[row.natural_key]
+            )
+            errors.append(RowError(row_line, same))
             continue
         seen[row.natural_key] = row_line
         rows.append(row)
         if len(rows) > MAX_ROWS:
-            errors.append(RowError(row_line, f"more than {MAX_ROWS} rows; split the file"))
+            too_many = CatalogueProblem("more than %(limit)d rows; split the file", limit=MAX_ROWS)
+            errors.append(RowError(row_line, too_many))
             break
     if not rows and not errors:
-        errors.append(RowError(2, "the file has a header but no rows"))
+        errors.append(RowError(2, CatalogueProblem("the file has a header but no rows")))
     return rows, errors
 
 

@@ -24,6 +24,7 @@ from bot.db.models import (
     Rating,
     SyncState,
 )
+from bot.refusal import Refusal
 from bot.services import misunderstood
 from bot.services.events import Event, EventLog
 from bot.text import normalise
@@ -174,7 +175,7 @@ def forget(session: Session, log: EventLog, sender_id: str) -> None:
 MAX_TAG = 40
 
 
-class ConversationError(ValueError):
+class ConversationError(Refusal):
     """A change to a conversation that cannot be made, with a reason for the coach."""
 
 
@@ -187,7 +188,7 @@ def add_tag(session: Session, sender_id: str, tag: str) -> str:
     """Tag a conversation; returns the tag as stored (trimmed, lower case)."""
     clean = " ".join(tag.split()).lower()
     if not clean or len(clean) > MAX_TAG:
-        raise ConversationError(f"A tag has 1 to {MAX_TAG} characters.")
+        raise ConversationError("A tag has 1 to %(max)d characters.", max=MAX_TAG)
     conversation = session.get(Conversation, sender_id)
     if conversation is None:
         raise ConversationError("There is no such conversation.")

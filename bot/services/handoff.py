@@ -16,13 +16,14 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.db.models import HANDOFF_OPEN, Handoff, User
+from bot.refusal import Refusal
 from bot.services.people import now
 from bot.services.routing import route
 
 MAX_NOTE = 1000  # characters of a transfer's note
 
 
-class HandoffError(ValueError):
+class HandoffError(Refusal):
     """A step of a handoff that cannot be taken now, with a reason for the coach."""
 
 
@@ -135,8 +136,11 @@ def take(session: Session, handoff_id: int, user: User) -> Held:
     if handoff.status == "active" and handoff.taken_by == user.id:
         return _held(handoff)
     if handoff.status == "active":
-        holder = handoff.coach.username if handoff.coach else "another coach"
-        raise HandoffError(f"{holder} is already talking with this person.")
+        if handoff.coach is None:
+            raise HandoffError("Another coach is already talking with this person.")
+        raise HandoffError(
+            "%(holder)s is already talking with this person.", holder=handoff.coach.username
+        )
     if handoff.status != "waiting":
         raise HandoffError("This request is over: the person is back with the assistant.")
     # Compare and set: of two coaches taking at the same moment, exactly one gets it.
@@ -230,7 +234,7 @@ def transfer(session: Session, handoff_id: int, user: User, to: User, note: str)
         raise HandoffError("That account is disabled.")
     note = note.strip()
     if len(note) > MAX_NOTE:
-        raise HandoffError(f"A note has at most {MAX_NOTE:,} characters.")
+        raise HandoffError("A note has at most %(max)s characters.", max=f"{MAX_NOTE:,}")
     handoff.status, handoff.taken_by, handoff.taken_at = "waiting", None, None
     handoff.assignee = to
     handoff.transfer_note = f"{user.display_name}: {note}" if note else ""

@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import AuditEntry, LearnedExample, Misunderstood, ModelVersion
+from bot.refusal import Refusal
 from bot.services.events import Event
 from bot.services.people import now
 
@@ -32,7 +33,7 @@ MAX_TEXT = 300
 ERASED = "[erased]"
 
 
-class AlreadyDecided(ValueError):
+class AlreadyDecided(Refusal):
     """The message was labelled or set aside already."""
 
 

@@ -30,6 +30,7 @@ from bot.db.models import Appointment, Opportunity, Person, PlanStep, User
 from bot.languages import mark_rtl
 from bot.messages import text
 from bot.payloads import button, parse, payload
+from bot.refusal import Refusal
 from bot.services import bulk, routing
 from bot.services.bulk import APPOINTMENT_DAY, APPOINTMENT_SOON, STEP_DAY, STEP_WEEK
 from bot.services.conversations import aware
@@ -53,7 +54,7 @@ SOON = dt.timedelta(hours=2)
 DAY = dt.timedelta(days=1)
 
 
-class PlanError(ValueError):
+class PlanError(Refusal):
     """A step or an appointment that cannot be saved; the text says why, for the coach."""
 
 
@@ -115,7 +116,7 @@ def add_step(
     if not words:
         raise PlanError("Write what the step is.")
     if len(words) > MAX_STEP:
-        raise PlanError(f"A step has at most {MAX_STEP} characters; split it into two.")
+        raise PlanError("A step has at most %(max)d characters; split it into two.", max=MAX_STEP)
     if due_on < (today or _local(person, now()).date()):
         raise PlanError("The due date is in the past.")
     if opportunity_id is not None and session.get(Opportunity, opportunity_id) is None:
@@ -199,7 +200,7 @@ def propose(
     if not place:
         raise PlanError("Say where: a place, a phone number or a video link.")
     if len(place) > MAX_PLACE:
-        raise PlanError(f"Where has at most {MAX_PLACE} characters.")
+        raise PlanError("Where has at most %(max)d characters.", max=MAX_PLACE)
     zone = policy().timezone(person.country)
     starts = local_start.replace(tzinfo=zone).astimezone(dt.UTC)
     if starts <= (moment or now()):
@@ -256,7 +257,17 @@ def record(session: Session, person_id: int, appointment_id: int, status: str) -
     if allowed is None:
         raise PlanError("Choose attended, missed or cancel.")
     if appointment.status not in allowed:
-        raise PlanError(f"This appointment is {appointment.status.replace('_', ' ')}.")
+        if appointment.status == "declined":
+            raise PlanError("This appointment is declined.")
+        if appointment.status == "attended":
+            raise PlanError("This appointment is attended.")
+        if appointment.status == "missed":
+            raise PlanError("This appointment is missed.")
+        if appointment.status == "cancelled":
+            raise PlanError("This appointment is cancelled.")
+        raise PlanError(
+            "This appointment is %(status)s.", status=appointment.status.replace("_", " ")
+        )
     if status in ("attended", "missed") and aware(appointment.starts_at) > now():
         raise PlanError("This appointment has not happened yet.")
     told = appointment.status in ("proposed", "confirmed", "other_time")

@@ -18,11 +18,16 @@ from sqlalchemy.orm import Session
 
 from bot.db.models import HANDOFF_OPEN, Handoff, Person, User
 from bot.languages import supported
+from bot.refusal import Refusal
 from bot.services import outbox
 from bot.services.people import now
 from bot.settings import get_settings
 
 STATUSES = ("available", "away")
+
+
+class CoverageError(Refusal):
+    """A coach's status, languages or countries that cannot be saved, in plain words."""
 
 
 @dataclass(frozen=True)
@@ -37,18 +42,20 @@ class Coverage:
 def set_coverage(
     session: Session, user: User, status: str, languages: list[str], countries: list[str]
 ) -> Coverage:
-    """Save a coach's status, languages and countries (ValueError, in plain words, if one is
-    not known). Going away hands their untaken requests on."""
+    """Save a coach's status, languages and countries (CoverageError, a ValueError in plain
+    words, if one is not known). Going away hands their untaken requests on."""
     if status not in STATUSES:
-        raise ValueError("Choose available or away.")
+        raise CoverageError("Choose available or away.")
     unknown = [code for code in languages if code not in supported()]
     if unknown:
-        raise ValueError(f"Not a language of the assistant: {', '.join(unknown)}.")
+        raise CoverageError("Not a language of the assistant: %(codes)s.", codes=", ".join(unknown))
     codes = [code.strip().upper() for code in countries if code.strip()]
     wrong = [code for code in codes if not (len(code) == 2 and code.isascii() and code.isalpha())]
     if wrong:
-        listed = ", ".join(wrong)
-        raise ValueError(f"Countries are two-letter codes such as IT or HR, not: {listed}.")
+        raise CoverageError(
+            "Countries are two-letter codes such as IT or HR, not: %(codes)s.",
+            codes=", ".join(wrong),
+        )
     user.status = status
     user.languages = ",".join(code for code in supported() if code in languages)
     user.countries = ",".join(dict.fromkeys(codes))

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from bot.db.models import Opportunity, SavedReply, User
 from bot.languages import mark_rtl, supported
 from bot.messages import text as message_text
+from bot.refusal import Refusal
 from bot.render import details
 from bot.services.catalogue import get_opportunity
 from bot.services.people import now
@@ -29,7 +30,7 @@ SHORTCUT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
-class SavedReplyError(ValueError):
+class SavedReplyError(Refusal):
     """What is wrong with a saved reply, in words for the coach."""
 
 
@@ -57,17 +58,19 @@ def _check(session: Session, language: str, shortcut: str, text: str) -> tuple[s
     if not text:
         raise SavedReplyError("The reply is empty.")
     if len(text) > MAX_TEXT:
-        raise SavedReplyError(f"A saved reply has at most {MAX_TEXT:,} characters.")
+        raise SavedReplyError("A saved reply has at most %(max)s characters.", max=f"{MAX_TEXT:,}")
     for name in PLACEHOLDER.findall(text):
         if name in ("name", "coach"):
             continue
         number = name.removeprefix("opportunity:")
         if name.startswith("opportunity:") and number.isdigit() and number.isascii():
             if session.get(Opportunity, int(number)) is None:
-                raise SavedReplyError(f"There is no opportunity {number} in the catalogue.")
+                raise SavedReplyError(
+                    "There is no opportunity %(number)s in the catalogue.", number=number
+                )
             continue
         raise SavedReplyError(
-            f"Unknown placeholder {{{name}}}: use {{name}}, {{coach}} or {{opportunity:ID}}."
+            "Unknown placeholder {%(name)s}: use {name}, {coach} or {opportunity:ID}.", name=name
         )
     return shortcut, text
 
@@ -162,12 +165,14 @@ def choices(typed: str) -> list[str]:
     found = [" ".join(part.split()) for part in typed.split("|")]
     found = [part for part in found if part]
     if len(found) > MAX_CHOICES:
-        raise SavedReplyError(f"At most {MAX_CHOICES} buttons, separated by |.")
+        raise SavedReplyError("At most %(max)d buttons, separated by |.", max=MAX_CHOICES)
     for title in found:
         if len(title) > MAX_CHOICE or len((COACH_CHOICE + title).encode()) > 64:
-            raise SavedReplyError(f"A button has at most {MAX_CHOICE} characters: “{title}”.")
+            raise SavedReplyError(
+                "A button has at most %(max)d characters: “%(title)s”.", max=MAX_CHOICE, title=title
+            )
         if title.startswith(("/", "#")):
-            raise SavedReplyError(f"A button cannot start with / or #: “{title}”.")
+            raise SavedReplyError("A button cannot start with / or #: “%(title)s”.", title=title)
     return found
 
 

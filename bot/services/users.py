@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import LoginThrottle, User
+from bot.refusal import Refusal
 from bot.services.people import now
 
 ROLES = ("coach", "admin")
@@ -47,7 +48,7 @@ _checking = threading.BoundedSemaphore(CONCURRENT_CHECKS)
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
 
 
-class UserError(ValueError):
+class UserError(Refusal):
     """A request about an account that cannot be done, with a message for the person."""
 
 
@@ -84,14 +85,15 @@ def normalise_username(username: str) -> str:
 def check_password(password: str) -> None:
     """UserError unless the password is acceptable (long enough, not blank)."""
     if len(password) < MIN_PASSWORD or not password.strip():
-        raise UserError(f"A password needs at least {MIN_PASSWORD} characters.")
+        raise UserError("A password needs at least %(min)d characters.", min=MIN_PASSWORD)
 
 
 def _display_name(value: str) -> str:
     name = " ".join(value.split())
     if not name or len(name) > MAX_DISPLAY_NAME or not any(char.isalpha() for char in name):
         raise UserError(
-            f"A display name has 1 to {MAX_DISPLAY_NAME} characters, with at least one letter."
+            "A display name has 1 to %(max)d characters, with at least one letter.",
+            max=MAX_DISPLAY_NAME,
         )
     return name
 
@@ -108,11 +110,11 @@ def create_user(
             "starting with a letter or digit."
         )
     if role not in ROLES:
-        raise UserError(f"The role must be one of: {', '.join(ROLES)}.")
+        raise UserError("The role must be one of: %(roles)s.", roles=", ".join(ROLES))
     check_password(password)
     shown = _display_name(display_name or name.split(".")[0].split("_")[0].capitalize())
     if session.scalar(select(User.id).where(User.username == name)) is not None:
-        raise UserError(f"There is already a user called {name!r}.")
+        raise UserError("There is already a user called '%(name)s'.", name=name)
     user = User(
         username=name, display_name=shown, password_hash=_hasher.hash(password), role=role,
         created_at=now(), session_version=0,
@@ -136,7 +138,7 @@ def get_account(session: Session, user_id: int) -> Account | None:
 def _user(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == normalise_username(username)))
     if user is None:
-        raise UserError(f"There is no account called {normalise_username(username)!r}.")
+        raise UserError("There is no account called '%(name)s'.", name=normalise_username(username))
     return user
 
 
@@ -157,7 +159,7 @@ def set_disabled(session: Session, username: str, disabled: bool) -> Account:
 def set_role(session: Session, username: str, role: str) -> Account:
     """Change an account's role; its sessions end (it signs in again with the new role)."""
     if role not in ROLES:
-        raise UserError(f"The role must be one of: {', '.join(ROLES)}.")
+        raise UserError("The role must be one of: %(roles)s.", roles=", ".join(ROLES))
     user = _user(session, username)
     if user.role == "admin" and role != "admin" and _enabled_admins(session) == [user.id]:
         raise UserError("This is the only enabled admin: make another admin first.")

@@ -5,14 +5,19 @@
   var box = document.getElementById("progress-box");
   if (!box) return;
   var bar = document.getElementById("progress");
+  // A broadcast's status (a code) in words of the page's language.
+  var statuses = {
+    draft: gettext("draft"), scheduled: gettext("scheduled"), sending: gettext("sending"),
+    done: gettext("done"), cancelled: gettext("cancelled")
+  };
   function show(data) {
     bar.max = Math.max(data.audience, 1);
     bar.value = data.done;
-    bar.textContent = data.done + " of " + data.audience;
+    bar.textContent = gettext("%(done)s of %(total)s", {done: data.done, total: data.audience});
     ["sent", "blocked", "failed", "queued", "cancelled"].forEach(function (name) {
       document.getElementById(name).textContent = data[name];
     });
-    document.getElementById("status").textContent = data.status;
+    document.getElementById("status").textContent = statuses[data.status] || data.status;
     document.getElementById("audience-size").textContent = data.audience;
     return data.status === "scheduled" || data.status === "sending" || data.status === "draft";
   }

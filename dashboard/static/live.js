@@ -11,8 +11,8 @@
     root.querySelectorAll("time.local").forEach(function (node) {
       var moment = new Date(node.getAttribute("datetime"));
       if (!isNaN(moment)) {
-        node.textContent = moment.toLocaleString([], { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
-        node.title = moment.toString();
+        node.textContent = moment.toLocaleString(document.documentElement.lang || [], { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+        node.title = moment.toLocaleString(document.documentElement.lang || [], { dateStyle: "full", timeStyle: "long" });
       }
     });
   }

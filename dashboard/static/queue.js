@@ -1,7 +1,8 @@
 // The live queue, on every page: every 5 seconds it asks /queue.json. The page's title and the
 // Conversations link show how many requests need this coach (theirs, unassigned or urgent); a
 // short tone (which the coach can turn off) says a new one came; on the conversations page the
-// queue's rows are replaced as they change. Times are shown in the coach's own time zone.
+// queue's rows are replaced as they change. Times are shown in the coach's own time zone, written
+// the way of the page's language.
 // (It also marks forms that take a while, on every page.)
 (function () {
   "use strict";
@@ -18,7 +19,7 @@
 
   function showSound() {
     if (!toggle) return;
-    toggle.textContent = soundOn() ? "Sound on" : "Sound off";
+    toggle.textContent = soundOn() ? gettext("Sound on") : gettext("Sound off");
     toggle.setAttribute("aria-pressed", soundOn() ? "true" : "false");
   }
 
@@ -42,7 +43,7 @@
     root.querySelectorAll("time.local").forEach(function (node) {
       var moment = new Date(node.getAttribute("datetime"));
       if (!isNaN(moment)) {
-        node.textContent = moment.toLocaleString([], { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+        node.textContent = moment.toLocaleString(document.documentElement.lang || [], { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
       }
     });
   }
@@ -53,7 +54,7 @@
     if (count) {
       count.hidden = needs === 0;
       count.textContent = String(needs);
-      count.setAttribute("aria-label", needs + " waiting for you");
+      count.setAttribute("aria-label", gettext("%(n)s waiting for you", {n: needs}));
     }
     if (rows && data.html !== rows.dataset.html) {
       rows.innerHTML = data.html;

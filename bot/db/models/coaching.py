@@ -53,6 +53,8 @@ class User(Base):
     languages: Mapped[str] = mapped_column(String(64), default="")  # "it,en"; none: not routed
     countries: Mapped[str] = mapped_column(String(200), default="")  # "IT,MT"; none: any
     last_routed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The dashboard's language they chose (one of the ten); none: their browser's.
+    dashboard_language: Mapped[str | None] = mapped_column(String(8))
 
     @property
     def language_list(self) -> list[str]:

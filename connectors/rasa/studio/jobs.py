@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import ROOT
 from bot.db.models import ModelVersion, StudioJob
+from bot.refusal import N_
 from bot.services.people import now
 from bot.settings import Settings
 from connectors.rasa.studio.evaluation import evaluate, held_out
@@ -89,6 +90,34 @@ def failure_output(code: int, output: str) -> str:
     return "\n".join(lines)[-OUTPUT_KEPT:]
 
 
+# What a job's stage says. It is kept in English in `studio_jobs`; the dashboard shows it in
+# its reader's language by recognising which of these texts it was made from
+# (bot.refusal.recognise). A failure's own message is shown as it is.
+TRAINING = N_("Training %(component)s (step %(step)s of about %(total)s)")
+REUSED = N_("Reused %(component)s (unchanged)")
+TRAIN_FAILED = N_("rasa train failed (exit code %(code)s)")
+NOT_EVALUATED = N_("Trained (not evaluated: %(error)s)")
+FINDINGS = N_("%(count)s finding(s)")
+FINDINGS_FAILED = N_("%(count)s finding(s), exit code %(code)s")
+STAGES = (
+    N_("Starting"),
+    N_("Loading the data"),
+    TRAINING,
+    REUSED,
+    TRAIN_FAILED,
+    N_("Trained; evaluating it next to the live model"),
+    N_("Starting a sandbox with the new model"),
+    N_("Evaluating the new model"),
+    N_("Evaluating the live model"),
+    NOT_EVALUATED,
+    N_("Trained and evaluated: try it below, then activate it"),
+    N_("Validating the data"),
+    N_("No problems found"),
+    FINDINGS_FAILED,
+    FINDINGS,
+)
+
+
 class Progress:
     """A training's stage and the share of the whole training done, read from Rasa's output
     line by line (`total`: about how many components it trains)."""
@@ -100,11 +129,15 @@ class Progress:
     def feed(self, line: str) -> None:
         if match := _COMPONENT.search(line):
             self._next()
-            self.stage = f"Training {match.group(1)} (step {self.started} of about {self.total})"
+            self.stage = TRAINING % {
+                "component": match.group(1),
+                "step": self.started,
+                "total": self.total,
+            }
             self.progress = min(0.99, (self.started - 1) / self.total)
         elif match := _RESTORED.search(line):
             self._next()
-            self.stage = f"Reused {match.group(1)} (unchanged)"
+            self.stage = REUSED % {"component": match.group(1)}
             self.progress = min(0.99, self.started / self.total)
         elif (match := _EPOCHS.search(line)) and self.started:
             share = (self.started - 1 + int(match.group(1)) / 100) / self.total
@@ -214,7 +247,7 @@ class Runner:
             model = out / f"{name}.tar.gz"
             if code != 0 or not model.exists():
                 self._update(
-                    job_id, status="failed", stage=f"rasa train failed (exit code {code})",
+                    job_id, status="failed", stage=TRAIN_FAILED % {"code": code},
                     finished_at=now(), output=output[-OUTPUT_KEPT:],
                 )  # fmt: skip
                 return
@@ -260,7 +293,7 @@ class Runner:
                 live_scores = {}
         except Exception as error:
             logger.warning("Evaluating model %d failed", version_id, exc_info=True)
-            return f"Trained (not evaluated: {type(error).__name__})"
+            return NOT_EVALUATED % {"error": type(error).__name__}
         with self.sessions.begin() as session:
             session.execute(
                 update(ModelVersion)
@@ -288,7 +321,9 @@ class Runner:
             stage = (
                 "No problems found"
                 if code == 0 and not summary
-                else f"{len(summary)} finding(s)" + ("" if code == 0 else f", exit code {code}")
+                else FINDINGS % {"count": len(summary)}
+                if code == 0
+                else FINDINGS_FAILED % {"count": len(summary), "code": code}
             )
             self._update(
                 job_id, status=status, stage=stage, progress=1.0, finished_at=now(),

@@ -96,7 +96,7 @@ def label(session: Session, store: NluStore, message_id: int, intent: str, by: s
     if row is None or row.status != "waiting":
         raise AlreadyDecided("That message was already dealt with.")
     if intent not in store.domain_intents():
-        raise StudioError(f"There is no intent called {intent!r}.")
+        raise StudioError("There is no intent called '%(intent)s'.", intent=intent)
     if not row.language:
         raise StudioError("The language of that message is not known.")
     current = store.examples(intent, row.language)

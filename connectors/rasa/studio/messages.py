@@ -71,7 +71,7 @@ class MessageStore:
     def texts(self, key: str) -> dict[str, str]:
         """Language → text of one message (only the languages that have it)."""
         if key not in self.texts_in(DEFAULT_LANGUAGE):
-            raise StudioError(f"There is no message {key!r}.")
+            raise StudioError("There is no message '%(key)s'.", key=key)
         found = {code: self.texts_in(code).get(key) for code in self.languages}
         return {code: text for code, text in found.items() if text is not None}
 
@@ -93,21 +93,28 @@ class MessageStore:
     def save(self, key: str, language: str, text: str, expected: str) -> tuple[Any, Any]:
         """Replace (or add) one language's text of message `key`; returns (before, after)."""
         if language not in self.languages:
-            raise StudioError(f"{language!r} is not a language of the assistant.")
+            raise StudioError(
+                "'%(language)s' is not a language of the assistant.", language=language
+            )
         english = self.texts(key).get(DEFAULT_LANGUAGE)  # StudioError for an unknown key
         text = text.strip().replace("\r\n", "\n").replace("\r", "\n")
         if not text:
             raise StudioError("The text is empty.")
-        yamlio.check_text(text, "The text")
+        yamlio.check_text(text, "text")
         if len(text) > MAX_TEXT:
-            raise StudioError(f"A text has at most {MAX_TEXT:,} characters.")
+            raise StudioError("A text has at most %(max)s characters.", max=f"{MAX_TEXT:,}")
         wanted = fields_of(english or "")
         named = fields_of(text)
         if named != wanted:
-            listed = ", ".join(f"{{{name}}}" for name in sorted(wanted)) or "none"
+            if not wanted:
+                raise StudioError(
+                    "The text must name the same fields as the English one (none): the "
+                    "assistant fills in exactly those. Nothing was saved."
+                )
             raise StudioError(
-                f"The text must name the same fields as the English one ({listed}): the "
-                "assistant fills in exactly those. Nothing was saved."
+                "The text must name the same fields as the English one (%(fields)s): the "
+                "assistant fills in exactly those. Nothing was saved.",
+                fields=", ".join(f"{{{name}}}" for name in sorted(wanted)),
             )
         path = self._path(language)
         document = (yamlio.load(path) if path.exists() else None) or CommentedMap()
@@ -121,9 +128,10 @@ class MessageStore:
         before = node.get(leaf) if isinstance(node.get(leaf), str) else None
         if version_of(before) != expected:
             raise Conflict(
-                f"Someone else changed the {language} text of {key} since you opened it. "
-                "Nothing was saved: reload the page to see their change, then redo yours."
-            )
+                "Someone else changed the %(language)s text of %(key)s since you opened it. "
+                "Nothing was saved: reload the page to see their change, then redo yours.",
+                language=language, key=key,
+            )  # fmt: skip
         node[leaf] = yamlio.quoted(text)
         yamlio.write(path, document)
         return before, text

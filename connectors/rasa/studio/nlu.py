@@ -17,6 +17,7 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from bot.refusal import Words
 from bot.text import normalise
 from connectors.rasa.studio import yamlio
 from connectors.rasa.studio.yamlio import (
@@ -60,7 +61,11 @@ class Warning:
     kind: str
     intent: str
     language: str
-    message: str
+    words: Words  # translatable (the dashboard shows it with say())
+
+    @property
+    def message(self) -> str:
+        return str(self.words)
 
 
 class NluStore:
@@ -155,21 +160,32 @@ class NluStore:
             if not example:
                 continue
             # Where it is: its line in the box, and its start (the box has no line numbers)
-            where = f'Example {number} ("{yamlio.printable(example[:40])}")'
-            yamlio.check_text(example, where)
+            start = yamlio.printable(example[:40])
+            yamlio.check_text(example, "example", number)
             if len(example) > MAX_EXAMPLE:
-                raise StudioError(f"{where} is longer than {MAX_EXAMPLE} characters.")
+                raise StudioError(
+                    'Example %(number)d ("%(start)s") is longer than %(max)d characters.',
+                    number=number, start=start, max=MAX_EXAMPLE,
+                )  # fmt: skip
             if example.startswith(("- ", "#")):
-                raise StudioError(f'{where} starts with "{example[:2]}": write it bare.')
+                raise StudioError(
+                    'Example %(number)d ("%(start)s") starts with "%(mark)s": write it bare.',
+                    number=number, start=start, mark=example[:2],
+                )  # fmt: skip
             for match in _ENTITY.finditer(example):
                 entity = match.group(2) or match.group(4)
                 if entity not in entities:
                     raise StudioError(
-                        f'{where}: "{entity}" is not an entity of the domain '
-                        f"({', '.join(sorted(entities))})."
-                    )
+                        'Example %(number)d ("%(start)s"): "%(entity)s" is not an entity of the '
+                        "domain (%(entities)s).",
+                        number=number, start=start, entity=entity,
+                        entities=", ".join(sorted(entities)),
+                    )  # fmt: skip
             if example.count("[") != example.count("]"):
-                raise StudioError(f"{where} has an unclosed [ ] annotation.")
+                raise StudioError(
+                    'Example %(number)d ("%(start)s") has an unclosed [ ] annotation.',
+                    number=number, start=start,
+                )  # fmt: skip
             key = _key(example)
             if key not in seen:
                 seen.add(key)
@@ -188,7 +204,10 @@ class NluStore:
                     if other != intent:
                         found.append(Warning(
                             "duplicate", intent, language,
-                            f'"{plain(example)}" is an example of both {other} and {intent}',
+                            Words(
+                                '"%(example)s" is an example of both %(other)s and %(intent)s',
+                                example=plain(example), other=other, intent=intent,
+                            ),
                         ))  # fmt: skip
         for intent, counts in overview.items():
             if intent in ("nlu_fallback", "ask_programme"):
@@ -197,7 +216,11 @@ class NluStore:
                 if count < MIN_EXAMPLES:
                     found.append(Warning(
                         "few", intent, language,
-                        f"{intent} has {count} examples in {language} (at least {MIN_EXAMPLES})",
+                        Words(
+                            "%(intent)s has %(count)s examples in %(language)s"
+                            " (at least %(least)s)",
+                            intent=intent, count=count, language=language, least=MIN_EXAMPLES,
+                        ),
                     ))  # fmt: skip
         return found
 
@@ -208,15 +231,18 @@ class NluStore:
     ) -> tuple[list[str], list[str]]:
         """Replace one intent's examples in one language; returns (before, after)."""
         if intent not in self.overview():
-            raise StudioError(f"There is no intent {intent!r}.")
+            raise StudioError("There is no intent '%(intent)s'.", intent=intent)
         if language not in self.languages:
-            raise StudioError(f"{language!r} is not a language of the assistant.")
+            raise StudioError(
+                "'%(language)s' is not a language of the assistant.", language=language
+            )
         before = self.examples(intent, language)
         if version_of(before) != expected:
             raise Conflict(
-                f"Someone else changed the {language} examples of {intent} since you opened "
-                "them. Nothing was saved: reload the page to see their change, then redo yours."
-            )
+                "Someone else changed the %(language)s examples of %(intent)s since you opened "
+                "them. Nothing was saved: reload the page to see their change, then redo yours.",
+                language=language, intent=intent,
+            )  # fmt: skip
         after = self.check_examples(examples)
         blocks = [
             (path, document, index)
@@ -254,7 +280,7 @@ class NluStore:
                 "An intent name is 2 to 60 lower-case letters, digits or _, starting with a letter."
             )
         if name in self.overview():
-            raise StudioError(f"There is already an intent {name!r}.")
+            raise StudioError("There is already an intent '%(intent)s'.", intent=name)
         path = self.project / "domain" / "studio.yml"
         document = yamlio.load(path) if path.exists() else None
         if not document:
@@ -276,12 +302,13 @@ class NluStore:
         """Remove an intent and its examples everywhere; refused while rules or stories use
         it. Returns the examples removed, by language (for the audit log)."""
         if name not in self.overview():
-            raise StudioError(f"There is no intent {name!r}.")
+            raise StudioError("There is no intent '%(intent)s'.", intent=name)
         used = self.usages(name)
         if used:
             raise StudioError(
-                f"{name} is used in {', '.join(used)}: change those first, then delete it."
-            )
+                "%(intent)s is used in %(files)s: change those first, then delete it.",
+                intent=name, files=", ".join(used),
+            )  # fmt: skip
         removed: dict[str, list[str]] = {}
         changed = []
         for language in self.languages:
@@ -300,9 +327,9 @@ class NluStore:
     def rename_intent(self, old: str, new: str) -> None:
         """Rename an intent in the NLU data, the domain, rules, stories and tests."""
         if old not in self.overview():
-            raise StudioError(f"There is no intent {old!r}.")
+            raise StudioError("There is no intent '%(intent)s'.", intent=old)
         if not _NAME.match(new) or new in self.overview():
-            raise StudioError(f"{new!r} is not a free, valid intent name.")
+            raise StudioError("'%(name)s' is not a free, valid intent name.", name=new)
         renamed_files = []
         for language in self.languages:
             for path in self._files(language):

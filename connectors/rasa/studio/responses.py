@@ -66,7 +66,7 @@ class ResponseStore:
             document = load(path) or {}
             if name in (document.get("responses") or {}):
                 return path, document
-        raise StudioError(f"There is no response {name!r}.")
+        raise StudioError("There is no response '%(name)s'.", name=name)
 
     def names(self) -> list[str]:
         """Every response name, in file order."""
@@ -105,19 +105,21 @@ class ResponseStore:
     ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         """Replace (or add) one language's variation; returns (before, after)."""
         if language not in self.languages:
-            raise StudioError(f"{language!r} is not a language of the assistant.")
+            raise StudioError(
+                "'%(language)s' is not a language of the assistant.", language=language
+            )
         text = variation.text.strip().replace("\r\n", "\n").replace("\r", "\n")
         if not text:
             raise StudioError("The text is empty.")
-        yamlio.check_text(text, "The text")
+        yamlio.check_text(text, "text")
         if len(text) > MAX_TEXT:
-            raise StudioError(f"A text has at most {MAX_TEXT:,} characters.")
+            raise StudioError("A text has at most %(max)s characters.", max=f"{MAX_TEXT:,}")
         if len(variation.buttons) > MAX_BUTTONS:
-            raise StudioError(f"At most {MAX_BUTTONS} buttons.")
+            raise StudioError("At most %(max)d buttons.", max=MAX_BUTTONS)
         for number, (title, payload) in enumerate(variation.buttons, start=1):
             if not title.strip() or not payload.strip():
                 raise StudioError('Each button needs a title and a payload: "title | /payload".')
-            yamlio.check_text(title + payload, f"Button {number}")
+            yamlio.check_text(title + payload, "button", number)
         path, document = self._find(name, yamlio.load)
         items = document["responses"][name]
         current = next(
@@ -126,9 +128,10 @@ class ResponseStore:
         before = _variation(current).as_value() if current is not None else None
         if version_of(before) != expected:
             raise Conflict(
-                f"Someone else changed the {language} text of {name} since you opened it. "
-                "Nothing was saved: reload the page to see their change, then redo yours."
-            )
+                "Someone else changed the %(language)s text of %(key)s since you opened it. "
+                "Nothing was saved: reload the page to see their change, then redo yours.",
+                language=language, key=name,
+            )  # fmt: skip
         item = current if current is not None else CommentedMap()
         if current is None:
             if language != DEFAULT_LANGUAGE:
@@ -158,7 +161,7 @@ def parse_buttons(text: str) -> list[tuple[str, str]]:
         if not line.strip():
             continue
         if "|" not in line:
-            raise StudioError(f'Button line {number}: write "title | /payload".')
+            raise StudioError('Button line %(number)d: write "title | /payload".', number=number)
         title, payload = line.rsplit("|", 1)
         buttons.append((title.strip(), payload.strip()))
     return buttons

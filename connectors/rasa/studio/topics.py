@@ -68,15 +68,18 @@ class TopicStore:
         document = self._document()
         topics = document.get("topics") or {}
         if key not in topics:
-            raise StudioError(f"There is no topic {key!r}.")
+            raise StudioError("There is no topic '%(key)s'.", key=key)
         if language not in self.languages:
-            raise StudioError(f"{language!r} is not a language of the assistant.")
+            raise StudioError(
+                "'%(language)s' is not a language of the assistant.", language=language
+            )
         before = [str(word) for word in (topics[key].get("synonyms") or {}).get(language) or []]
         if version_of(before) != expected:
             raise Conflict(
-                f"Someone else changed the {language} words of {key} since you opened them. "
-                "Nothing was saved: reload the page to see their change, then redo yours."
-            )
+                "Someone else changed the %(language)s words of %(key)s since you opened them. "
+                "Nothing was saved: reload the page to see their change, then redo yours.",
+                language=language, key=key,
+            )  # fmt: skip
         others = {
             normalise(str(word)): other
             for other, spec in topics.items()
@@ -89,13 +92,16 @@ class TopicStore:
             word = " ".join(raw.split()).lower()
             if not word or word in after:
                 continue
-            yamlio.check_text(word, f'"{yamlio.printable(word[:20])}"')
+            yamlio.check_text(word, "word")
             if len(word) > MAX_WORD:
-                raise StudioError(f'"{word[:20]}…" is longer than {MAX_WORD} characters.')
+                raise StudioError(
+                    '"%(start)s…" is longer than %(max)d characters.', start=word[:20], max=MAX_WORD
+                )
             if normalise(word) in others:
                 raise StudioError(
-                    f'"{word}" is already a word of the topic {others[normalise(word)]}.'
-                )
+                    '"%(word)s" is already a word of the topic %(topic)s.',
+                    word=word, topic=others[normalise(word)],
+                )  # fmt: skip
             after.append(word)
         topics[key].setdefault("synonyms", {})[language] = _flow(after)
         _quote_where_needed(topics)

@@ -17,12 +17,14 @@ import tempfile
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError as RuamelError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
+
+from bot.refusal import Refusal
 
 # Characters no file the studio writes may hold: C0 controls but tab and line breaks (YAML
 # refuses them), DEL and the C1 controls (NEL is a line break to YAML 1.1, the others are
@@ -35,7 +37,7 @@ _KEYWORDS = {"y", "n", "yes", "no", "true", "false", "on", "off", "null"}
 _UNCHECKED = object()  # `meant` of a text written as is: it only has to read back as YAML
 
 
-class StudioError(ValueError):
+class StudioError(Refusal):
     """An edit that cannot be saved, with a reason for the admin."""
 
 
@@ -44,17 +46,73 @@ def printable(text: str) -> str:
     return _UNWRITABLE.sub("\ufffd", text)
 
 
-def check_text(text: str, what: str) -> None:
-    """StudioError if `text` holds a character the YAML files cannot (`what` names it for the
-    admin: "Example 3", "The text", ...)."""
+def check_text(
+    text: str, what: Literal["example", "text", "button", "word"], number: int = 0
+) -> None:
+    """StudioError if `text` holds a character the YAML files cannot. `what` says where it is,
+    for the admin: an example (its `number` in the box, and its start), the text, a button (its
+    `number`) or a word (its start)."""
     found = _UNWRITABLE.search(text)
     if found is None:
         return
     code = ord(found.group())
-    kind = "an invalid character" if code >= 0xD800 else "a control character"
+    character = f"U+{code:04X}"
+    start = printable(text[:40] if what == "example" else text[:20])
+    invalid = code >= 0xD800
+    if what == "example" and invalid:
+        raise StudioError(
+            'Example %(number)d ("%(start)s") contains an invalid character (%(character)s), '
+            "which the assistant's YAML files cannot hold (it often comes from a copy and "
+            "paste). Remove it and save again: nothing was saved.",
+            number=number, start=start, character=character,
+        )  # fmt: skip
+    if what == "example":
+        raise StudioError(
+            'Example %(number)d ("%(start)s") contains a control character (%(character)s), '
+            "which the assistant's YAML files cannot hold (it often comes from a copy and "
+            "paste). Remove it and save again: nothing was saved.",
+            number=number, start=start, character=character,
+        )  # fmt: skip
+    if what == "button" and invalid:
+        raise StudioError(
+            "Button %(number)d contains an invalid character (%(character)s), which the "
+            "assistant's YAML files cannot hold (it often comes from a copy and paste). Remove "
+            "it and save again: nothing was saved.",
+            number=number, character=character,
+        )  # fmt: skip
+    if what == "button":
+        raise StudioError(
+            "Button %(number)d contains a control character (%(character)s), which the "
+            "assistant's YAML files cannot hold (it often comes from a copy and paste). Remove "
+            "it and save again: nothing was saved.",
+            number=number, character=character,
+        )  # fmt: skip
+    if what == "word" and invalid:
+        raise StudioError(
+            '"%(word)s" contains an invalid character (%(character)s), which the assistant\'s '
+            "YAML files cannot hold (it often comes from a copy and paste). Remove it and save "
+            "again: nothing was saved.",
+            word=start, character=character,
+        )  # fmt: skip
+    if what == "word":
+        raise StudioError(
+            '"%(word)s" contains a control character (%(character)s), which the assistant\'s '
+            "YAML files cannot hold (it often comes from a copy and paste). Remove it and save "
+            "again: nothing was saved.",
+            word=start, character=character,
+        )  # fmt: skip
+    if invalid:
+        raise StudioError(
+            "The text contains an invalid character (%(character)s), which the assistant's YAML "
+            "files cannot hold (it often comes from a copy and paste). Remove it and save again: "
+            "nothing was saved.",
+            character=character,
+        )
     raise StudioError(
-        f"{what} contains {kind} (U+{code:04X}), which the assistant's YAML files cannot hold "
-        "(it often comes from a copy and paste). Remove it and save again: nothing was saved."
+        "The text contains a control character (%(character)s), which the assistant's YAML "
+        "files cannot hold (it often comes from a copy and paste). Remove it and save again: "
+        "nothing was saved.",
+        character=character,
     )
 
 
@@ -152,7 +210,9 @@ def _stage(path: Path, text: str, meant: Any) -> str:
     except UnicodeEncodeError as error:
         code = ord(text[error.start])
         raise StudioError(
-            f"{path.name} cannot hold the character U+{code:04X}: nothing was saved."
+            "%(file)s cannot hold the character %(character)s: nothing was saved.",
+            file=path.name,
+            character=f"U+{code:04X}",
         ) from None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -161,7 +221,9 @@ def _stage(path: Path, text: str, meant: Any) -> str:
         )
     except OSError as error:
         raise StudioError(
-            f"{path.name} could not be written ({error}): nothing was saved."
+            "%(file)s could not be written (%(detail)s): nothing was saved.",
+            file=path.name,
+            detail=str(error),
         ) from None
     try:
         with os.fdopen(handle, "wb") as stream:
@@ -176,25 +238,68 @@ def _stage(path: Path, text: str, meant: Any) -> str:
             try:
                 result = read_with(written)
             except (yaml.YAMLError, RuamelError, ValueError) as error:
-                raise StudioError(
-                    f"{path.name} would not read back ({reader} cannot read it: "
-                    f"{printable((str(error).splitlines() or ['?'])[0])}): nothing was saved."
-                ) from None
+                raise _unreadable(path, reader, error) from None
             where = None if meant is _UNCHECKED else _difference(meant, result, "")
             if where is not None:
-                raise StudioError(
-                    f"{path.name} would not read back as written ({reader} would read "
-                    f"{where or 'the file'} differently): nothing was saved."
-                )
+                raise _read_otherwise(path, reader, where)
     except OSError as error:
         _discard([(path, temporary)])
         raise StudioError(
-            f"{path.name} could not be written ({error}): nothing was saved."
+            "%(file)s could not be written (%(detail)s): nothing was saved.",
+            file=path.name,
+            detail=str(error),
         ) from None
     except BaseException:
         _discard([(path, temporary)])
         raise
     return temporary
+
+
+def _unreadable(path: Path, reader: str, error: Exception) -> StudioError:
+    """A file one of the readers cannot read (the parser's first line of why, in English)."""
+    detail = printable((str(error).splitlines() or ["?"])[0])
+    if reader == "Rasa":
+        return StudioError(
+            "%(file)s would not read back (Rasa cannot read it: %(detail)s): nothing was saved.",
+            file=path.name,
+            detail=detail,
+        )
+    return StudioError(
+        "%(file)s would not read back (the dashboard cannot read it: %(detail)s): nothing was "
+        "saved.",
+        file=path.name,
+        detail=detail,
+    )
+
+
+def _read_otherwise(path: Path, reader: str, where: str) -> StudioError:
+    """A file one of the readers would read otherwise than written (`where`: the place, "" for
+    the whole file)."""
+    if reader == "Rasa" and where:
+        return StudioError(
+            "%(file)s would not read back as written (Rasa would read %(where)s differently): "
+            "nothing was saved.",
+            file=path.name,
+            where=where,
+        )
+    if reader == "Rasa":
+        return StudioError(
+            "%(file)s would not read back as written (Rasa would read the file differently): "
+            "nothing was saved.",
+            file=path.name,
+        )
+    if where:
+        return StudioError(
+            "%(file)s would not read back as written (the dashboard would read %(where)s "
+            "differently): nothing was saved.",
+            file=path.name,
+            where=where,
+        )
+    return StudioError(
+        "%(file)s would not read back as written (the dashboard would read the file "
+        "differently): nothing was saved.",
+        file=path.name,
+    )
 
 
 def _replace(staged: Sequence[tuple[Path, str]]) -> None:
@@ -205,7 +310,9 @@ def _replace(staged: Sequence[tuple[Path, str]]) -> None:
                 os.replace(temporary, path)
             except OSError as error:
                 raise StudioError(
-                    f"{path.name} could not be replaced ({error}): it was left as it was."
+                    "%(file)s could not be replaced (%(detail)s): it was left as it was.",
+                    file=path.name,
+                    detail=str(error),
                 ) from None
     finally:
         _discard(staged)  # those not moved (after a failure)

@@ -372,3 +372,80 @@ def test_every_page_passes_the_accessibility_check_and_fits_a_phone(
     )
     assert {path: pixels for path, pixels in wide.items() if pixels} == {}
     page.context.close()
+
+
+def english_left(page: Page, code: str) -> list[str]:
+    """Texts of the dashboard still in English on the open page for a reader of `code`: every
+    marked text of two words or more whose translation differs from the English, found in what
+    the page shows (its text, and its buttons' and fields' names)."""
+    from babel.messages.pofile import read_po
+
+    po = Path(__file__).resolve().parents[3] / "dashboard" / "locale" / code / "LC_MESSAGES"
+    with (po / "messages.po").open("rb") as source:
+        catalog = read_po(source, locale=code)
+    english = [
+        message.id
+        for message in catalog
+        if isinstance(message.id, str)
+        and "%" not in message.id
+        and "<" not in message.id
+        and len(message.id.split()) >= 2
+        and message.string
+        and message.string != message.id
+    ]
+    shown = page.evaluate(
+        """() => document.body.innerText + "\\n" + [...document.querySelectorAll(
+            "[aria-label], [placeholder], [title]")].map(node =>
+            [node.getAttribute("aria-label"), node.getAttribute("placeholder"),
+             node.getAttribute("title")].join("\\n")).join("\\n") + "\\n" + document.title"""
+    )
+    return sorted(text for text in english if text in shown)
+
+
+def test_a_croatian_coach_and_an_arabic_admin_use_the_dashboard_without_a_word_of_english(
+    browser, stack: Stack, connector: Connector, dashboard: Dashboard, fake_telegram
+) -> None:
+    """Ivana's browser speaks Croatian: the dashboard does, from the sign-in page on. Layla's
+    speaks English, and she chooses Arabic on her settings page: every page is then Arabic,
+    right to left, and still fits a phone. Neither sees a text of the dashboard in English."""
+    create_account(stack, "ivana", "coach", PASSWORD)
+    create_account(stack, "layla", "admin", PASSWORD)
+    chat = Person(fake_telegram, language_code="hr")
+    chat.say("Tražim posao u Splitu")
+    person_id = registered_person(stack)
+    croatian = browser.new_context(locale="hr-HR").new_page()
+    croatian.set_default_timeout(20_000)
+    croatian.goto(dashboard.url + "/login")
+    assert croatian.locator("html").get_attribute("lang") == "hr"
+    assert english_left(croatian, "hr") == []
+    croatian.locator("input[name=username]").fill("ivana")
+    croatian.locator("input[name=password]").fill(PASSWORD)
+    croatian.locator("form[action='/login'] button[type=submit]").click()
+    croatian.wait_for_url(re.compile(r"/conversations"))
+    left: dict[str, list[str]] = {}
+    for path in (*COACH_PAGES, "/conversations/" + sender_id(chat), f"/people/{person_id}"):
+        response = croatian.goto(dashboard.url + path)
+        assert response is not None and response.ok, path
+        left[path] = english_left(croatian, "hr")
+    assert {path: texts for path, texts in left.items() if texts} == {}
+    croatian.context.close()
+
+    arabic = browser.new_context(locale="en-US").new_page()
+    arabic.set_default_timeout(20_000)
+    sign_in_as(arabic, dashboard, "layla")
+    arabic.goto(dashboard.url + "/account")
+    arabic.locator("#language").select_option("ar")
+    arabic.get_by_role("button", name="Use this language").click()
+    expect(arabic.locator("html")).to_have_attribute("dir", "rtl")
+    assert arabic.locator("html").get_attribute("lang") == "ar"
+    wide: dict[str, int] = {}
+    for path in (*COACH_PAGES, f"/people/{person_id}", *ADMIN_PAGES):
+        arabic.set_viewport_size({"width": 1280, "height": 900})
+        response = arabic.goto(dashboard.url + path)
+        assert response is not None and response.ok, path
+        assert arabic.locator("html").get_attribute("dir") == "rtl", path
+        left[path] = english_left(arabic, "ar")
+        wide[path] = overflow_at_phone_width(arabic)
+    assert {path: texts for path, texts in left.items() if texts} == {}
+    assert {path: pixels for path, pixels in wide.items() if pixels} == {}
+    arabic.context.close()

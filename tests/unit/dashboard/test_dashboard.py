@@ -350,7 +350,7 @@ def test_people_take_on_notes_and_outcomes(app: TestClient) -> None:
         data={"csrf_token": token, "kind": "job", "date": "2026-11-01"},
     )
     page = app.get(f"/people/{person_id}").text
-    assert "Wants IT" in page and "2026-11-01: got a job" in page
+    assert "Wants IT" in page and "Nov 1, 2026: got a job" in page
     # The conversation list shows the name they gave, not the pseudonym.
     assert "Ana" in app.get("/conversations?registered=yes").text
     assert app.get("/people/999").status_code == 404

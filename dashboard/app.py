@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from bot.db.session import session_factory
@@ -152,8 +153,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _to_login(request: Request, error: LoginRequired) -> Response:
         return RedirectResponse(f"/login?next={error.next_url}", status_code=303)
 
-    @app.exception_handler(HTTPException)
-    async def _error_page(request: Request, error: HTTPException) -> Response:
+    # Starlette's class: its own 404 and 405 (no such page) get the same page as ours.
+    @app.exception_handler(StarletteHTTPException)
+    async def _error_page(request: Request, error: StarletteHTTPException) -> Response:
         if request.url.path.endswith(".json"):
             return JSONResponse({"detail": error.detail}, status_code=error.status_code)
         # The detail was translated where it was raised (or is Starlette's own, translated here).

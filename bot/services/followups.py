@@ -232,7 +232,8 @@ def satisfaction(
     if coach_id is not None:
         query = query.where(Rating.coach_id == coach_id)
     per_coach = [
-        Satisfaction(str(name or "(account removed)"), int(count), float(average))
+        # An account removed since: no name (the page says so in its reader's language)
+        Satisfaction(str(name or ""), int(count), float(average))
         for name, count, average in session.execute(query)
     ]
     total = sum(item.count for item in per_coach)

@@ -140,12 +140,17 @@ def test_an_account_keeps_its_language_over_the_browser_s(app: TestClient) -> No
 
 def test_errors_and_refusals_are_in_the_reader_s_language(app: TestClient) -> None:
     sign_in(app, "coach1")
+    # Starlette's own 404 (no such page) and a service's refusal shown as an error page
     missing = app.get("/no-such-page", headers={"Accept-Language": "fr"})
     assert missing.status_code == 404
     assert in_language("fr", "Not Found") != "Not Found"
-    assert in_language("fr", "Not Found") in missing.text
-    refusal = PlanError("A step is at most %(limit)d characters.", limit=200)
-    assert str(refusal) == "A step is at most 200 characters."
+    assert in_language("fr", "Not Found") in missing.text and '<html lang="fr"' in missing.text
+    nobody = app.get("/people/999999", headers={"Accept-Language": "es"})
+    assert nobody.status_code == 404
+    gone = "There is no such registered person (they may have left)."
+    assert in_language("es", gone) != gone and in_language("es", gone) in nobody.text
+    refusal = PlanError("A step has at most %(max)d characters; split it into two.", max=200)
+    assert str(refusal) == "A step has at most 200 characters; split it into two."
     token = i18n._reader.set(i18n._Reader("ro"))
     try:
         said = i18n.say(refusal)
@@ -181,14 +186,26 @@ def test_the_pages_scripts_get_their_texts_translated(app: TestClient) -> None:
     assert "/static/texts.js" in page
 
 
-@pytest.mark.parametrize("code", ["it", "hr", "ro", "lt", "sl", "fr", "es", "de", "ar"])
-def test_each_language_s_catalogue_has_its_plural_rule(code: str) -> None:
+# Two numbers that each language writes with different plural forms (CLDR's rules).
+UNLIKE = {"hr": (2, 5), "ro": (5, 20), "lt": (2, 10), "sl": (2, 5), "ar": (5, 11)}
+PLURAL_FORMS = {"it": 2, "fr": 2, "es": 2, "de": 2, "hr": 3, "ro": 3, "lt": 3, "sl": 4, "ar": 6}
+
+
+@pytest.mark.parametrize("code", sorted(PLURAL_FORMS))
+def test_each_language_counts_with_its_own_plural_forms(code: str) -> None:
     catalog = tool.read(code)
-    assert catalog.num_plurals >= 1 and "nplurals" in catalog.plural_forms
-    reader = i18n._Reader(code)
-    token = i18n._reader.set(reader)
+    assert catalog.num_plurals == PLURAL_FORMS[code]
+    entry = catalog.get(("%(num)d person.", "%(num)d people."))
+    assert entry is not None and len(entry.string) == PLURAL_FORMS[code]
+    token = i18n._reader.set(i18n._Reader(code))
     try:
-        many = i18n.ngettext("%(num)d step", "%(num)d steps", 5)
+        shown = {
+            n: i18n.ngettext("%(num)d person.", "%(num)d people.", n) for n in (1, 2, 5, 10, 11, 20)
+        }
     finally:
         i18n._reader.reset(token)
-    assert "5" in many or code == "ar"
+    assert "5" in shown[5] and shown[5] != "5 people."
+    # The languages with more than two forms use them: two numbers of different forms differ
+    if code in UNLIKE:
+        first, second = UNLIKE[code]
+        assert shown[first].replace(str(first), "") != shown[second].replace(str(second), "")

@@ -7,5 +7,6 @@ RUN pip install uv
 COPY requirements/app.lock requirements/app.lock
 RUN uv pip install --system -r requirements/app.lock
 COPY . .
-RUN uv pip install --system --no-deps -e . && useradd --create-home neetbot && chown -R neetbot /app
+RUN uv pip install --system --no-deps -e . && useradd --create-home --uid 1000 neetbot && chown -R neetbot /app
+# UID 1000: the Kubernetes manifests run the container as it (deploy/kubernetes, runAsUser)
 USER neetbot

@@ -39,7 +39,14 @@ class RedactingFilter(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = self._clean(record.getMessage()), ()
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple):
+            # uvicorn's access formatter reads the request's parts from the arguments
+            # (address, method, path, version, status): each is cleaned where it stands.
+            record.args = tuple(
+                self._clean(part) if isinstance(part, str) else part for part in record.args
+            )
+        else:
+            record.msg, record.args = self._clean(record.getMessage()), ()
         if record.exc_info and not record.exc_text:
             record.exc_text = self._formatter.formatException(record.exc_info)
         if record.exc_text:

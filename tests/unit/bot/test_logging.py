@@ -22,3 +22,30 @@ def test_secrets_are_redacted_from_messages_and_tracebacks() -> None:
     text = formatter.format(record)
     assert TOKEN not in text
     assert text.count("[redacted]") == 2 and "RuntimeError" in text
+
+
+def test_the_dashboard_s_access_log_is_written_with_the_secrets_redacted() -> None:
+    """uvicorn's access lines are formatted from the record's arguments: the filter cleans
+    them where they stand instead of emptying them (which broke every access line)."""
+    import io
+
+    from uvicorn.logging import AccessFormatter
+
+    from bot.logging_setup import RedactingFilter
+
+    secret = "s3cret-token-value"
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s'))
+    handler.addFilter(RedactingFilter([secret]))
+    logger = logging.getLogger("uvicorn.access")
+    logger.addHandler(handler)
+    try:
+        logger.warning(
+            '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", f"/x?t={secret}", "1.1", 200
+        )
+    finally:
+        logger.removeHandler(handler)
+    line = stream.getvalue()
+    assert '127.0.0.1:5000 - "GET /x?t=' in line and " 200" in line
+    assert secret not in line and "Logging error" not in line

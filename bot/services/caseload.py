@@ -8,7 +8,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import OUTCOME_KINDS, Opportunity, Outcome, Person, PersonNote, User
-from bot.refusal import Refusal
+from bot.refusal import Refusal, Words
 from bot.services.paging import Page, clamp
 from bot.services.people import now
 
@@ -152,21 +152,28 @@ def record_outcome(
     return outcome
 
 
-def opportunity_choices(session: Session, country: str | None) -> dict[str, list[tuple[int, str]]]:
-    """The outcome form's opportunities, "title — provider, place", grouped: trainings and jobs
-    in the person's country first, then those elsewhere (someone may move for one)."""
+def opportunity_choices(
+    session: Session, country: str | None
+) -> dict[Words, list[tuple[int, str]]]:
+    """The outcome form's opportunities, "title — provider, place", grouped (a group's name is
+    `Words`, shown in the reader's language): trainings and jobs in the person's country
+    first, then those elsewhere (someone may move for one)."""
     rows = session.execute(
         select(
             Opportunity.id, Opportunity.kind, Opportunity.title, Opportunity.provider,
             Opportunity.city, Opportunity.country,
         ).order_by(Opportunity.kind, Opportunity.title)
     )  # fmt: skip
-    groups: dict[str, list[tuple[int, str]]] = {}
+    groups: dict[tuple[bool, str], list[tuple[int, str]]] = {}
     for item_id, kind, title, provider, place, where in rows:
-        home = country is not None and where == country
-        group = f"{'Trainings' if kind == 'training' else 'Jobs'} in " + (
-            country if home and country else "other countries"
-        )
+        elsewhere = country is None or where != country
         where_shown = f"{place}, {where}" if place else where
-        groups.setdefault(group, []).append((item_id, f"{title} — {provider} ({where_shown})"))
-    return dict(sorted(groups.items(), key=lambda pair: ("other" in pair[0], pair[0])))
+        entry = (item_id, f"{title} — {provider} ({where_shown})")
+        groups.setdefault((elsewhere, kind), []).append(entry)
+    named = {
+        (False, "job"): Words("Jobs in %(country)s", country=country or ""),
+        (False, "training"): Words("Trainings in %(country)s", country=country or ""),
+        (True, "job"): Words("Jobs in other countries"),
+        (True, "training"): Words("Trainings in other countries"),
+    }
+    return {named[key]: groups[key] for key in sorted(groups) if key in named}

@@ -6,10 +6,10 @@ apart, so that the dashboard can look the text up in its catalogue of translatio
 (`dashboard/i18n.py`) and fill in the values afterwards; `str(error)` is the English sentence,
 for logs and the command line.
 
-    raise PlanError("A step is at most %(limit)d characters.", limit=200)
+    raise PlanError("A step has at most %(max)d characters; split it into two.", max=200)
 
-The dashboard's message extraction (`babel.cfg`) knows the exception classes by name, so the
-first argument must be a plain string literal, never an f-string.
+The dashboard's message extraction (scripts/dashboard_messages.py) knows the exception classes
+by name, so the first argument must be a plain string literal, never an f-string.
 """
 
 from __future__ import annotations

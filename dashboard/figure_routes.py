@@ -79,8 +79,10 @@ def _svg(chart: pygal.graph.graph.Graph) -> Markup:
     return Markup(_SCRIPT.sub("", svg))  # noqa: S704 - pygal escapes the labels and values
 
 
-# Labels a coach can read, also where the chart is drawn at half its width (a phone)
+# Labels a coach can read, also where the chart is drawn at half its width (a phone), in a
+# sans-serif of the system as the pages use (pygal's monospace fonts have no Arabic letters).
 STYLE = CleanStyle(
+    font_family='system-ui, "Segoe UI", Roboto, "Noto Sans", "DejaVu Sans", sans-serif',
     title_font_size=20, label_font_size=15, major_label_font_size=15, legend_font_size=15,
     value_font_size=15, tooltip_font_size=14,
 )  # fmt: skip
@@ -97,13 +99,15 @@ def _config(title: str, legend: bool = False) -> dict[str, object]:
         "x_label_rotation": 45,
         "print_values": False,
         "explicit_size": False,
+        "no_data_text": _("No data"),
     }
 
 
 def _counts(chart: pygal.graph.graph.Graph, *series: list[int]) -> None:
     """Whole numbers on the value axis (counts: never 0.2 of a registration)."""
     if not any(series):
-        return  # no data: pygal says so, without an axis
+        chart.show_y_labels = False  # no data: pygal says so; an axis of 0.7, 0.9… would not
+        return
     top = max([1, *(value for values in series for value in values)])
     step = max(1, -(-top // 5))
     chart.range = (0, step * -(-top // step))

@@ -4,7 +4,8 @@ Every text of the dashboard is written in English in the code and the templates 
 translation: `{{ _("Save") }}` and `{{ ngettext("%(num)d step", "%(num)d steps", n) }}` in a
 template, `_("Saved.")` in a route, `N_("Away")` where a text is defined before anyone reads it
 (translated where it is shown), and the services' refusals (`bot.refusal.Refusal`) through
-`say(error)`. `make messages` extracts them (babel.cfg) into `dashboard/locale/messages.pot`
+`say(error)`. `make messages` extracts them (scripts/dashboard_messages.py) into
+`dashboard/locale/messages.pot`
 and updates each language's `dashboard/locale/<code>/LC_MESSAGES/messages.po`; the catalogues
 are read from those `.po` files when the dashboard starts (nothing to compile).
 
@@ -61,13 +62,8 @@ def translations(code: str) -> NullTranslations:
 
 
 def direction(code: str) -> str:
-    """ "rtl" for a right-to-left language (config/languages.yml), else "ltr"."""
+    """'rtl' for a right-to-left language (config/languages.yml), else "ltr"."""
     return "rtl" if code in SUPPORTED_LANGUAGES and languages.get(code).rtl else "ltr"
-
-
-def names() -> list[tuple[str, str]]:
-    """The dashboard's languages as (code, its name in itself), in config/languages.yml's order."""
-    return [(code, languages.self_name(code)) for code in SUPPORTED_LANGUAGES]
 
 
 def negotiate(accept_language: str) -> str:

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from sqlalchemy.orm import Session
 
 from bot.csvsafe import csv_cell
+from bot.refusal import Words
 from bot.services import caseload, conversations, proposals, saved_replies, transcripts
 from bot.services import conversation_list as listing
 from bot.services.conversation_list import Filters, Row
@@ -228,7 +229,7 @@ def transcript_page(
     entries = transcripts.transcript(log, sender_id)
     handoff = open_for(session, sender_id)
     saved = []
-    opportunities: dict[str, list[tuple[int, str]]] = {}
+    opportunities: dict[Words, list[tuple[int, str]]] = {}
     if handoff is not None and handoff.status == "active":
         person = find(session, sender_id)
         saved = saved_replies.for_reply(

@@ -18,6 +18,14 @@ import re
 from typing import Any
 
 
+class Number(int):
+    """A number in a refusal's values, written with its thousands grouped: "5,000" in English
+    (`str`), and the reader's way where the dashboard shows it ("5.000")."""
+
+    def __str__(self) -> str:
+        return f"{int(self):,}"
+
+
 class Refusal(ValueError):
     """Something a person asked for that cannot be done, said in plain words."""
 

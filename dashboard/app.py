@@ -160,7 +160,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"detail": error.detail}, status_code=error.status_code)
         # The detail was translated where it was raised (or is Starlette's own, translated here).
         shown = HTTPException(error.status_code, i18n.gettext(str(error.detail)))
-        return render(request, "error.html", None, status_code=error.status_code, error=shown)
+        page = render(request, "error.html", None, status_code=error.status_code, error=shown)
+        page.headers.update(error.headers or {})  # a 405's Allow, say
+        return page
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

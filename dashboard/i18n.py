@@ -37,7 +37,7 @@ from babel.support import NullTranslations, Translations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot import languages
-from bot.refusal import N_, Refusal, Words, recognise
+from bot.refusal import N_, Number, Refusal, Words, recognise
 from bot.settings import SUPPORTED_LANGUAGES
 
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -77,7 +77,7 @@ def negotiate(accept_language: str) -> str:
                 quality = float(params.strip()[2:])
             except ValueError:
                 continue
-        if tag:
+        if tag and quality > 0:  # q=0: "not this one"
             wanted.append((-quality + position * 1e-6, tag.strip().replace("_", "-")))
     for _, tag in sorted(wanted):
         code = tag.split("-")[0].lower()
@@ -153,7 +153,11 @@ def say(error: BaseException | Words) -> str:
     """An exception's text for the reader: a refusal (or `Words`) translated, anything else
     as it is."""
     if isinstance(error, Refusal | Words):
-        return gettext(error.text, **error.values)
+        values = {
+            name: number(int(value)) if isinstance(value, Number) else value
+            for name, value in error.values.items()
+        }
+        return gettext(error.text, **values)
     return str(error)
 
 

@@ -176,7 +176,17 @@ def problems(template: Catalog | None = None) -> list[str]:
                 found.append(f"{code}: {label!r} is not translated ({where})")
                 continue
             english = _places(" ".join(_parts(wanted.id))) - {"num"}
+            source = " ".join(_parts(wanted.id))
             for text in strings:
+                # A translation is trusted markup (values are escaped, it is not): a character
+                # the English lacks could end an attribute (aria-label="…") or open a tag.
+                added = [mark for mark in '"<>&' if text.count(mark) > source.count(mark)]
+                if added:
+                    found.append(
+                        f"{code}: {label!r}: the translation adds {' '.join(added)}, which the"
+                        " English has not (in a page it could end an attribute or open a tag:"
+                        " write “ ” or « » for quotes)"
+                    )
                 if _places(text) - {"num"} != english:
                     found.append(
                         f"{code}: {label!r}: the translation's places {sorted(_places(text))}"

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from bot.db.models import Broadcast, Person, User
 from bot.languages import mark_rtl
-from bot.refusal import Refusal
+from bot.refusal import Number, Refusal
 from bot.services import bulk
 from bot.services.people import now
 from bot.settings import SUPPORTED_LANGUAGES
@@ -172,7 +172,7 @@ def create(
     if unknown:
         raise BroadcastError("Unknown language: %(codes)s.", codes=", ".join(unknown))
     if any(len(value) > MAX_TEXT for value in texts.values()):
-        raise BroadcastError("A message has at most %(max)s characters.", max=f"{MAX_TEXT:,}")
+        raise BroadcastError("A message has at most %(max)s characters.", max=Number(MAX_TEXT))
     reached = audience(session, segment)
     if not reached:
         raise BroadcastError(

@@ -8,7 +8,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import OUTCOME_KINDS, Opportunity, Outcome, Person, PersonNote, User
-from bot.refusal import Refusal, Words
+from bot.refusal import Number, Refusal, Words
 from bot.services.paging import Page, clamp
 from bot.services.people import now
 
@@ -82,7 +82,7 @@ def add_note(session: Session, person_id: int, user: User, text: str) -> PersonN
     if not clean:
         raise CaseloadError("The note is empty.")
     if len(clean) > MAX_NOTE:
-        raise CaseloadError("A note has at most %(max)s characters.", max=f"{MAX_NOTE:,}")
+        raise CaseloadError("A note has at most %(max)s characters.", max=Number(MAX_NOTE))
     note = PersonNote(person_id=person.id, author_id=user.id, text=clean, created_at=now())
     session.add(note)
     session.flush()

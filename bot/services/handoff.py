@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.db.models import HANDOFF_OPEN, Handoff, User
-from bot.refusal import Refusal
+from bot.refusal import Number, Refusal
 from bot.services.people import now
 from bot.services.routing import route
 
@@ -234,7 +234,7 @@ def transfer(session: Session, handoff_id: int, user: User, to: User, note: str)
         raise HandoffError("That account is disabled.")
     note = note.strip()
     if len(note) > MAX_NOTE:
-        raise HandoffError("A note has at most %(max)s characters.", max=f"{MAX_NOTE:,}")
+        raise HandoffError("A note has at most %(max)s characters.", max=Number(MAX_NOTE))
     handoff.status, handoff.taken_by, handoff.taken_at = "waiting", None, None
     handoff.assignee = to
     handoff.transfer_note = f"{user.display_name}: {note}" if note else ""

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from bot.db.models import Opportunity, SavedReply, User
 from bot.languages import mark_rtl, supported
 from bot.messages import text as message_text
-from bot.refusal import Refusal
+from bot.refusal import Number, Refusal
 from bot.render import details
 from bot.services.catalogue import get_opportunity
 from bot.services.people import now
@@ -58,7 +58,7 @@ def _check(session: Session, language: str, shortcut: str, text: str) -> tuple[s
     if not text:
         raise SavedReplyError("The reply is empty.")
     if len(text) > MAX_TEXT:
-        raise SavedReplyError("A saved reply has at most %(max)s characters.", max=f"{MAX_TEXT:,}")
+        raise SavedReplyError("A saved reply has at most %(max)s characters.", max=Number(MAX_TEXT))
     for name in PLACEHOLDER.findall(text):
         if name in ("name", "coach"):
             continue

@@ -20,6 +20,7 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap
 
+from bot.refusal import Number
 from connectors.rasa.studio import yamlio
 from connectors.rasa.studio.nlu import Conflict, StudioError, version_of
 
@@ -102,7 +103,7 @@ class MessageStore:
             raise StudioError("The text is empty.")
         yamlio.check_text(text, "text")
         if len(text) > MAX_TEXT:
-            raise StudioError("A text has at most %(max)s characters.", max=f"{MAX_TEXT:,}")
+            raise StudioError("A text has at most %(max)s characters.", max=Number(MAX_TEXT))
         wanted = fields_of(english or "")
         named = fields_of(text)
         if named != wanted:

@@ -14,6 +14,7 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from bot.refusal import Number
 from connectors.rasa.studio import yamlio
 from connectors.rasa.studio.nlu import Conflict, StudioError, version_of
 
@@ -113,7 +114,7 @@ class ResponseStore:
             raise StudioError("The text is empty.")
         yamlio.check_text(text, "text")
         if len(text) > MAX_TEXT:
-            raise StudioError("A text has at most %(max)s characters.", max=f"{MAX_TEXT:,}")
+            raise StudioError("A text has at most %(max)s characters.", max=Number(MAX_TEXT))
         if len(variation.buttons) > MAX_BUTTONS:
             raise StudioError("At most %(max)d buttons.", max=MAX_BUTTONS)
         for number, (title, payload) in enumerate(variation.buttons, start=1):

@@ -16,7 +16,9 @@ from sqlalchemy import select
 
 from bot.db.models import User
 from bot.db.session import session_factory
+from bot.refusal import Number
 from bot.services.plans import PlanError
+from bot.services.saved_replies import SavedReplyError
 from dashboard import i18n
 from tests.unit.dashboard.test_dashboard import app, csrf_of, settings, sign_in
 
@@ -94,12 +96,25 @@ def test_the_check_of_translations_finds_a_missing_one_and_a_wrong_place() -> No
     assert hr.get("Save") is not None and hr.get("Save").string
 
 
+def test_the_check_refuses_a_translation_that_could_end_an_attribute(monkeypatch) -> None:
+    from babel.messages.catalog import Catalog
+
+    template = Catalog()
+    template.add("Remove “%(step)s”")
+    planted = Catalog(locale="ar")
+    planted.add("Remove “%(step)s”", 'إزالة "%(step)s"')
+    monkeypatch.setattr(tool, "read", lambda code: planted)
+    found = tool.problems(template)
+    assert found and all('the translation adds "' in line for line in found)
+
+
 def test_the_browser_s_language_is_taken_among_the_ten() -> None:
     assert i18n.negotiate("hr-HR,hr;q=0.9,en-US;q=0.8,en;q=0.7") == "hr"
     assert i18n.negotiate("pt-BR, fr;q=0.4, ar;q=0.9") == "ar"
     assert i18n.negotiate("ja, zh;q=0.5") == "en"
     assert i18n.negotiate("") == "en"
     assert i18n.negotiate("de;q=abc, it;q=0.2") == "it"
+    assert i18n.negotiate("fr;q=0, es;q=0.3") == "es"  # q=0: not French
 
 
 def test_a_signed_out_page_speaks_the_browser_s_language(app: TestClient) -> None:
@@ -157,6 +172,14 @@ def test_errors_and_refusals_are_in_the_reader_s_language(app: TestClient) -> No
     finally:
         i18n._reader.reset(token)
     assert "200" in said and said != str(refusal)
+    # A number is grouped the English way in str() and the reader's way on a page
+    long = SavedReplyError("A saved reply has at most %(max)s characters.", max=Number(4096))
+    assert str(long) == "A saved reply has at most 4,096 characters."
+    token = i18n._reader.set(i18n._Reader("de"))
+    try:
+        assert "4.096" in i18n.say(long)
+    finally:
+        i18n._reader.reset(token)
 
 
 def test_dates_and_numbers_are_written_the_reader_s_way() -> None:

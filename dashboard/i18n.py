@@ -169,8 +169,14 @@ def known(text: str, texts: tuple[str, ...]) -> str:
 
 
 def _locale() -> Locale:
+    return _locale_of(current())
+
+
+@functools.cache
+def _locale_of(code: str) -> Locale:
+    """Babel's data of a language, read once per process (every date and number asks)."""
     try:
-        return Locale.parse(current())
+        return Locale.parse(code)
     except (ValueError, UnknownLocaleError):
         return Locale.parse(DEFAULT)
 

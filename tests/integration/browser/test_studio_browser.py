@@ -181,7 +181,10 @@ def test_an_admin_edits_retrains_and_puts_the_model_live_during_a_conversation(
     # The page answers once Rasa has loaded the model: on a busy machine that can take minutes.
     # Switching models asks first
     rosa.locator("#models tbody tr").first.get_by_text("Activate…").click(timeout=300_000)
-    rosa.locator("#models tbody tr").first.get_by_role("button", name="Activate").click()
+    # The confirmed click waits for the page Rasa's loading delays: the same allowance
+    rosa.locator("#models tbody tr").first.get_by_role("button", name="Activate").click(
+        timeout=300_000
+    )
     expect(rosa.get_by_role("status")).to_contain_text(
         re.compile(r"Model \d+ is live\. The model is live"), timeout=300_000
     )
@@ -190,7 +193,9 @@ def test_an_admin_edits_retrains_and_puts_the_model_live_during_a_conversation(
     assert NEW_TEXT in text_of(chat.say(PHRASE_IT))  # same conversation, new model
 
     rosa.locator("#models tbody tr").last.get_by_text("Roll back to this…").click(timeout=300_000)
-    rosa.locator("#models tbody tr").last.get_by_role("button", name="Roll back to this").click()
+    rosa.locator("#models tbody tr").last.get_by_role("button", name="Roll back to this").click(
+        timeout=300_000
+    )
     expect(rosa.get_by_role("status")).to_contain_text(
         re.compile(r"Rolled back to model \d+\. The model is live"), timeout=300_000
     )

@@ -119,14 +119,20 @@ def pending(session: Session, bot_id: int) -> list[Pending]:
     ]
 
 
-def finish(session: Session, bot_id: int, update_id: int, state: str = "done") -> None:
+def finish(session: Session, bot_id: int, update_id: int, state: str = "done") -> bool:
     """Mark an update handled (its text is dropped); its replies are queued with `enqueue` in
-    the same transaction."""
-    session.execute(
+    the same transaction. False when it was handled already (by a replica that took its chat
+    over): then its replies must not be queued again."""
+    result = session.execute(
         update(InboundUpdate)
-        .where(InboundUpdate.bot_id == bot_id, InboundUpdate.update_id == update_id)
+        .where(
+            InboundUpdate.bot_id == bot_id,
+            InboundUpdate.update_id == update_id,
+            InboundUpdate.state == "pending",
+        )
         .values(state=state, payload="", done_at=now())
     )
+    return bool(getattr(result, "rowcount", 0))
 
 
 def prune(session: Session, bot_id: int, older_than: dt.timedelta = KEEP_HANDLED) -> int:
@@ -144,3 +150,29 @@ def prune(session: Session, bot_id: int, older_than: dt.timedelta = KEEP_HANDLED
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def pending_one(
+    session: Session,
+    bots: tuple[int, ...],
+    chat_id: int | None = None,
+    update_id: int | None = None,
+) -> Pending | None:
+    """The oldest update of a chat not handled yet (or the update `update_id`, if pending), of
+    one of `bots`; None when there is none."""
+    query = select(
+        InboundUpdate.bot_id, InboundUpdate.update_id, InboundUpdate.chat_id, InboundUpdate.payload
+    ).where(InboundUpdate.state == "pending", InboundUpdate.bot_id.in_(bots))
+    if update_id is not None:
+        query = query.where(InboundUpdate.update_id == update_id)
+    else:
+        query = query.where(InboundUpdate.chat_id == chat_id)
+    row = session.execute(
+        query.order_by(
+            case((InboundUpdate.bot_id == LEGACY_BOT, 0), else_=1), InboundUpdate.update_id
+        ).limit(1)
+    ).first()
+    if row is None:
+        return None
+    bot, found_id, found_chat, payload = row
+    return Pending(bot, found_id, found_chat, json.loads(payload))

@@ -53,6 +53,7 @@ from connectors.telegram.render import keyboard
 
 logger = logging.getLogger(__name__)
 Followed = Callable[[Bot], Awaitable[object]]
+Gate = Callable[[], Awaitable[bool]]  # whether this replica does a scheduled round
 ALERT_RATE = 28.6  # messages a second, on average (95% of Telegram's 30 is 28.5)
 # What the pace lets through at once: enough to make up for a late wake-up of the event loop
 # (which otherwise loses about 1 ms a message), and ALERT_BURST + ALERT_RATE stays within
@@ -124,11 +125,17 @@ class AlertSender:
         self._answered: deque[float] = deque()  # loop times of answers within the last second
         self._last_to_chat: dict[int, float] = {}  # loop time of each chat's last answer
 
-    async def run_forever(self, bot: Bot, then: Followed | None = None) -> None:
+    async def run_forever(
+        self, bot: Bot, then: Followed | None = None, gate: Gate | None = None
+    ) -> None:
         """Send what is due, then look again every `ALERT_POLL_SECONDS`, until cancelled.
         `then`: more paced work after each round (check-ins and broadcasts), on the same pace:
-        one round after the other, so together they never go beyond Telegram's limit."""
+        one round after the other, so together they never go beyond Telegram's limit.
+        `gate`: whether this replica does the round (one replica does: decision 26)."""
         while True:
+            if gate is not None and not await gate():
+                await asyncio.sleep(self.poll_seconds)
+                continue
             if then is not None:
                 try:
                     await then(bot)

@@ -33,6 +33,7 @@ from connectors.telegram.alerts import AlertSender, alert_bot
 from connectors.telegram.bridge import Bridge
 from connectors.telegram.bulk import BulkSender
 from connectors.telegram.callbacks import PayloadStore
+from connectors.telegram.claims import Claims
 from connectors.telegram.coaching import Coaching
 from connectors.telegram.context import CONTEXT_TYPES, ConnectorApplication
 from connectors.telegram.intake import POLL_TIMEOUT, serve
@@ -68,6 +69,7 @@ def build_application(settings: Settings, rasa: RasaClient | None = None) -> Con
         settings.rasa_url, settings.rasa_token.get_secret_value(), settings.rasa_timeout_seconds
     )
     sessions = session_factory(settings.database_url)
+    claims = Claims(sessions)
     payloads = PayloadStore(sessions)
     coaching = Coaching(
         rasa,
@@ -112,8 +114,11 @@ def build_application(settings: Settings, rasa: RasaClient | None = None) -> Con
         with contextlib.suppress(TelegramError):  # its get_me; sending does not need it
             await sender.initialize()
         application.bot_data.tasks = [
-            asyncio.create_task(alerts.run_forever(sender, then=checkins.round)),
-            asyncio.create_task(coaching.run_forever()),
+            # Scheduled rounds: by one replica at a time, the one holding their claim
+            asyncio.create_task(
+                alerts.run_forever(sender, then=checkins.round, gate=claims.leading)
+            ),
+            asyncio.create_task(coaching.run_forever(gate=claims.leading)),
         ]
 
     async def post_stop(application: ConnectorApplication) -> None:
@@ -153,6 +158,7 @@ def build_application(settings: Settings, rasa: RasaClient | None = None) -> Con
     application = builder.build()
     application.bot_data.bridge_ = bridge
     application.bot_data.sessions_ = sessions
+    application.bot_data.claims_ = claims
 
     private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE  # edits: `on_edited`
     application.add_handler(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -233,11 +234,13 @@ class Coaching:
                 )
         return len(expired)
 
-    async def run_forever(self) -> None:
-        """Check for requests nobody took, every `poll_seconds`, until cancelled."""
+    async def run_forever(self, gate: Callable[[], Awaitable[bool]] | None = None) -> None:
+        """Check for requests nobody took, every `poll_seconds`, until cancelled; `gate`:
+        whether this replica does the round (one replica does: decision 26)."""
         while True:
             try:
-                await self.expire_once()
+                if gate is None or await gate():
+                    await self.expire_once()
             except Exception:
                 logger.exception("Checking for unanswered coach requests failed")
             await asyncio.sleep(self.poll_seconds)

@@ -14,6 +14,7 @@ from telegram.ext import Application, CallbackContext, ContextTypes
 
 if TYPE_CHECKING:
     from connectors.telegram.bridge import Bridge
+    from connectors.telegram.claims import Claims
 
 LEFT_GROUPS_FOR = 24 * 3600.0  # seconds: Telegram re-sends a group's updates for a day at most
 
@@ -25,6 +26,7 @@ class Shared:
 
     bridge_: Bridge | None = None
     sessions_: sessionmaker[Session] | None = None
+    claims_: Claims | None = None
     alert_bot: Bot | None = None  # its own bot, paced apart from the replies
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     # group chat id → when the bot left it (time.time()), so that it says so only once
@@ -37,6 +39,12 @@ class Shared:
         if self.bridge_ is None:
             raise RuntimeError("The connector's bridge is not set (build_application sets it)")
         return self.bridge_
+
+    @property
+    def claims(self) -> Claims:
+        if self.claims_ is None:
+            raise RuntimeError("The connector's claims are not set (build_application sets them)")
+        return self.claims_
 
     @property
     def sessions(self) -> sessionmaker[Session]:

@@ -3,7 +3,10 @@ outbox (decision 18).
 
 - `Dispatcher.accept` takes updates already stored (by the webhook or the polling loop). Each
   chat has one worker that handles its updates one after the other; chats run side by side, at
-  most `concurrency` at a time.
+  most `concurrency` at a time. Several replicas may share the database (decision 26): a worker
+  first claims its chat (`claims.py`), then reads the chat's work from the database, oldest
+  first, whichever replica stored it; a chat another replica holds is left to it. A sweep
+  every second takes chats with work and no live claim (a replica died; a coach's message).
 - While an update is handled, the messages the handlers send are not sent at once: `ConnectorBot`
   collects them (`Sink`, in `turn.py`). When the handler is done, the update is marked handled
   and its messages are queued in the outbox, in one transaction, then sent (`sending.py`).
@@ -34,7 +37,9 @@ from telegram.error import TelegramError
 from bot.db.session import in_transaction
 from bot.languages import mark_rtl
 from bot.messages import text as message_text
-from bot.services import inbox, outbox
+from bot.services import claims, inbox, outbox
+from bot.services.claims import Taken
+from connectors.telegram.claims import Claims
 from connectors.telegram.context import ConnectorApplication
 from connectors.telegram.sending import Outbox
 from connectors.telegram.turn import SINK, Sink, bot_id_of
@@ -47,7 +52,7 @@ RETRY_FIRST, RETRY_MAX = 1.0, 15.0  # seconds between attempts: doubling, capped
 GIVE_UP = {"rasa": 24 * 3600.0, "actions": 300.0}  # seconds of retrying, by reason
 NOTICE_AFTER = 3.0  # seconds of retrying before the person is told their message is kept
 PRUNE_EVERY = 3600.0
-OUTBOX_WATCH_SECONDS = 1.0  # how often messages queued by other processes are looked for
+SWEEP_SECONDS = 1.0  # how often chats with work and no claim (other processes' messages) are sought
 ERASURE_RETRY_SECONDS = 30.0
 
 
@@ -58,10 +63,13 @@ class Dispatcher:
         """`application` is the connector's (`build_application`): its bridge and database."""
         self.application = application
         self.sessions: sessionmaker[Session] = application.bot_data.sessions
+        self.claims: Claims = application.bot_data.claims
         self.outbox = Outbox(self.sessions, application.bot)
         self._bridge = application.bot_data.bridge
         self._limit = asyncio.Semaphore(concurrency)
-        self._queues: dict[int, asyncio.Queue[tuple[inbox.Pending, bool]]] = {}
+        self._running: dict[int, asyncio.Task[None]] = {}  # claim key → its worker
+        self._again: set[int] = set()  # keys given more work while their worker was finishing
+        self._recheck: set[int] = set()  # update ids pending when this process started
         self._workers: set[asyncio.Task[None]] = set()
         self._told: set[int] = set()  # chats told that their message waits for Rasa
         self._stopping = asyncio.Event()
@@ -78,65 +86,73 @@ class Dispatcher:
         with self.sessions.begin() as session:
             return inbox.store(session, self.bot_id, [incoming(item) for item in payloads])
 
-    def accept(self, updates: list[inbox.Pending], recovered: bool = False) -> None:
-        """Hand stored updates to their chats' workers."""
+    def accept(self, updates: list[inbox.Pending]) -> None:
+        """Hand stored updates to their chats' workers (the updates are read again from the
+        database, in order, by whichever replica holds the chat)."""
         for item in updates:
-            self._queue_for(item).put_nowait((item, recovered))
+            self.start(claims.key_of(item.chat_id, item.update_id))
 
-    def _queue_for(self, item: inbox.Pending) -> asyncio.Queue[tuple[inbox.Pending, bool]]:
-        # An update without a chat (rare: e.g. an inline query) is a "chat" of its own.
-        key = item.chat_id if item.chat_id is not None else -abs(item.update_id) - 1
-        queue = self._queues.get(key)
-        if queue is None:
-            queue = self._queues[key] = asyncio.Queue()
-            self._spawn(self._work(key, queue))
-        return queue
-
-    async def recover(self) -> int:
-        """After a (re)start: send what the outbox still holds, then handle pending updates."""
-        with self.sessions.begin() as session:
-            inbox.prune(session, self.bot_id)
-            chats = outbox.chats_with_queued(session)
-            waiting = inbox.pending(session, self.bot_id)
-        self.outbox.unsure.update(chats)
-        for chat_id in chats:
-            if chat_id not in {item.chat_id for item in waiting}:
-                self._spawn(self.outbox.flush(chat_id))
-        self.accept(waiting, recovered=True)
-        if waiting or chats:
-            logger.info(
-                "Recovered %d update(s) to handle and %d chat(s) with messages to send",
-                len(waiting),
-                len(chats),
-            )
-        return len(waiting)
-
-    def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.create_task(coroutine)
+    def start(self, key: int) -> None:
+        """See that a worker takes care of the chat (or update) `key`, if no replica does."""
+        if self._stopping.is_set():
+            return
+        if key in self._running:
+            self._again.add(key)  # its worker looks again before it lets the chat go
+            return
+        task = asyncio.create_task(self._work(key))
+        self._running[key] = task
         self._workers.add(task)
         task.add_done_callback(self._workers.discard)
 
+    async def recover(self) -> int:
+        """After a (re)start: forget old updates, then take the chats with work that no replica
+        holds (this process's earlier run, a replica that died); how many updates were pending."""
+        with self.sessions.begin() as session:
+            inbox.prune(session, self.bot_id)
+            # Pending at a start: their turn may have begun before (a crash); looked for first
+            waiting = [item.update_id for item in inbox.pending(session, self.bot_id)]
+        self._recheck.update(waiting)
+        keys = await self.claims.unclaimed(self.bot_id)
+        for key in keys:
+            self.start(key)
+        if keys:
+            logger.info("Recovered %d chat(s) with updates or messages waiting", len(keys))
+        return len(waiting)
+
     # --- handling ----------------------------------------------------------------------------
 
-    async def _work(self, key: int, queue: asyncio.Queue[tuple[inbox.Pending, bool]]) -> None:
-        """Handle one chat's updates in order; the worker ends when the chat is idle."""
+    async def _work(self, key: int) -> None:
+        """Claim the chat `key`, then send its queued messages and handle its updates in order
+        until it has none; the worker ends when the chat is idle or another replica has it."""
         try:
-            while not queue.empty() and not self._stopping.is_set():
-                item, recovered = queue.get_nowait()
-                if item.chat_id in self.outbox.unsure:
-                    await self.outbox.flush(item.chat_id)  # what an earlier run left
-                if not await self._handle(item, recovered):
-                    return  # stopping: this update and the chat's next ones stay stored
+            while not self._stopping.is_set():
+                self._again.discard(key)
+                taken, work = await self.claims.take_with_work(key, self.bot_id)
+                if taken is None:
+                    return  # another replica holds the chat: it reads this chat's work too
+                recheck = taken is Taken.TAKEN_OVER  # a turn may have begun elsewhere
+                while work is not None and not self._stopping.is_set():  # None: claim dropped
+                    if work.queued:
+                        await self.outbox.flush(key, work.queued)
+                    if work.update is not None:
+                        update_id = work.update.update_id
+                        if not await self._handle(
+                            work.update, recheck or update_id in self._recheck
+                        ):
+                            return  # stopping: the update stays stored
+                        self._recheck.discard(update_id)
+                        recheck = False
+                    work = await self.claims.next_work(key, self.bot_id)
+                if key not in self._again:
+                    return
         except asyncio.CancelledError:
             raise
         except Exception:
-            logger.exception("A chat's worker failed; its updates stay stored for the next start")
+            logger.exception("A chat's worker failed; its updates stay stored for another try")
+            await self.claims.expire(key)  # the sweep takes it again, looking in the tracker
         finally:
-            if self._queues.get(key) is queue:
-                del self._queues[key]
-            while not queue.empty() and not self._stopping.is_set():
-                item, recovered = queue.get_nowait()  # left over by a failure: a new worker
-                self._queue_for(item).put_nowait((item, recovered))
+            if self._running.get(key) is asyncio.current_task():
+                del self._running[key]
 
     async def _handle(self, item: inbox.Pending, recovered: bool) -> bool:
         """Handle one update until it is done (True), or until the connector stops (False)."""
@@ -222,14 +238,18 @@ class Dispatcher:
 
         def write() -> dict[int, list[outbox.Outgoing]]:
             with self.sessions.begin() as session:
-                inbox.finish(session, item.bot_id, item.update_id, state)
+                if not inbox.finish(session, item.bot_id, item.update_id, state):
+                    return {}  # handled already, by a replica that took the chat over
                 return {
                     chat_id: outbox.enqueue(session, chat_id, chat_messages, item.update_id)
                     for chat_id, chat_messages in by_chat.items()
                 }
 
         for chat_id, queued in (await asyncio.to_thread(write)).items():
-            await self.outbox.flush(chat_id, queued)
+            if chat_id == item.chat_id:
+                await self.outbox.flush(chat_id, queued)  # the chat this worker holds
+            else:
+                self.start(chat_id)  # another chat: sent by whoever holds it
 
     # --- upkeep ------------------------------------------------------------------------------
 
@@ -240,29 +260,27 @@ class Dispatcher:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(in_transaction, self.sessions, inbox.prune, self.bot_id)
 
-    async def watch_outbox_forever(self, every: float = OUTBOX_WATCH_SECONDS) -> None:
-        """Send what other processes queued (a coach's messages, from the dashboard): the
-        outbox is the one way out for every message to a young person."""
+    async def sweep_forever(self, every: float = SWEEP_SECONDS) -> None:
+        """Take chats with work and no live claim: messages other processes queued (a coach's,
+        from the dashboard; the outbox is the one way out for every message to a young
+        person), and the chats of a replica that died."""
         while True:
             await asyncio.sleep(every)
             try:
-                chats = await asyncio.to_thread(self._queued_chats)
+                keys = await self.claims.unclaimed(self.bot_id)
             except Exception:
-                logger.warning("Could not read the outbox; trying again", exc_info=True)
+                logger.warning("Could not look for unclaimed work; trying again", exc_info=True)
                 continue
-            for chat_id in chats:
-                if not self.outbox.flushing(chat_id):
-                    self.outbox.unsure.add(chat_id)
-                    self._spawn(self.outbox.flush(chat_id))
-
-    def _queued_chats(self) -> list[int]:
-        with self.sessions.begin() as session:
-            return list(outbox.chats_with_queued(session))
+            for key in keys:
+                if key not in self._running:
+                    self.start(key)
 
     async def erasures_forever(self, every: float = ERASURE_RETRY_SECONDS) -> None:
         """Finish erasures that failed the first time, and confirm each once it is done."""
         while True:
             await asyncio.sleep(every)
+            if not await self.claims.leading():
+                continue  # another replica does the scheduled rounds
             try:
                 chats = await asyncio.to_thread(self._bridge.finish_erasures)
             except Exception:
@@ -273,7 +291,7 @@ class Dispatcher:
                     {"chat_id": chat_id, "text": mark_rtl(message_text("delete_done", language))}
                 ]
                 await asyncio.to_thread(self._enqueue, chat_id, done)
-                self._spawn(self.outbox.flush(chat_id))
+                self.start(chat_id)
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop retrying; give updates being handled `grace` seconds, then cancel them (they
@@ -285,7 +303,8 @@ class Dispatcher:
                 task.cancel()
             if running:
                 await asyncio.wait(running, timeout=grace)
+        await self.claims.expire()  # another replica (or the next start) takes them now
 
     def idle(self) -> bool:
         """No update waiting or being handled."""
-        return not self._queues and not self._workers
+        return not self._running and not self._workers

@@ -157,7 +157,8 @@ async def serve(settings: Settings, application: Application) -> None:
         await application.post_init(application)
     upkeep = [
         asyncio.create_task(dispatcher.prune_forever()),
-        asyncio.create_task(dispatcher.watch_outbox_forever()),
+        asyncio.create_task(dispatcher.sweep_forever()),
+        asyncio.create_task(dispatcher.claims.renew_forever()),
         asyncio.create_task(dispatcher.erasures_forever()),
     ]
     await dispatcher.recover()

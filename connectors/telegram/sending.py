@@ -35,7 +35,7 @@ class Outbox:
         self.bot = bot
         # Chats whose queue in the database may hold more than what this process has in hand:
         # left by an earlier run (see `Dispatcher.recover`) or by a flush that did not finish.
-        # The connector is the only writer of the outbox (one replica).
+        # Only the replica holding the chat's claim sends its outbox (decision 26).
         self.unsure: set[int] = set()
         self._flushing: weakref.WeakValueDictionary[int, asyncio.Lock] = (
             weakref.WeakValueDictionary()

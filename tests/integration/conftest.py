@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import io
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -18,14 +19,20 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import create_engine, text
 
+from bot.db.session import session_factory
 from bot.services.setup import SAMPLE_CATALOGUE, prepare_database
 from bot.settings import ROOT, Settings
 from connectors import processes
+from connectors.rasa.events import has_events, tracker_engine
 from connectors.rasa.training import RASA_BIN, ensure_model
 from tests.fakes.telegram_api import FakeTelegramAPI
 
 SAMPLE_DATE = dt.date(2026, 11, 22)  # the day the sample catalogue's dates are relative to
+POSTGRES = ("127.0.0.1", 5432)
+REDIS = ("127.0.0.1", 6379)
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 def free_port() -> int:
@@ -198,3 +205,115 @@ def create_account(stack: Stack, username: str, role: str, password: str) -> Non
     database = session_factory(stack.settings.database_url)
     with database.begin() as session, contextlib.suppress(UserError):  # made by another module
         create_user(session, username, role, password)
+
+
+# --- PostgreSQL and Redis: the production paths ----------------------------------------------
+
+
+def answers(address: tuple[str, int]) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(2)
+        return sock.connect_ex(address) == 0
+
+
+def require(address: tuple[str, int], name: str) -> None:
+    """Skip with the reason when the server does not answer, except in CI, which must run
+    the PostgreSQL and Redis paths."""
+    if answers(address):
+        return
+    reason = f"no {name} server answers on {address[0]}:{address[1]}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI must run the PostgreSQL and Redis paths)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL database of its own, migrated and loaded, dropped afterwards."""
+    require(POSTGRES, "PostgreSQL")
+    name = f"neetbot_test_{secrets.token_hex(4)}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    try:
+        sample = shifted_sample(tmp_path_factory.mktemp("postgres-sample") / "catalogue.csv")
+        prepare_database(url, sample=sample)
+        yield url
+    finally:
+        tracker_engine(url).dispose()
+        session_factory(url).kw["bind"].dispose()
+        with admin.connect() as connection:
+            connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@dataclass
+class SharedBackend:
+    """An action server and two Rasa servers on one PostgreSQL database (application and
+    tracker store) and Redis locks. `running` holds the processes by name ("actions",
+    "rasa", "rasa-2"); a test that kills and restarts one puts the new one there."""
+
+    settings: Settings  # the action server's and the first Rasa server's
+    second: Settings  # the second Rasa server's (its own port)
+    model: Path
+    logs: Path
+    running: dict[str, subprocess.Popen[bytes]]
+
+    @property
+    def urls(self) -> list[str]:
+        return [self.settings.rasa_url, self.second.rasa_url]
+
+    def env(self, rasa: int = 0) -> dict[str, str]:
+        """Our processes' environment, talking to Rasa server `rasa` (0 or 1)."""
+        chosen = (self.settings, self.second)[rasa]
+        return {**processes.app_env(chosen), "TRACKER_STORE_URL": chosen.tracker_store_url}
+
+
+@pytest.fixture(scope="session")
+def postgres_backend(
+    postgres_url: str, trained_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SharedBackend]:
+    """The action server and two Rasa servers on PostgreSQL and Redis, for the session."""
+    require(REDIS, "Redis")
+    var = tmp_path_factory.mktemp("postgres")
+    settings = Settings(
+        _env_file=None, var_dir=var, database_url=postgres_url, tracker_store=postgres_url,
+        lock_store_url="redis://127.0.0.1:6379/15", rasa_port=free_port(),
+        actions_port=free_port(), rasa_token=SecretStr("test-rasa-token-0123456789abcdefghij"),
+        secret_key=SecretStr("test-secret-key-0123456789abcdefghij"),
+        pseudonym_key=SecretStr("test-secret-key-0123456789abcdefghij"),
+    )  # fmt: skip
+    second = settings.model_copy(update={"rasa_port": free_port()})
+    logs = var / "logs"
+    logs.mkdir()
+    running: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        running["actions"] = processes.start(
+            processes.action_server(settings), logs / "actions.log"
+        )
+        first = processes.start(processes.rasa_server(settings, trained_model), logs / "rasa.log")
+        running["rasa"] = first
+        # The two servers load the model side by side, but the second starts only once the
+        # first has created the tracker store's table (before loading its model), so they
+        # do not both try to create it.
+        events = tracker_engine(postgres_url)
+        processes.wait_until(lambda: has_events(events), "Rasa's tracker table", 300, first)
+        other = processes.start(processes.rasa_server(second, trained_model), logs / "rasa-2.log")
+        running["rasa-2"] = other
+        processes.wait_for_http(
+            f"http://127.0.0.1:{settings.actions_port}/health", 60, running["actions"]
+        )
+        processes.wait_for_http(f"{settings.rasa_url}/", 300, first)
+        processes.wait_for_http(f"{second.rasa_url}/", 300, other)
+        yield SharedBackend(settings, second, trained_model, logs, running)
+    finally:
+        for process in reversed(list(running.values())):
+            processes.stop(process)

@@ -7,123 +7,34 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
-import socket
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
-from pydantic import SecretStr
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 
 from bot.db.migrate import alembic_config
 from bot.db.models import Conversation, Opportunity
 from bot.db.session import session_factory
 from bot.services import conversations, privacy, transcripts
-from bot.services.setup import prepare_database
-from bot.settings import Settings
-from connectors import processes
 from connectors.rasa.client import RasaClient
-from connectors.rasa.events import EVENTS, RasaEvents, has_events, tracker_engine
-from tests.integration.conftest import free_port, shifted_sample
+from connectors.rasa.events import EVENTS, RasaEvents, tracker_engine
+from tests.integration.conftest import SharedBackend
 
 # The first test pays for starting two Rasa servers: minutes on a busy two-core machine.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
-POSTGRES = ("127.0.0.1", 5432)
-REDIS = ("127.0.0.1", 6379)
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
-
-def answers(address: tuple[str, int]) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(2)
-        return sock.connect_ex(address) == 0
-
-
-def require(address: tuple[str, int], name: str) -> None:
-    if answers(address):
-        return
-    reason = f"no {name} server answers on {address[0]}:{address[1]}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI must run the PostgreSQL and Redis paths)")
-    pytest.skip(reason)
+@pytest.fixture(scope="module")
+def database_url(postgres_url: str) -> str:
+    return postgres_url
 
 
 @pytest.fixture(scope="module")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A PostgreSQL database of its own, migrated and loaded, dropped afterwards."""
-    require(POSTGRES, "PostgreSQL")
-    name = f"neetbot_test_{secrets.token_hex(4)}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    try:
-        sample = shifted_sample(tmp_path_factory.mktemp("postgres-sample") / "catalogue.csv")
-        prepare_database(url, sample=sample)
-        yield url
-    finally:
-        tracker_engine(url).dispose()
-        session_factory(url).kw["bind"].dispose()
-        with admin.connect() as connection:
-            connection.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :name AND pid <> pg_backend_pid()"
-                ),
-                {"name": name},
-            )
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
-
-
-@dataclass
-class Replicas:
-    settings: Settings
-    urls: list[str]
-
-
-@pytest.fixture(scope="module")
-def replicas(
-    database_url: str, trained_model: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Replicas]:
+def replicas(postgres_backend: SharedBackend) -> SharedBackend:
     """The action server and two Rasa servers on one PostgreSQL database and Redis locks."""
-    require(REDIS, "Redis")
-    var = tmp_path_factory.mktemp("postgres")
-    settings = Settings(
-        _env_file=None, var_dir=var, database_url=database_url, tracker_store=database_url,
-        lock_store_url="redis://127.0.0.1:6379/15", rasa_port=free_port(),
-        actions_port=free_port(), rasa_token=SecretStr("test-rasa-token-0123456789abcdefghij"),
-        secret_key=SecretStr("test-secret-key-0123456789abcdefghij"),
-        pseudonym_key=SecretStr("test-secret-key-0123456789abcdefghij"),
-    )  # fmt: skip
-    second = settings.model_copy(update={"rasa_port": free_port()})
-    logs = var / "logs"
-    logs.mkdir()
-    started = []
-    try:
-        started.append(processes.start(processes.action_server(settings), logs / "actions.log"))
-        first = processes.start(processes.rasa_server(settings, trained_model), logs / "rasa.log")
-        started.append(first)
-        # The two servers load the model side by side, but the second starts only once the
-        # first has created the tracker store's table (before loading its model), so they
-        # do not both try to create it.
-        events = tracker_engine(database_url)
-        processes.wait_until(lambda: has_events(events), "Rasa's tracker table", 300, first)
-        other = processes.start(processes.rasa_server(second, trained_model), logs / "rasa-2.log")
-        started.append(other)
-        processes.wait_for_http(f"http://127.0.0.1:{settings.actions_port}/health", 60, started[0])
-        processes.wait_for_http(f"{settings.rasa_url}/", 300, first)
-        processes.wait_for_http(f"{second.rasa_url}/", 300, other)
-        yield Replicas(settings, [settings.rasa_url, second.rasa_url])
-    finally:
-        for process in reversed(started):
-            processes.stop(process)
+    return postgres_backend
 
 
 def user_turns(tracker_url: str, sender: str) -> list[tuple[str, bool]]:
@@ -158,7 +69,7 @@ def test_the_application_database_migrates_and_loads_on_postgresql(database_url:
 
 
 def test_two_rasa_servers_serve_one_conversation_at_once_without_losing_a_turn(
-    replicas: Replicas,
+    replicas: SharedBackend,
 ) -> None:
     sender = f"tg-{secrets.token_hex(12)}"
     messages = [

@@ -4,7 +4,13 @@ this package is imported."""
 
 from bot.db.models.base import NAMING_CONVENTION, Base
 from bot.db.models.catalogue import DetailsViewed, Opportunity, OpportunityTopic, Topic, TopicLabel
-from bot.db.models.channel import ButtonPayload, ChannelFact, InboundUpdate, OutboxMessage
+from bot.db.models.channel import (
+    ButtonPayload,
+    ChannelFact,
+    Claim,
+    InboundUpdate,
+    OutboxMessage,
+)
 from bot.db.models.coaching import (
     HANDOFF_OPEN,
     OUTCOME_KINDS,
@@ -51,6 +57,7 @@ __all__ = [
     "Campaign",
     "CampaignStart",
     "ChannelFact",
+    "Claim",
     "CheckIn",
     "ButtonPayload",
     "Conversation",

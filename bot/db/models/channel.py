@@ -77,3 +77,21 @@ class ChannelFact(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Claim(Base):
+    """Which connector replica works on what, for how long (decision 26).
+
+    `key` is a chat's id (its updates handled and its outbox sent, in order, by one replica at
+    a time), 2**60 plus the update id for an update without a chat, or `UPKEEP` (0, no chat
+    has that id): the scheduled rounds (alerts, follow-ups and broadcasts, coach requests
+    nobody took, erasures), done by one replica. A claim whose `until` has passed is free: its
+    replica died, or stopped in the middle of a turn, and whoever takes it looks in the
+    tracker first for a turn the message may have had."""
+
+    __tablename__ = "claims"
+    __table_args__ = (Index("ix_claims_owner", "owner"),)
+
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    owner: Mapped[str] = mapped_column(String(64))
+    until: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

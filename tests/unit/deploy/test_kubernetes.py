@@ -51,7 +51,7 @@ CLUSTER_SCOPED = {
     "CustomResourceDefinition",
 }
 WORKLOADS = ("Deployment", "StatefulSet")
-ONE_REPLICA = ("telegram", "dashboard")  # their manifests say why
+ONE_REPLICA = ("dashboard",)  # its manifest says why
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|KEY|DATABASE_URL|STORE_URL")
 CREDENTIALS_IN_URL = re.compile(r"://[^/@\s:]*:[^/@\s]+@")
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
@@ -415,19 +415,29 @@ def security_problems(docs: list[Document]) -> list[str]:
 
 
 def replica_problems(docs: list[Document]) -> list[str]:
-    """The connector and the dashboard stay one replica, and never two at once."""
+    """Rasa and the connector run as several replicas, each scaled by an autoscaler (the
+    connector in webhook mode: Telegram lets one client at a time poll); the dashboard stays
+    one replica, and never two at once."""
     problems = []
-    telegram = find(docs, "StatefulSet", "telegram")
-    if telegram is None or telegram["spec"].get("replicas") != 1:
-        problems.append("the connector is not a StatefulSet of one replica")
+    for name in ("rasa", "telegram"):
+        workload = find(docs, "Deployment", name)
+        if workload is None or workload["spec"].get("replicas", 1) < 2:
+            problems.append(f"fewer than two {name} replicas")
+        scalers = [
+            hpa
+            for hpa in of_kind(docs, "HorizontalPodAutoscaler")
+            if hpa["spec"]["scaleTargetRef"]["name"] == name
+        ]
+        if not scalers or scalers[0]["spec"].get("minReplicas", 1) < 2:
+            problems.append(f"no autoscaler keeping two {name} replicas or more")
+    config = find(docs, "ConfigMap", "neetbot-config")
+    if (config or {}).get("data", {}).get("TELEGRAM_MODE") != "webhook":
+        problems.append("several connector replicas, not in webhook mode")
     dashboard = find(docs, "Deployment", "dashboard")
     if dashboard is None or dashboard["spec"].get("replicas") != 1:
         problems.append("the dashboard is not one replica")
     elif dashboard["spec"].get("strategy", {}).get("type") != "Recreate":
         problems.append("the dashboard's update would run two at once")
-    rasa = find(docs, "Deployment", "rasa")
-    if rasa is None or rasa["spec"].get("replicas", 1) < 2:
-        problems.append("fewer than two Rasa servers")
     return problems
 
 
@@ -678,9 +688,9 @@ MISTAKES = [
      "envFrom:\n            - secretRef:\n                name: neetbot-secrets\n"),
     ("autoscalers", "rasa.yaml", "scaleTargetRef:", "name: rasa", "name: rasa-server"),
     ("autoscalers", "rasa.yaml", "scaleTargetRef:", "kind: Deployment\n    name: rasa",
-     "kind: StatefulSet\n    name: telegram"),
+     "kind: Deployment\n    name: dashboard"),
     ("disruption", "actions.yaml", "matchLabels:", "component: actions\n", "component: action\n"),
-    ("disruption", "telegram.yaml", "kind: PodDisruptionBudget", "maxUnavailable", "minAvailable"),
+    ("disruption", "dashboard.yaml", "kind: PodDisruptionBudget", "maxUnavailable", "minAvailable"),
     ("routing", "dashboard.yaml", "kind: Service", "component: dashboard\n  ports",
      "component: dashbord\n  ports"),
     ("routing", "actions.yaml", "kind: Service", "targetPort: http", "targetPort: web"),
@@ -691,7 +701,10 @@ MISTAKES = [
     ("security", "dashboard.yaml", "", "runAsNonRoot: true", "runAsNonRoot: false"),
     ("security", "telegram.yaml", "", "enableServiceLinks: false", "enableServiceLinks: true"),
     ("security", "jobs.yaml", "", "drop: [ALL]", "drop: [NET_RAW]"),
-    ("replicas", "telegram.yaml", "", "replicas: 1  #", "replicas: 2  #"),
+    ("replicas", "telegram.yaml", "", "replicas: 2\n", "replicas: 1\n"),
+    ("replicas", "telegram.yaml", "kind: HorizontalPodAutoscaler", "minReplicas: 2",
+     "minReplicas: 1"),
+    ("replicas", "config.yaml", "", "TELEGRAM_MODE: webhook", "TELEGRAM_MODE: polling"),
     ("replicas", "dashboard.yaml", "", "type: Recreate", "type: RollingUpdate"),
 ]
 # fmt: on

@@ -8,6 +8,7 @@ the tracker does."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -19,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import InboundUpdate, OutboxMessage, Person
-from bot.services import inbox, outbox
+from bot.services import claims, inbox, outbox
 from bot.services.people import now
 from connectors.rasa.client import replies_after
 from connectors.telegram import delivery, sending
@@ -320,3 +321,95 @@ def test_replies_are_read_back_from_tracker_events() -> None:
     # A first attempt without answer (the action server was down), then the answered one.
     retried = [*events[:5], {"event": "action", "name": "action_listen"}, *events[3:]]
     assert replies_after(retried, 42) == replies_after(events, 42)
+
+
+@pytest.fixture
+async def replicas(
+    api: FakeTelegramAPI, database_url: str, sessions: sessionmaker[Session]
+) -> AsyncIterator[tuple[Dispatcher, Dispatcher, TrackerRasa]]:
+    """Two connector replicas on one database, one Rasa behind them (as a Service would)."""
+    rasa = TrackerRasa()
+    applications = [
+        build_application(connector_settings(api, database_url), rasa)  # type: ignore[arg-type]
+        for _ in range(2)
+    ]
+    for application in applications:
+        await application.initialize()
+    first, second = (Dispatcher(application) for application in applications)
+    assert first.claims.owner != second.claims.owner
+    yield first, second, rasa
+    for dispatcher, application in zip((first, second), applications, strict=True):
+        await dispatcher.stop(grace=1)
+        await application.shutdown()
+
+
+async def test_two_replicas_answer_each_chat_once_and_in_order(replicas, api) -> None:
+    first, second, rasa = replicas
+    rasa.delay = 0.05
+    chats = [5201, 5202, 5203, 5204]
+    for n in range(6):  # a load balancer sends each update to either replica
+        for chat in chats:
+            await deliver((first, second)[(n + chat) % 2], api.make_text_update(chat, f"m{n}"))
+    deadline = time.monotonic() + 20
+    while not (first.idle() and second.idle()):
+        assert time.monotonic() < deadline, "the replicas did not finish"
+        await asyncio.sleep(0.02)
+    for chat in chats:
+        assert texts(api, chat) == [f"echo: m{n}" for n in range(6)], chat
+    assert len(rasa.received) == 6 * len(chats), "Rasa saw each message once"
+
+
+async def test_a_chat_held_by_a_live_replica_is_left_to_it_then_taken_over(
+    replicas, api, sessions
+) -> None:
+    first, second, rasa = replicas
+    answered = api.make_text_update(5205, "answered by the replica that died")
+    later = api.make_text_update(5205, "sent as it died")
+    with sessions.begin() as session:
+        inbox.store(session, first.bot_id, [incoming(answered)])
+        claims.take(session, 5205, second.claims.owner, dt.timedelta(seconds=15))
+    rasa.turns[answered["update_id"]] = [{"text": "the answer Rasa gave"}]  # then it died
+    await deliver(first, later)
+    await asyncio.sleep(0.5)
+    assert texts(api, 5205) == [] and rasa.received == [], "the chat is the other replica's"
+    assert await first.claims.unclaimed(first.bot_id) == []
+    with sessions.begin() as session:
+        claims.expire(session, second.claims.owner)  # its lease ran out
+    assert await first.claims.unclaimed(first.bot_id) == [5205]
+    sweep = asyncio.ensure_future(first.sweep_forever(every=0.05))
+    try:
+        await asyncio.sleep(0.2)
+        await settle(first)
+    finally:
+        sweep.cancel()
+    assert texts(api, 5205) == ["the answer Rasa gave", "echo: sent as it died"]
+    assert [text for _, text, _ in rasa.received] == ["sent as it died"]
+
+
+async def test_the_scheduled_rounds_are_one_replicas_and_move_when_it_stops(replicas) -> None:
+    first, second, _ = replicas
+    assert await first.claims.leading()
+    assert not await second.claims.leading()
+    assert await first.claims.leading(), "it keeps them"
+    await first.stop(grace=1)
+    assert await second.claims.leading()
+    assert not await first.claims.leading()
+
+
+async def test_a_coachs_message_is_sent_by_one_replica_only(replicas, api, sessions) -> None:
+    first, second, _ = replicas
+    with sessions.begin() as session:
+        outbox.enqueue(
+            session, 5206, [{"chat_id": 5206, "text": f"coach {n}"} for n in range(5)], None
+        )
+    sweeps = [asyncio.ensure_future(d.sweep_forever(every=0.01)) for d in (first, second)]
+    try:
+        for _ in range(200):
+            if queued(sessions, 5206) == 0:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)
+    finally:
+        for sweep in sweeps:
+            sweep.cancel()
+    assert texts(api, 5206) == [f"coach {n}" for n in range(5)]

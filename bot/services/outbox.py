@@ -66,11 +66,6 @@ def queued(session: Session, chat_id: int) -> list[Outgoing]:
     return [Outgoing(id, chat_id, json.loads(params), attempts) for id, params, attempts in rows]
 
 
-def chats_with_queued(session: Session) -> list[int]:
-    """Chats with messages still to send (after a restart)."""
-    return list(session.scalars(select(OutboxMessage.chat_id).distinct()))
-
-
 def sent(session: Session, message_id: int) -> None:
     """Telegram accepted the message: forget it."""
     session.execute(delete(OutboxMessage).where(OutboxMessage.id == message_id))

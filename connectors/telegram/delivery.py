@@ -3,10 +3,11 @@ outbox (decision 18).
 
 - `Dispatcher.accept` takes updates already stored (by the webhook or the polling loop). Each
   chat has one worker that handles its updates one after the other; chats run side by side, at
-  most `concurrency` at a time. Several replicas may share the database (decision 26): a worker
-  first claims its chat (`claims.py`), then reads the chat's work from the database, oldest
-  first, whichever replica stored it; a chat another replica holds is left to it. A sweep
-  every second takes chats with work and no live claim (a replica died; a coach's message).
+  most `MAX_TURNS_AT_ONCE` turns at a time. Several replicas may share the database (decision
+  26): a worker first claims its chat (`claims.py`), then reads the chat's work from the
+  database, oldest first, whichever replica stored it; a chat another replica holds is left to
+  it. A sweep every second takes chats with work and no live claim (a replica died; a coach's
+  message).
 - While an update is handled, the messages the handlers send are not sent at once: `ConnectorBot`
   collects them (`Sink`, in `turn.py`). When the handler is done, the update is marked handled
   and its messages are queued in the outbox, in one transaction, then sent (`sending.py`).
@@ -54,12 +55,19 @@ NOTICE_AFTER = 3.0  # seconds of retrying before the person is told their messag
 PRUNE_EVERY = 3600.0
 SWEEP_SECONDS = 1.0  # how often chats with work and no claim (other processes' messages) are sought
 ERASURE_RETRY_SECONDS = 30.0
+# Turns handled at once (each waits on Rasa). More only queue in Rasa's one process and cost
+# CPU in both: at 500 people past saturation (bench/load.py, back to back), 256 at once gave
+# 12.5 answers a second for 121 ms of CPU a message (Rasa and connector), 32 gave 18.0 for 76 ms,
+# 8 gave 16.8 for 81 ms (docs/scaling.md, "Turns at once").
+MAX_TURNS_AT_ONCE = 32
 
 
 class Dispatcher:
     """Handles stored updates: one worker per chat, in order, retried until Rasa answers."""
 
-    def __init__(self, application: ConnectorApplication, concurrency: int = 256) -> None:
+    def __init__(
+        self, application: ConnectorApplication, concurrency: int = MAX_TURNS_AT_ONCE
+    ) -> None:
         """`application` is the connector's (`build_application`): its bridge and database."""
         self.application = application
         self.sessions: sessionmaker[Session] = application.bot_data.sessions

@@ -11,7 +11,7 @@ at a time and in order, its outbox sent by one sender, and each alert sent by on
   update and then failed to take the claim had committed that update before, so it is seen
   here, or the claim is gone and that replica takes it.
 - `renew` keeps every claim of an owner alive; `expire` lets them go at once (a stop): the
-  next taker looks in the tracker first.
+  next taker looks in the tracker first; `release` gives one up when its work is done.
 - `unclaimed` finds chats with work and no live claim (a replica died, or a message came
   from the dashboard): any replica takes them.
 
@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import os
+import secrets
+import socket
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
@@ -34,6 +37,7 @@ from bot.services import inbox, outbox
 from bot.services.people import now
 
 UPKEEP = 0  # the scheduled rounds' key (no Telegram chat has the id 0)
+STUDIO = -(2**62)  # the studio's one job at a time (training or validation), for any dashboard
 # Keys of updates without a chat: this plus the update id, beyond any chat id (Telegram's chat
 # ids have at most 52 significant bits; groups' are negative).
 NO_CHAT = 2**60
@@ -45,6 +49,12 @@ class Taken(enum.Enum):
     NEW = "new"  # nobody held it
     HELD = "held"  # this owner held it already
     TAKEN_OVER = "taken over"  # another owner's, whose time ran out
+
+
+def owner_name() -> str:
+    """This process's name in the claims: its host (a pod's name), process id and a random
+    part (a restarted process is a new owner)."""
+    return f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(4)}"[:64]
 
 
 def key_of(chat_id: int | None, update_id: int) -> int:
@@ -116,6 +126,11 @@ def take_with_work(
     if taken is None:
         return None, None
     return taken, next_work(session, key, owner, bot_id, lease)
+
+
+def release(session: Session, key: int, owner: str) -> None:
+    """Give up `owner`'s claim of `key` (its work is done)."""
+    session.execute(delete(Claim).where(Claim.key == key, Claim.owner == owner))
 
 
 def renew(session: Session, owner: str, lease: dt.timedelta) -> int:

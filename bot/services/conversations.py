@@ -24,6 +24,7 @@ from bot.db.models import (
     Rating,
     SyncState,
 )
+from bot.db.session import insert_ignoring_conflicts
 from bot.refusal import Refusal
 from bot.services import misunderstood
 from bot.services.events import Event, EventLog
@@ -100,10 +101,21 @@ def _set_language(row: Conversation, language: str) -> None:
 
 def sync(session: Session, log: EventLog, batch: int = 5000) -> int:
     """Fold the events logged since the last sync into the summaries; returns how many events
-    were read. One sync at a time per process; safe to call on every page view."""
+    were read. Safe to call on every page view, by several processes at once (dashboard
+    replicas, the command line): one sync at a time per process, and across processes the
+    bookmark's row is locked (written first) before it is read, so no event is folded twice."""
     with _sync_lock:
-        state = session.get(SyncState, SYNC_KEY) or SyncState(name=SYNC_KEY, value=0)
-        session.add(state)
+        known = session.get(SyncState, SYNC_KEY)
+        if known is not None and not log.events(after=known.value, limit=1):
+            return 0  # nothing new: no lock taken
+        session.execute(
+            insert_ignoring_conflicts(session, SyncState, "name").values(name=SYNC_KEY, value=0)
+        )
+        session.execute(
+            update(SyncState).where(SyncState.name == SYNC_KEY).values(value=SyncState.value)
+        )  # SQLite: the write lock; PostgreSQL: the row's lock, until this transaction ends
+        state = session.get(SyncState, SYNC_KEY, populate_existing=True)
+        assert state is not None
         read = 0
         while True:
             events = log.events(after=state.value, limit=batch)

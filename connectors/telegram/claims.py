@@ -8,26 +8,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
-import secrets
-import socket
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.session import in_transaction
 from bot.services import claims
-from bot.services.claims import UPKEEP, Taken, Work
+from bot.services.claims import UPKEEP, Taken, Work, owner_name
 
 logger = logging.getLogger(__name__)
 
 LEASE = dt.timedelta(seconds=15)  # how long a claim outlives a replica that died
 RENEW_SECONDS = 5.0
-
-
-def owner_name() -> str:
-    """This process's name in the claims: its host (a pod's name), process id and a random
-    part (a restarted process is a new owner)."""
-    return f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(4)}"[:64]
 
 
 class Claims:

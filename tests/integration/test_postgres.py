@@ -6,16 +6,18 @@ at the same time. Skipped with the reason where no server answers, except in CI.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 
 from bot.db.migrate import alembic_config
-from bot.db.models import Conversation, Opportunity
+from bot.db.models import Conversation, Opportunity, SyncState
 from bot.db.session import session_factory
 from bot.services import conversations, privacy, transcripts
 from connectors.rasa.client import RasaClient
@@ -107,3 +109,57 @@ def test_two_rasa_servers_serve_one_conversation_at_once_without_losing_a_turn(
     erased = privacy.erase_conversation(RasaEvents(replicas.settings.tracker_store_url), sender)
     assert erased > len(messages)
     assert transcripts.transcript(RasaEvents(replicas.settings.tracker_store_url), sender) == []
+
+
+def test_summaries_folded_by_several_processes_at_once_count_each_event_once(
+    replicas: SharedBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dashboard replicas and the command line fold the tracker's events at the same time:
+    each event still counts once. The racers share no lock of this process (as if each were
+    a process of its own): only the database keeps them apart."""
+    monkeypatch.setattr(conversations, "_sync_lock", contextlib.nullcontext())
+    url = replicas.settings.database_url
+    log = RasaEvents(replicas.settings.tracker_store_url)
+    sessions = session_factory(url)
+
+    def fold_all() -> dict[str, int]:
+        with sessions.begin() as session:
+            conversations.sync(session, log)
+        with sessions.begin() as session:
+            return {
+                row.sender_id: row.user_messages for row in session.scalars(select(Conversation))
+            }
+
+    def start_over() -> None:  # no summaries, the bookmark at the start
+        with sessions.begin() as session:
+            session.execute(delete(Conversation))
+            session.merge(SyncState(name=conversations.SYNC_KEY, value=0))
+
+    async def talk() -> None:  # two conversations of their own, one on each Rasa server
+        clients = [RasaClient(url, "test-rasa-token-0123456789abcdefghij") for url in replicas.urls]
+        try:
+            for client in clients:
+                sender = f"tg-{secrets.token_hex(12)}"
+                for message in ("hi", "any jobs in malta?", "thanks"):
+                    assert await client.send_message(sender, message)
+        finally:
+            for client in clients:
+                await client.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, talk()).result()
+    start_over()
+    alone = fold_all()
+    assert len(alone) >= 2 and sum(alone.values()) >= 6, alone
+    start_over()
+    barrier = threading.Barrier(4)
+
+    def racing() -> None:
+        with sessions.begin() as session:
+            barrier.wait()
+            conversations.sync(session, log, batch=7)
+
+    with ThreadPoolExecutor(4) as pool:
+        for future in [pool.submit(racing) for _ in range(4)]:
+            future.result()
+    assert fold_all() == alone

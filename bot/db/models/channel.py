@@ -83,8 +83,9 @@ class Claim(Base):
     """Which connector replica works on what, for how long (decision 26).
 
     `key` is a chat's id (its updates handled and its outbox sent, in order, by one replica at
-    a time), 2**60 plus the update id for an update without a chat, or `UPKEEP` (0, no chat
-    has that id): the scheduled rounds (alerts, follow-ups and broadcasts, coach requests
+    a time), 2**60 plus the update id for an update without a chat, `STUDIO` (-2**62, beyond
+    any chat id: the dashboards' one studio job at a time), or `UPKEEP` (0, no chat has that
+    id): the scheduled rounds (alerts, follow-ups and broadcasts, coach requests
     nobody took, erasures), done by one replica. A claim whose `until` has passed is free: its
     replica died, or stopped in the middle of a turn, and whoever takes it looks in the
     tracker first for a turn the message may have had."""

@@ -9,12 +9,14 @@ Rasa swaps it in when loaded; conversations live in the tracker store and carry 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import re
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -25,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import ROOT
 from bot.db.models import ModelVersion, StudioJob
 from bot.refusal import N_
+from bot.services import claims
 from bot.services.people import now
 from bot.settings import Settings
 from connectors.rasa.studio.evaluation import evaluate, held_out
@@ -99,6 +102,7 @@ TRAIN_FAILED = N_("rasa train failed (exit code %(code)s)")
 NOT_EVALUATED = N_("Trained (not evaluated: %(error)s)")
 FINDINGS = N_("%(count)s finding(s)")
 FINDINGS_FAILED = N_("%(count)s finding(s), exit code %(code)s")
+INTERRUPTED = N_("Stopped: the dashboard running it stopped")
 STAGES = (
     N_("Starting"),
     N_("Loading the data"),
@@ -115,7 +119,10 @@ STAGES = (
     N_("No problems found"),
     FINDINGS_FAILED,
     FINDINGS,
+    INTERRUPTED,
 )
+JOB_LEASE = dt.timedelta(seconds=30)  # how long a job's claim outlives a dashboard that died
+RENEW_SECONDS = 10.0
 
 
 class Progress:
@@ -157,6 +164,7 @@ class Runner:
         self.sandbox = Sandbox(settings)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self.owner = claims.owner_name()  # in the studio's claim while a job runs
 
     @property
     def project(self) -> Path:
@@ -186,6 +194,15 @@ class Runner:
             if self.busy():
                 raise StudioError("A training or validation is already running: wait for it.")
             with self.sessions.begin() as session:
+                # One job at a time for every dashboard replica: the studio's claim
+                if claims.take(session, claims.STUDIO, self.owner, JOB_LEASE) is None:
+                    raise StudioError("A training or validation is already running: wait for it.")
+                # A job still "running" now ran in a dashboard that died: say so
+                session.execute(
+                    update(StudioJob)
+                    .where(StudioJob.status == "running")
+                    .values(status="failed", stage=INTERRUPTED, finished_at=now())
+                )
                 job = StudioJob(
                     kind=kind, status="running", stage="Starting", progress=0.0,
                     started_by=username, started_at=now(), output="",
@@ -194,9 +211,36 @@ class Runner:
                 session.flush()
                 job_id = job.id
             target = self._train if kind == "train" else self._validate
-            self._thread = threading.Thread(target=target, args=(job_id, username), daemon=True)
+            self._thread = threading.Thread(
+                target=self._claimed, args=(target, job_id, username), daemon=True
+            )
             self._thread.start()
             return job_id
+
+    def _claimed(self, target: Callable[[int, str], None], job_id: int, username: str) -> None:
+        """Run the job, keeping the studio's claim alive meanwhile, then give it up."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(RENEW_SECONDS):
+                try:
+                    with self.sessions.begin() as session:
+                        claims.renew(session, self.owner, JOB_LEASE)
+                except Exception as error:  # the next round tries again, within the lease
+                    logger.warning("Could not renew the studio's claim (%s)", type(error).__name__)
+
+        renewing = threading.Thread(target=renew, daemon=True)
+        renewing.start()
+        try:
+            target(job_id, username)
+        finally:
+            done.set()
+            renewing.join()
+            try:
+                with self.sessions.begin() as session:
+                    claims.release(session, claims.STUDIO, self.owner)
+            except Exception as error:  # it runs out by itself within the lease
+                logger.warning("Could not give up the studio's claim (%s)", type(error).__name__)
 
     def start_training(self, username: str) -> int:
         """Train a model of the project as it is now, in the background; returns the job."""

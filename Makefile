@@ -86,9 +86,10 @@ messages: $(VENV)/.installed ## The dashboard's texts: extract them into dashboa
 test: install browser lint train ## Lint, install Chromium and train the model if needed, then the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: install ## Benchmarks: throughput and latency by four paths, alert fan-out, search, memory, training, console
+bench: install ## Benchmarks: throughput and latency by four paths, load test, alert fan-out, search, memory, training, console
 	$(PY) bench/throughput.py
 	$(PY) bench/throughput.py --split-cores
+	$(PY) bench/load.py
 	$(PY) bench/fanout.py
 	$(PY) bench/search.py
 	$(PY) bench/memory.py

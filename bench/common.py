@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -18,3 +20,9 @@ def latency_line(seconds: list[float]) -> str:
         f"p{round(share * 100)} {percentile(seconds, share) * 1000:7.1f} ms"
         for share in (0.5, 0.95, 0.99)
     )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (all its threads), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -27,7 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.throughput import Bench, cpu_seconds, prepared, start_system  # noqa: E402
+from bench.common import cpu_seconds  # noqa: E402
+from bench.throughput import Bench, prepared, start_system  # noqa: E402
 from connectors import processes  # noqa: E402
 
 # The parts of the work: (part, patterns). A stack belongs to the first part (in this order) one

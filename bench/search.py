@@ -1,4 +1,5 @@
-"""Catalogue search at 10,000 opportunities: how long one search turn takes.
+"""Catalogue search at 10,000 opportunities (or as many as asked): how long one search turn
+takes.
 
 Generates a catalogue from the sample one (config/catalogue.csv): each new opportunity copies a
 sample row's country, provider, languages and kind, moves it to another town of the same
@@ -37,7 +38,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from bench.common import latency_line, percentile  # noqa: E402
 from bot.db.session import session_factory  # noqa: E402
 from bot.services.catalogue import SearchQuery, count_opportunities, search  # noqa: E402
-from bot.services.catalogue_csv import import_catalogue  # noqa: E402
+from bot.services.catalogue_csv import MAX_ROWS, import_catalogue  # noqa: E402
 from bot.services.query import understand  # noqa: E402
 from bot.services.setup import SAMPLE_CATALOGUE, prepare_database  # noqa: E402
 from bot.services.vocabulary import vocabulary  # noqa: E402
@@ -176,14 +177,18 @@ def measure(url: str, runs: int) -> None:
 
 
 def fill(url: str, count: int) -> None:
-    """Migrate, then import `count` generated opportunities in one transaction."""
+    """Migrate, then import `count` generated opportunities, in files of at most the import's
+    limit of rows (as an admin would split them), each in one transaction."""
     prepare_database(url, sample=None)
-    document = generated_catalogue(count, random.Random(11))
+    header, *rows = csv.reader(io.StringIO(generated_catalogue(count, random.Random(11))))
     started = time.perf_counter()
-    with session_factory(url).begin() as session:
-        report = import_catalogue(session, document)
-        if not report.ok:
-            raise SystemExit(f"generated catalogue refused: {report.errors[:3]}")
+    for first in range(0, len(rows), MAX_ROWS):
+        part = io.StringIO()
+        csv.writer(part, lineterminator="\n").writerows([header, *rows[first : first + MAX_ROWS]])
+        with session_factory(url).begin() as session:
+            report = import_catalogue(session, part.getvalue())
+            if not report.ok:
+                raise SystemExit(f"generated catalogue refused: {report.errors[:3]}")
     with session_factory(url).begin() as session:
         stored = count_opportunities(session)
         if session.get_bind().dialect.name == "postgresql":

@@ -43,7 +43,7 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import latency_line  # noqa: E402
+from bench.common import cpu_seconds, latency_line  # noqa: E402
 from bot.services.setup import prepare_database  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from connectors import processes  # noqa: E402
@@ -269,12 +269,6 @@ def listening(port: int) -> bool:
     """Whether something accepts connections on 127.0.0.1:`port`."""
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time a process has used so far (all its threads), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_table(cpu: dict[str, dict[str, float]], messages: dict[str, int]) -> None:

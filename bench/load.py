@@ -49,7 +49,7 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import locustfile  # noqa: E402
-from bench.common import cpu_seconds, latency_line  # noqa: E402
+from bench.common import family_cpu_seconds, latency_line  # noqa: E402
 from bench.search import postgres_answers, postgres_database  # noqa: E402
 from bot.db.models import Conversation, InboundUpdate  # noqa: E402
 from bot.db.session import session_factory  # noqa: E402
@@ -115,7 +115,7 @@ def start(settings: Settings, logs: Path, api_port: int) -> tuple[Running, str]:
 
 
 def cpu(running: Running) -> dict[str, float]:
-    return {name: cpu_seconds(process.pid) for name, process in running.items()}
+    return {name: family_cpu_seconds(process.pid) for name, process in running.items()}
 
 
 def handled_since(database_url: str, since: dt.datetime) -> int:

@@ -27,6 +27,7 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import family  # noqa: E402
 from bot.db.session import session_factory  # noqa: E402
 from bot.services.setup import prepare_database  # noqa: E402
 from bot.services.users import create_user  # noqa: E402
@@ -47,16 +48,13 @@ def memory_kib(pid: int) -> tuple[int, int]:
     """Resident memory (VmRSS) and its peak (VmHWM) of a process and all its descendants, in
     KiB (0 for a process that is gone)."""
     rss = peak = 0
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-        rss += int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)[1])  # type: ignore[index]
-        peak += int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)[1])  # type: ignore[index]
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                child_rss, child_peak = memory_kib(int(child))
-                rss, peak = rss + child_rss, peak + child_peak
-    except (OSError, TypeError):
-        pass
+    for member in family(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+            rss += int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)[1])  # type: ignore[index]
+            peak += int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)[1])  # type: ignore[index]
+        except (OSError, TypeError):
+            pass
     return rss, peak
 
 

@@ -134,7 +134,7 @@ def main() -> None:
         started = start_system(settings, fakes, logs)
         names = ["actions", "rasa", "poll", "webhook"]
         pids = dict(zip(names, (process.pid for process in started), strict=True))
-        bench = Bench(settings, fakes)
+        bench = Bench(settings.rasa_url, fakes)
         asyncio.run(bench.calibrate(args.messages))
         asyncio.run(bench.run("webhook", args.people, 3, "warm"))
         print(f"Profiling {args.people} people × {args.messages} messages through our connector "

@@ -43,7 +43,7 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import cpu_seconds, latency_line  # noqa: E402
+from bench.common import cpu_seconds, family_cpu_seconds, latency_line  # noqa: E402
 from bot.services.setup import prepare_database  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from connectors import processes  # noqa: E402
@@ -126,12 +126,12 @@ class ReplyWatcher:
 class Bench:
     """The running system and the four ways of reaching it."""
 
-    def __init__(self, settings: Settings, fakes: dict[str, FakeTelegramAPI]) -> None:
-        self.settings = settings
+    def __init__(self, rasa_url: str, fakes: dict[str, FakeTelegramAPI]) -> None:
+        self.rasa_url = rasa_url
         self.fakes = fakes
         self.update_ids = itertools.count(10_000_000)  # unique across the fakes and connectors
         self.users = itertools.count(60_000_000, 1000)  # fresh people for every run
-        self.rasa_webhook = f"{settings.rasa_url}/webhooks/telegram/webhook"
+        self.rasa_webhook = f"{rasa_url}/webhooks/telegram/webhook"
         self.reply_counts: dict[str, list[int]] = {path: [] for path in PATHS}
         self.expected: list[int] = []  # Rasa's messages for each message of the sequence
 
@@ -144,9 +144,7 @@ class Bench:
                     "sender": f"bench-calibrate-{count}",
                     "message": MESSAGES[index % len(MESSAGES)],
                 }
-                response = await client.post(
-                    f"{self.settings.rasa_url}/webhooks/rest/webhook", json=body
-                )
+                response = await client.post(f"{self.rasa_url}/webhooks/rest/webhook", json=body)
                 self.expected.append(len(response.json()))
 
     def update(self, api: FakeTelegramAPI, user: int, text: str) -> dict[str, object]:
@@ -190,9 +188,7 @@ class Bench:
         for index in range(count):
             started = time.monotonic()
             body = {"sender": sender, "message": MESSAGES[index % len(MESSAGES)]}
-            response = await client.post(
-                f"{self.settings.rasa_url}/webhooks/rest/webhook", json=body
-            )
+            response = await client.post(f"{self.rasa_url}/webhooks/rest/webhook", json=body)
             response.raise_for_status()
             latencies.append(time.monotonic() - started)
             self.reply_counts["REST"].append(len(response.json()))
@@ -324,6 +320,15 @@ def verdicts(loaded: dict[str, Result], solo: dict[str, list[Result]]) -> None:
     print(
         f"  Rasa's Telegram channel: added over REST at p50, one person at a time {added:+.1f} ms"
     )
+    theirs_p50 = statistics.median(x for r in solo["rasa-telegram"] for x in r.latencies)
+    for path in ("poll", "webhook"):
+        ours_p50 = statistics.median(x for r in solo[path] for x in r.latencies)
+        later = (ours_p50 - theirs_p50) * 1000
+        print(
+            f"  {LABELS[path]}, one person at a time: p50 {ours_p50 * 1000:.1f} ms against "
+            f"Rasa's Telegram channel's {theirs_p50 * 1000:.1f} ms, {later:+.1f} ms "
+            f"(target: no later: {said(later <= 0)})"
+        )
 
 
 SPLIT = ": Rasa and the action server on CPU 0; connectors, fakes and load on CPU 1"
@@ -404,6 +409,12 @@ def prepared(prefix: str) -> tuple[Settings, Path, dict[str, FakeTelegramAPI]]:
     return settings, logs, {path: FakeTelegramAPI().start() for path in PATHS if path != "REST"}
 
 
+def used(name: str, pid: int) -> float:
+    """CPU seconds of a server with its workers (Sanic runs the action server's in a child),
+    or of this process alone (the servers are its children)."""
+    return cpu_seconds(pid) if name == "bench+fakes" else family_cpu_seconds(pid)
+
+
 def in_turn(round_: int) -> list[str]:
     """The paths in a different order each round."""
     shift = round_ % len(PATHS)
@@ -429,7 +440,7 @@ def main() -> None:
     started: list[subprocess.Popen[bytes]] = []
     try:
         started = start_system(settings, fakes, logs, split=args.split_cores)
-        bench = Bench(settings, fakes)
+        bench = Bench(settings.rasa_url, fakes)
         solo_count = args.messages * 2
         asyncio.run(bench.calibrate(max(args.messages, solo_count)))
         print(
@@ -449,10 +460,10 @@ def main() -> None:
         for round_ in range(args.rounds):
             rates = {}
             for path in in_turn(round_):
-                before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                before = {name: used(name, pid) for name, pid in pids.items()}
                 result = asyncio.run(bench.run(path, args.people, args.messages, f"run{round_}"))
                 for name, pid in pids.items():
-                    cpu[path][name] += cpu_seconds(pid) - before[name]
+                    cpu[path][name] += used(name, pid) - before[name]
                 loaded[path].add(result)
                 rates[path] = result.rate
             print(

@@ -49,7 +49,7 @@ from dashboard import (
     studio_routes,
 )
 from dashboard.i18n import N_, LocaleMiddleware
-from dashboard.limits import BodyLimit
+from dashboard.limits import BodyLimit, SignInLimit
 from dashboard.pages import render
 from dashboard.security import LoginRequired
 
@@ -129,7 +129,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.events = RasaEvents(settings.tracker_store_url)
     app.state.sessions = session_factory(settings.database_url)
-    app.state.addresses = auth_routes.address_limiter()
+    app.state.addresses = SignInLimit(
+        settings.secret_key.get_secret_value(), settings.lock_store_url
+    )
     # Inside the session (added first): only a signed-in user's import may send a large body.
     app.add_middleware(BodyLimit)
     app.add_middleware(LocaleMiddleware)

@@ -8,9 +8,6 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from limits import parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.orm import Session
 
 from bot.services.users import Busy, authenticate, end_sessions
@@ -21,14 +18,6 @@ from dashboard.security import SIGNED_IN_FORM, check_csrf, db
 
 router = APIRouter()
 MAX_FIELD = 200
-# Per client address (behind the TLS proxy, uvicorn reads it from X-Forwarded-For), whatever the
-# usernames tried: a network guessing many names is slowed down too.
-PER_ADDRESS = parse("30/10 minutes")
-
-
-def address_limiter() -> MovingWindowRateLimiter:
-    """The sign-in attempts of each client address, for one dashboard process."""
-    return MovingWindowRateLimiter(MemoryStorage())
 
 
 def _safe_next(target: str) -> str:
@@ -60,7 +49,7 @@ def login(
     """Check the password; on success start a new session (a fresh CSRF token too)."""
     address = request.client.host if request.client else "unknown"
     error = None
-    if not addresses.hit(PER_ADDRESS, "login", address):
+    if not addresses.hit(address):
         error = _(
             "Too many sign-in attempts from your network. Wait a few minutes, then try again."
         )

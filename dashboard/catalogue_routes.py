@@ -4,9 +4,7 @@ New and re-published opportunities are matched against subscriptions and alerts 
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
-from pathlib import Path
 
 from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
@@ -18,20 +16,13 @@ from bot.services.alerts import queue_alerts
 from bot.services.catalogue_admin import CatalogueError, Stale
 from bot.services.catalogue_csv import COLUMNS, export_catalogue, import_catalogue
 from bot.services.paging import page_count
-from bot.settings import Settings
-from dashboard.deps import AppSettings, Sessions
+from dashboard.deps import Sessions
 from dashboard.i18n import _, ngettext, say
 from dashboard.pages import back, csv_download, flash, render
 from dashboard.security import ADMIN_FORM, Viewer, admin, db
 
 router = APIRouter(prefix="/admin/catalogue")
 MAX_UPLOAD = 20 * 1024 * 1024  # bytes
-
-
-def _uploads(settings: Settings) -> Path:
-    folder: Path = settings.var_dir / "imports"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @router.get("", response_class=HTMLResponse)
@@ -191,7 +182,6 @@ def publish(
 async def import_preview(
     request: Request,
     sessions: Sessions,
-    settings: AppSettings,
     file: UploadFile,
     user: Viewer = Depends(admin),
 ) -> Response:
@@ -205,12 +195,12 @@ async def import_preview(
     except UnicodeDecodeError:
         flash(request, _("The file is not UTF-8 text: save it as UTF-8 CSV."), "error")
         return back("/admin/catalogue")
+    token = ""
     with sessions.begin() as session:
         result = catalogue_admin.preview(session, text)
-    token = ""
-    if not result.errors:
-        token = secrets.token_urlsafe(16)
-        (_uploads(settings) / f"{token}.csv").write_text(text, encoding="utf-8")
+        if not result.errors:
+            token = catalogue_admin.keep_preview(session, user.id, text)
+    if token:
         request.session["import"] = token
     return render(
         request, "studio_import.html", user, preview=result, token=token,
@@ -220,7 +210,7 @@ async def import_preview(
 
 @router.post("/import/confirm", dependencies=ADMIN_FORM)
 async def import_confirm(
-    request: Request, sessions: Sessions, settings: AppSettings, user: Viewer = Depends(admin)
+    request: Request, sessions: Sessions, user: Viewer = Depends(admin)
 ) -> Response:
     """Import the previewed file (all or nothing) and queue alerts for the new items."""
     form = await request.form()
@@ -228,11 +218,12 @@ async def import_confirm(
     if not token or token != request.session.get("import"):
         flash(request, _("That preview has expired: upload the file again."), "error")
         return back("/admin/catalogue")
-    path = _uploads(settings) / f"{token}.csv"
-    if not path.exists():
+    with sessions.begin() as session:
+        kept = catalogue_admin.kept_preview(session, user.id, token)
+    if kept is None:
         flash(request, _("That preview has expired: upload the file again."), "error")
         return back("/admin/catalogue")
-    text = path.read_text(encoding="utf-8")
+    text = kept
     with sessions.begin() as session:
         report = import_catalogue(session, text)
         if not report.ok:  # the catalogue changed since the preview; nothing was written
@@ -249,12 +240,12 @@ async def import_confirm(
                 )  # fmt: skip
             flash(request, why, "error")
             return back("/admin/catalogue")
+        catalogue_admin.drop_preview(session, token)
         queued = queue_alerts(session, report.created)
         audit.record(
             session, user.id, user.username, "catalogue.import", str(form.get("filename") or "csv"),
             None, {"created": len(report.created), "updated": len(report.updated)},
         )  # fmt: skip
-    path.unlink(missing_ok=True)
     request.session.pop("import", None)
     flash(
         request,

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from limits.strategies import MovingWindowRateLimiter as AddressLimiter
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.settings import SUPPORTED_LANGUAGES, Settings
@@ -17,6 +16,7 @@ from connectors.rasa.studio.jobs import Runner
 from connectors.rasa.studio.nlu import NluStore
 from connectors.rasa.studio.responses import ResponseStore
 from connectors.rasa.studio.topics import TOPICS_FILE, TopicStore
+from dashboard.limits import SignInLimit
 
 
 def app_settings(request: Request) -> Settings:
@@ -39,13 +39,13 @@ def runner_of(request: Request) -> Runner:
     return runner
 
 
-def addresses_of(request: Request) -> AddressLimiter:
-    addresses: AddressLimiter = request.app.state.addresses
+def addresses_of(request: Request) -> SignInLimit:
+    addresses: SignInLimit = request.app.state.addresses
     return addresses
 
 
 AppSettings = Annotated[Settings, Depends(app_settings)]
-Addresses = Annotated[AddressLimiter, Depends(addresses_of)]
+Addresses = Annotated[SignInLimit, Depends(addresses_of)]
 Sessions = Annotated[sessionmaker[Session], Depends(sessions_of)]
 Rasa = Annotated[RasaClient, Depends(rasa_of)]
 Jobs = Annotated[Runner, Depends(runner_of)]

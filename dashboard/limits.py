@@ -1,4 +1,4 @@
-"""Limits that hold before any request is parsed.
+"""Limits that hold before any request is parsed, and the sign-in attempts per client address.
 
 A form or an upload is read (multipart files spooled to disk) before a route's checks run, so
 an anonymous 300 MB POST to /login used to cost disk, memory and CPU before its 403. Here every
@@ -8,12 +8,19 @@ in), except a CSV import by a signed-in user, which may send up to `LARGE` bytes
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import logging
 from typing import Any
 
+from limits import parse
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dashboard.i18n import _
 
+logger = logging.getLogger(__name__)
 SMALL = 64 * 1024  # bytes: every form of the dashboard fits many times over
 LARGE = 21 * 1024 * 1024  # the catalogue import (20 MB of CSV, with the multipart envelope)
 LARGE_PATHS = ("/admin/catalogue/import",)
@@ -101,3 +108,39 @@ async def _refuse(send: Any) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+# Per client address (behind the TLS proxy, uvicorn reads it from X-Forwarded-For), whatever the
+# usernames tried: a network guessing many names is slowed down too.
+PER_ADDRESS = parse("30/10 minutes")
+
+
+class SignInLimit:
+    """The sign-in attempts of each client address (`limits`, a moving window).
+
+    With a Redis (`LOCK_STORE_URL`, the one Rasa's servers share) the count is shared by every
+    dashboard replica: behind a load balancer, N replicas counting apart would allow N times
+    the attempts. Without one (a single dashboard), it is counted in this process. Redis keeps
+    an HMAC of the address, never the address. Should Redis not answer, this process counts
+    alone (logged) rather than refuse every sign-in."""
+
+    def __init__(self, secret: str, shared_url: str = "") -> None:
+        self._key = secret.encode()
+        self._local = MovingWindowRateLimiter(MemoryStorage())
+        self._shared = (
+            MovingWindowRateLimiter(
+                storage_from_string(shared_url, socket_timeout=2, socket_connect_timeout=2)
+            )
+            if shared_url
+            else None
+        )
+
+    def hit(self, address: str) -> bool:
+        """Count one attempt from `address`; False when it is over the limit."""
+        key = hmac.new(self._key, address.encode(), hashlib.sha256).hexdigest()[:32]
+        if self._shared is not None:
+            try:
+                return self._shared.hit(PER_ADDRESS, "login", key)
+            except Exception as error:  # any failure of the storage: count here
+                logger.warning("Sign-in limits: Redis did not answer (%s)", type(error).__name__)
+        return self._local.hit(PER_ADDRESS, "login", key)

@@ -3,15 +3,18 @@ unpublishing, and an import previewed before it is committed."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from bot.db.models import Opportunity, Topic
+from bot.db.models import ImportPreview, Opportunity, Topic
 from bot.refusal import Refusal, Words
 from bot.services.catalogue_csv import (
     COLUMNS,
@@ -279,3 +282,39 @@ def form_values(form: Any) -> dict[str, str]:
     values = {name: str(form.get(name) or "") for name in COLUMNS if name != "topics"}
     values["topics"] = ";".join(str(value) for value in form.getlist("topics"))
     return values
+
+
+PREVIEW_KEPT = dt.timedelta(days=1)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def keep_preview(session: Session, user_id: int, text: str) -> str:
+    """Keep a previewed CSV for its admin until they confirm it; returns the token that
+    finds it again (any dashboard replica can). Previews older than a day are dropped."""
+    moment = dt.datetime.now(dt.UTC)
+    session.execute(delete(ImportPreview).where(ImportPreview.created_at < moment - PREVIEW_KEPT))
+    token = secrets.token_urlsafe(16)
+    session.add(ImportPreview(digest=_digest(token), user_id=user_id, text=text, created_at=moment))
+    return token
+
+
+def kept_preview(session: Session, user_id: int, token: str) -> str | None:
+    """The CSV this admin previewed under `token` (None when unknown, another admin's, or
+    older than a day)."""
+    item = session.get(ImportPreview, _digest(token))
+    if item is None or item.user_id != user_id:
+        return None
+    created = item.created_at
+    if created.tzinfo is None:  # SQLite keeps no zone: stored as UTC
+        created = created.replace(tzinfo=dt.UTC)
+    if created < dt.datetime.now(dt.UTC) - PREVIEW_KEPT:
+        return None
+    return item.text
+
+
+def drop_preview(session: Session, token: str) -> None:
+    """Forget a preview (imported)."""
+    session.execute(delete(ImportPreview).where(ImportPreview.digest == _digest(token)))

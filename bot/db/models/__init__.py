@@ -3,7 +3,14 @@ coaching, studio, channel, reach). Import them from here: every model is registe
 this package is imported."""
 
 from bot.db.models.base import NAMING_CONVENTION, Base
-from bot.db.models.catalogue import DetailsViewed, Opportunity, OpportunityTopic, Topic, TopicLabel
+from bot.db.models.catalogue import (
+    DetailsViewed,
+    ImportPreview,
+    Opportunity,
+    OpportunityTopic,
+    Topic,
+    TopicLabel,
+)
 from bot.db.models.channel import (
     ButtonPayload,
     ChannelFact,
@@ -70,6 +77,7 @@ __all__ = [
     "LoginThrottle",
     "Misunderstood",
     "ModelVersion",
+    "ImportPreview",
     "Opportunity",
     "OpportunityTopic",
     "OutboxMessage",

@@ -136,3 +136,16 @@ class DetailsViewed(Base):
     kind: Mapped[str] = mapped_column(String(16))
     sender_id: Mapped[str] = mapped_column(String(64), index=True)
     viewed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class ImportPreview(Base):
+    """A catalogue CSV an admin uploaded and previewed, kept until they confirm the import (or
+    for a day): in the database, so the confirmation may reach any dashboard replica. Only the
+    digest of the token (kept in the admin's session) is stored."""
+
+    __tablename__ = "import_previews"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -4,6 +4,7 @@ refused stale form, unpublish, CSV import previewed then committed (all or nothi
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from collections.abc import Iterator
@@ -14,9 +15,9 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from bot.db.models import AlertDelivery, AuditEntry, Opportunity
+from bot.db.models import AlertDelivery, AuditEntry, ImportPreview, Opportunity, User
 from bot.db.session import session_factory
-from bot.services import alerts, people
+from bot.services import alerts, catalogue_admin, people
 from bot.services.catalogue_csv import COLUMNS
 from bot.services.users import create_user
 from bot.settings import Settings
@@ -166,3 +167,53 @@ def test_import_is_previewed_then_committed_all_or_nothing(client: TestClient) -
         files={"file": ("latin.csv", "kind,title\ntraining,Caf\xe9".encode("latin-1"), "text/csv")},
     )  # fmt: skip
     assert "not UTF-8" in latin1.text
+
+
+def test_an_import_previewed_on_one_dashboard_is_confirmed_on_another(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """Several dashboard replicas: the previewed file waits in the database, not on the disk of
+    the replica that took the upload."""
+    token = csrf(client)
+    good = catalogue_csv(opportunity_row(title="Data analyst course"))
+    preview = client.post(
+        "/admin/catalogue/import", data={"csrf_token": token},
+        files={"file": ("good.csv", good.encode(), "text/csv")},
+    )  # fmt: skip
+    import_token = re.search(r'name="token" value="([^"]+)"', preview.text).group(1)  # type: ignore[union-attr]
+    assert not list(tmp_path.rglob("*.csv"))  # nothing on this replica's disk
+    first: Settings = client.app.state.settings  # type: ignore[attr-defined]
+    other = Settings(
+        _env_file=None, var_dir=tmp_path / "replica-2", database_url=first.database_url,
+        rasa_port=1, rasa_token=SecretStr("t" * 32), secret_key=first.secret_key,
+        pseudonym_key=first.pseudonym_key,
+    )  # fmt: skip
+    with TestClient(create_app(other)) as second:
+        second.cookies.update(client.cookies)  # the same signed-in session
+        done = second.post(
+            "/admin/catalogue/import/confirm",
+            data={"csrf_token": token, "token": import_token, "filename": "good.csv"},
+        )
+        assert "Imported: 1 new, 0 updated" in done.text
+    with database(client).begin() as session:
+        assert session.scalar(select(func.count(Opportunity.id))) == 1
+        assert session.scalar(select(func.count(ImportPreview.digest))) == 0  # gone once used
+
+
+def test_a_kept_preview_is_only_its_admins_and_only_for_a_day(client: TestClient) -> None:
+    with database(client).begin() as session:
+        boss = session.scalar(select(User).where(User.username == "boss"))
+        other = create_user(session, "other-admin", "admin", PASSWORD)
+        session.flush()
+        assert boss is not None
+        token = catalogue_admin.keep_preview(session, boss.id, "kind,title\n")
+        assert catalogue_admin.kept_preview(session, boss.id, token) == "kind,title\n"
+        assert catalogue_admin.kept_preview(session, other.id, token) is None
+        assert catalogue_admin.kept_preview(session, boss.id, token + "x") is None
+        stored = session.scalars(select(ImportPreview)).one()
+        assert stored.digest != token  # only a digest of the token is stored
+        stored.created_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=1, minutes=1)
+        session.flush()
+        assert catalogue_admin.kept_preview(session, boss.id, token) is None
+        catalogue_admin.keep_preview(session, boss.id, "kind,title\n")  # drops the old one
+        assert session.scalar(select(func.count(ImportPreview.digest))) == 1

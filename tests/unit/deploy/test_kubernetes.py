@@ -51,7 +51,6 @@ CLUSTER_SCOPED = {
     "CustomResourceDefinition",
 }
 WORKLOADS = ("Deployment", "StatefulSet")
-ONE_REPLICA = ("dashboard",)  # its manifest says why
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|KEY|DATABASE_URL|STORE_URL")
 CREDENTIALS_IN_URL = re.compile(r"://[^/@\s:]*:[^/@\s]+@")
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
@@ -258,8 +257,7 @@ def secret_problems(docs: list[Document], template: list[Document]) -> list[str]
 
 
 def autoscaler_problems(docs: list[Document]) -> list[str]:
-    """Each HPA scales an existing workload on CPU (which it requests), and none scales one
-    that must stay one replica."""
+    """Each HPA scales an existing workload on CPU (which it requests)."""
     problems = []
     for hpa in of_kind(docs, "HorizontalPodAutoscaler"):
         spec, name = hpa["spec"], hpa["metadata"]["name"]
@@ -268,8 +266,6 @@ def autoscaler_problems(docs: list[Document]) -> list[str]:
         if workload is None or target.get("apiVersion") != "apps/v1":
             problems.append(f"HPA {name}: no {target['kind']} {target['name']} to scale")
             continue
-        if target["name"] in ONE_REPLICA:
-            problems.append(f"HPA {name}: {target['name']} must stay one replica")
         if not spec.get("minReplicas", 1) <= spec["maxReplicas"]:
             problems.append(f"HPA {name}: minReplicas above maxReplicas")
         for metric in spec["metrics"]:
@@ -416,8 +412,8 @@ def security_problems(docs: list[Document]) -> list[str]:
 
 def replica_problems(docs: list[Document]) -> list[str]:
     """Rasa and the connector run as several replicas, each scaled by an autoscaler (the
-    connector in webhook mode: Telegram lets one client at a time poll); the dashboard stays
-    one replica, and never two at once."""
+    connector in webhook mode: Telegram lets one client at a time poll); the dashboard runs as
+    two or more, replaced one at a time, and shares its sign-in limits in Redis."""
     problems = []
     for name in ("rasa", "telegram"):
         workload = find(docs, "Deployment", name)
@@ -434,10 +430,18 @@ def replica_problems(docs: list[Document]) -> list[str]:
     if (config or {}).get("data", {}).get("TELEGRAM_MODE") != "webhook":
         problems.append("several connector replicas, not in webhook mode")
     dashboard = find(docs, "Deployment", "dashboard")
-    if dashboard is None or dashboard["spec"].get("replicas") != 1:
-        problems.append("the dashboard is not one replica")
-    elif dashboard["spec"].get("strategy", {}).get("type") != "Recreate":
-        problems.append("the dashboard's update would run two at once")
+    if dashboard is None or dashboard["spec"].get("replicas", 1) < 2:
+        problems.append("fewer than two dashboard replicas")
+    else:
+        strategy = dashboard["spec"].get("strategy", {})
+        if strategy.get("type") == "Recreate" or strategy.get("rollingUpdate", {}).get(
+            "maxUnavailable", 1
+        ) not in (0, "0%"):
+            problems.append("an update of the dashboard stops replicas before new ones serve")
+        served = [c for c in (pod_spec(dashboard) or {}).get("containers", [])]
+        names = {item.get("name") for item in (served or [{}])[0].get("env", [])}
+        if "LOCK_STORE_URL" not in names:
+            problems.append("the dashboard replicas count sign-in attempts apart (no Redis)")
     return problems
 
 
@@ -687,10 +691,11 @@ MISTAKES = [
     ("secrets", "dashboard.yaml", "", "envFrom:\n",
      "envFrom:\n            - secretRef:\n                name: neetbot-secrets\n"),
     ("autoscalers", "rasa.yaml", "scaleTargetRef:", "name: rasa", "name: rasa-server"),
-    ("autoscalers", "rasa.yaml", "scaleTargetRef:", "kind: Deployment\n    name: rasa",
-     "kind: Deployment\n    name: dashboard"),
+    ("autoscalers", "rasa.yaml", "kind: HorizontalPodAutoscaler", "resource:\n        name: cpu",
+     "resource:\n        name: memory"),
     ("disruption", "actions.yaml", "matchLabels:", "component: actions\n", "component: action\n"),
-    ("disruption", "dashboard.yaml", "kind: PodDisruptionBudget", "maxUnavailable", "minAvailable"),
+    ("disruption", "dashboard.yaml", "kind: PodDisruptionBudget", "maxUnavailable: 1",
+     "minAvailable: 2"),
     ("routing", "dashboard.yaml", "kind: Service", "component: dashboard\n  ports",
      "component: dashbord\n  ports"),
     ("routing", "actions.yaml", "kind: Service", "targetPort: http", "targetPort: web"),
@@ -705,7 +710,8 @@ MISTAKES = [
     ("replicas", "telegram.yaml", "kind: HorizontalPodAutoscaler", "minReplicas: 2",
      "minReplicas: 1"),
     ("replicas", "config.yaml", "", "TELEGRAM_MODE: webhook", "TELEGRAM_MODE: polling"),
-    ("replicas", "dashboard.yaml", "", "type: Recreate", "type: RollingUpdate"),
+    ("replicas", "dashboard.yaml", "", "replicas: 2  # see above", "replicas: 1"),
+    ("replicas", "dashboard.yaml", "", "maxUnavailable: 0  # coaches", "maxUnavailable: 1  #"),
 ]
 # fmt: on
 

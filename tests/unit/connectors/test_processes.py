@@ -414,26 +414,40 @@ def test_the_launched_process_shows_no_token_in_proc_cmdline(tmp_path: Path) -> 
     (fake / "__init__.py").write_text("")
     seen = tmp_path / "argv"
     (fake / "__main__.py").write_text(
-        "import pathlib, sys, time\n"
+        "import os, pathlib, sys, time\n"
         "def main():\n"
-        f"    pathlib.Path({str(seen)!r}).write_text(chr(0).join(sys.argv))\n"
+        "    threads = os.environ.get('OMP_NUM_THREADS', '')\n"
+        f"    pathlib.Path({str(seen)!r}).write_text(chr(0).join([threads, *sys.argv]))\n"
         "    time.sleep(60)\n"
     )
     module = launcher()
     token = "s3cret-rasa-token-0123456789"
     env = {**os.environ, "PYTHONPATH": str(tmp_path), module.TOKEN_VARIABLE: token}
+    env.pop("OMP_NUM_THREADS", None)
     command = [sys.executable, str(LAUNCHER), "run", "--enable-api", "--port", "5005"]
     process = subprocess.Popen(command, env=env)
     try:
         assert wait_for(seen.exists)
-        assert seen.read_text().split("\0")[1:] == [
+        threads, _, *argv = seen.read_text().split("\0")
+        assert argv == [
             "run", "--enable-api", "--port", "5005", "--jwt-secret", token, "--jwt-method", "HS256",
         ]  # fmt: skip
+        assert threads == "1"  # the server's embeddings on one native thread (decision 28)
         cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes()
         assert b"5005" in cmdline and token.encode() not in cmdline
     finally:
         process.kill()
         process.wait()
+
+
+def test_only_the_server_runs_on_one_native_thread_unless_told_otherwise() -> None:
+    module = launcher()
+    environ: dict[str, str] = {}
+    module.serving_threads(environ)
+    assert environ == {"OMP_NUM_THREADS": "1"}
+    chosen = {"OMP_NUM_THREADS": "2"}  # an operator's choice stands
+    module.serving_threads(chosen)
+    assert chosen == {"OMP_NUM_THREADS": "2"}
 
 
 def test_rasas_database_errors_hide_their_parameters() -> None:

@@ -406,7 +406,17 @@ def prepared(prefix: str) -> tuple[Settings, Path, dict[str, FakeTelegramAPI]]:
     prepare_database(settings.database_url, sample=shifted_sample(var / "catalogue.csv"))
     logs = var / "logs"
     logs.mkdir(parents=True)
-    return settings, logs, {path: FakeTelegramAPI().start() for path in PATHS if path != "REST"}
+    # A bot of its own for each path (its own id): the two connectors share the database, and
+    # a replica takes any pending update of its bot (decision 26)
+    return (
+        settings,
+        logs,
+        {
+            path: FakeTelegramAPI(token=f"{700001 + n}:bench-{n}").start()
+            for n, path in enumerate(PATHS)
+            if path != "REST"
+        },
+    )
 
 
 def used(name: str, pid: int) -> float:

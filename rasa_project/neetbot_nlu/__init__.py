@@ -8,6 +8,8 @@
   confidence towards 1.
 - `gate.WordlessGate`: a message without a single letter (numbers, symbols, emoji other than
   a few with a settled meaning) is `out_of_scope`, whatever the classifier thought.
+- `selector.ProgrammeSelector`: Rasa's ResponseSelector, run only on messages whose likeliest
+  intents include the programme question (the only ones whose answer it picks).
 
 They run inside Rasa's own Python 3.10 process; `cache` is plain Python (stdlib and numpy) so
 that the project's privacy code can forget cached embeddings too.

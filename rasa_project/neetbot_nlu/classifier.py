@@ -14,7 +14,10 @@ import logging
 from typing import Any
 
 import numpy as np
+from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.logistic_regression_classifier import (
     LogisticRegressionClassifier,
 )
@@ -46,6 +49,25 @@ class IntentClassifier(LogisticRegressionClassifier):
             raise InvalidConfigException(
                 "IntentClassifier needs `weights`: featurizer alias → weight"
             )
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> LogisticRegressionClassifier:
+        """The trained classifier, its weights laid out for serving: scikit-learn scores a
+        message as `X @ coef_.T`, and scipy copies a weight matrix that is not contiguous in
+        that order (all of it: ~20 MB) for every message, 6 ms of CPU each. Kept column-major,
+        `coef_.T` is contiguous; the scores are the same numbers."""
+        component = super().load(config, model_storage, resource, execution_context, **kwargs)
+        weights = getattr(getattr(component, "clf", None), "coef_", None)
+        if weights is not None:
+            component.clf.coef_ = np.asfortranarray(weights)
+        return component
 
     def _block(self, messages: list[Message], alias: str, weight: float) -> csr_matrix:
         """One featurizer's sentence features of every message, each row scaled to a fixed

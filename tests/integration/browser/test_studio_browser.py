@@ -50,7 +50,7 @@ def fast_config(project: Path) -> str:
     test of the studio's cycle, not of accuracy (the live model it starts from keeps them;
     the configuration without them is the project's own, decision 19)."""
     text = without_embeddings((project / "config.yml").read_text(encoding="utf-8"))
-    text = re.sub(r"(ResponseSelector[\s\S]*?epochs:) \d+", r"\1 1", text)
+    text = re.sub(r"(Selector[\s\S]*?epochs:) \d+", r"\1 1", text)
     (project / "config.fast.yml").write_text(text, encoding="utf-8")
     return "config.fast.yml"
 

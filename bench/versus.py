@@ -69,11 +69,11 @@ class Tree:
             "--catalogue", str(catalogue),
         ]  # fmt: skip
         env = {**os.environ, "PYTHONPATH": str(self.root)}
-        stderr = (var / "stack.log").open("w")
-        self.process = subprocess.Popen(
-            command, cwd=self.root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=stderr, text=True,
-        )  # fmt: skip
+        with (var / "stack.log").open("w") as stderr:  # the child keeps its own copy
+            self.process = subprocess.Popen(
+                command, cwd=self.root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=stderr, text=True,
+            )  # fmt: skip
         assert self.process.stdout is not None
         line = self.process.stdout.readline()  # blocks until ready; training may take minutes
         if not line:

@@ -215,16 +215,12 @@ async def import_confirm(
     """Import the previewed file (all or nothing) and queue alerts for the new items."""
     form = await request.form()
     token = str(form.get("token") or "")
-    if not token or token != request.session.get("import"):
-        flash(request, _("That preview has expired: upload the file again."), "error")
-        return back("/admin/catalogue")
     with sessions.begin() as session:
-        kept = catalogue_admin.kept_preview(session, user.id, token)
-    if kept is None:
-        flash(request, _("That preview has expired: upload the file again."), "error")
-        return back("/admin/catalogue")
-    text = kept
-    with sessions.begin() as session:
+        ours = token and token == request.session.get("import")
+        text = catalogue_admin.kept_preview(session, user.id, token) if ours else None
+        if text is None:
+            flash(request, _("That preview has expired: upload the file again."), "error")
+            return back("/admin/catalogue")
         report = import_catalogue(session, text)
         if not report.ok:  # the catalogue changed since the preview; nothing was written
             first = report.errors[0]

@@ -25,6 +25,8 @@ from bot.services.catalogue_csv import (
     _cell,
     parse_catalogue,
 )
+from bot.services.conversations import aware
+from bot.services.people import now
 from bot.text import normalise
 
 
@@ -294,7 +296,7 @@ def _digest(token: str) -> str:
 def keep_preview(session: Session, user_id: int, text: str) -> str:
     """Keep a previewed CSV for its admin until they confirm it; returns the token that
     finds it again (any dashboard replica can). Previews older than a day are dropped."""
-    moment = dt.datetime.now(dt.UTC)
+    moment = now()
     session.execute(delete(ImportPreview).where(ImportPreview.created_at < moment - PREVIEW_KEPT))
     token = secrets.token_urlsafe(16)
     session.add(ImportPreview(digest=_digest(token), user_id=user_id, text=text, created_at=moment))
@@ -307,10 +309,7 @@ def kept_preview(session: Session, user_id: int, token: str) -> str | None:
     item = session.get(ImportPreview, _digest(token))
     if item is None or item.user_id != user_id:
         return None
-    created = item.created_at
-    if created.tzinfo is None:  # SQLite keeps no zone: stored as UTC
-        created = created.replace(tzinfo=dt.UTC)
-    if created < dt.datetime.now(dt.UTC) - PREVIEW_KEPT:
+    if aware(item.created_at) < now() - PREVIEW_KEPT:
         return None
     return item.text
 

@@ -17,37 +17,32 @@ pytestmark = pytest.mark.integration
 # Run in Rasa's environment: load the model, score messages with the served classifier and
 # with a row-major copy of its weights (scikit-learn's own layout), report both.
 SCRIPT = r"""
-import json, sys, time
+import asyncio, json, sys, time
 import numpy as np
 from rasa.core.agent import Agent
+from scipy.sparse import csr_matrix
+
 agent = Agent.load(sys.argv[1])
 nodes = agent.processor.graph_runner._instantiated_nodes
-classifier = next(n._component for k, n in nodes.items() if "IntentClassifier" in k)
-clf = classifier.clf
+clf = next(n._component for k, n in nodes.items() if "IntentClassifier" in k).clf
 texts = ["hi", "any jobs in malta?", "cerco corsi di informatica a Napoli", "مرحبا", "qsdqsd"]
-import asyncio
-async def features():
-    out = []
-    for text in texts:
-        parsed = await agent.parse_message(text)
-        out.append(parsed["intent_ranking"][0]["name"])
-    return out
-served = asyncio.run(features())
+
+async def intents():
+    return [(await agent.parse_message(text))["intent_ranking"][0]["name"] for text in texts]
+
+def cpu_ms():
+    started = time.process_time()
+    for _ in range(20):
+        clf.predict_proba(X[:1])
+    return (time.process_time() - started) / 20 * 1000
+
+served = asyncio.run(intents())
 served_weights = clf.coef_
 X = np.random.default_rng(0).random((5, clf.coef_.shape[1]))
-from scipy.sparse import csr_matrix
 X = csr_matrix(X * (X > 0.999))
-fast = clf.predict_proba(X)
-started = time.process_time()
-for _ in range(20):
-    clf.predict_proba(X[:1])
-fast_ms = (time.process_time() - started) / 20 * 1000
+fast, fast_ms = clf.predict_proba(X), cpu_ms()
 clf.coef_ = np.ascontiguousarray(served_weights)
-slow = clf.predict_proba(X)
-started = time.process_time()
-for _ in range(20):
-    clf.predict_proba(X[:1])
-slow_ms = (time.process_time() - started) / 20 * 1000
+slow, slow_ms = clf.predict_proba(X), cpu_ms()
 print(json.dumps({
     "transposed_contiguous": bool(served_weights.T.flags["C_CONTIGUOUS"]),
     "max_difference": float(np.abs(fast - slow).max()),
